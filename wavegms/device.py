@@ -1,0 +1,96 @@
+"""The one place that chooses where tensors live and which precision autocast uses.
+
+Every other module asks :func:`get_device` instead of naming ``"cuda"``, so the same code runs
+on a Colab T4, a multi-GPU server, an Apple laptop or a plain CPU.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+
+import torch
+
+PRECISIONS = ("fp32", "bf16", "fp16", "auto")
+
+
+def _mps_works() -> bool:
+    # MPS is reported on Intel Macs and old macOS where kernels we need are missing; probe once.
+    if not (hasattr(torch.backends, "mps") and torch.backends.mps.is_available()):
+        return False
+    try:
+        x = torch.ones(2, 2, device="mps")
+        torch.nn.functional.group_norm(x[None, :, :, None], 1)
+        return True
+    except Exception:
+        return False
+
+
+def get_device(preferred: str | torch.device | None = None) -> torch.device:
+    """The device to run on: ``preferred`` if given, else CUDA, else MPS where it works, else CPU.
+
+    ``preferred`` accepts anything :class:`torch.device` does (``"cpu"``, ``"cuda:1"``) and
+    ``"auto"``. The environment variable ``WAVEGMS_DEVICE`` overrides the automatic choice.
+    Under ``torchrun`` the CUDA device is the process's ``LOCAL_RANK``.
+    """
+    if preferred is None or str(preferred) == "auto":
+        preferred = os.environ.get("WAVEGMS_DEVICE") or None
+    if preferred is not None and str(preferred) != "auto":
+        device = torch.device(preferred)
+        if device.type == "cuda" and not torch.cuda.is_available():
+            raise RuntimeError(
+                f"Device {str(preferred)!r} was requested but PyTorch sees no CUDA GPU. "
+                "In Colab choose Runtime > Change runtime type > T4 GPU, or use device 'cpu'."
+            )
+        if device.type == "mps" and not _mps_works():
+            raise RuntimeError(
+                f"Device {str(preferred)!r} was requested but MPS is not usable here."
+            )
+        return device
+    if torch.cuda.is_available():
+        return torch.device("cuda", int(os.environ.get("LOCAL_RANK", torch.cuda.current_device())))
+    if _mps_works():
+        return torch.device("mps")
+    return torch.device("cpu")
+
+
+def resolve_precision(precision: str, device: torch.device) -> torch.dtype | None:
+    """The autocast dtype for ``precision`` on ``device``; ``None`` means plain fp32.
+
+    ``"auto"`` picks bf16 where the hardware runs it natively (Ampere+ GPUs, CPUs with
+    AVX512-BF16/AMX), fp16 on older GPUs such as the T4, and fp32 elsewhere.
+    """
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
+    if precision == "fp32":
+        return None
+    if precision == "bf16":
+        return torch.bfloat16
+    if precision == "fp16":
+        if device.type == "cpu":
+            raise ValueError(
+                "fp16 autocast is not supported on CPU; use precision 'bf16' or 'fp32'."
+            )
+        return torch.float16
+    # auto
+    if device.type == "cuda":
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    if device.type == "cpu" and _cpu_has_native_bf16():
+        return torch.bfloat16
+    return None
+
+
+def _cpu_has_native_bf16() -> bool:
+    try:
+        return bool(torch.backends.cpu.get_cpu_capability() in ("AVX512_BF16", "AMX")) or (
+            "avx512_bf16" in open("/proc/cpuinfo").read()
+        )
+    except OSError:
+        return False
+
+
+def autocast(device: torch.device, dtype: torch.dtype | None) -> contextlib.AbstractContextManager:
+    """``torch.autocast`` for ``dtype`` on ``device``, or a no-op context for fp32 (``None``)."""
+    if dtype is None:
+        return contextlib.nullcontext()
+    return torch.autocast(device_type=device.type, dtype=dtype)

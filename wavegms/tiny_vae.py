@@ -1,0 +1,76 @@
+"""The frozen Tiny-VAE (TAESD for SD 1.x/2.x) that defines Wave-GMS's latent space (SPEC 1.3).
+
+TAESD's encoder maps ``[-1, 1]`` images to 4-channel latents at 1/8 resolution and its decoder maps
+them back to ``[-1, 1]``; its scaling factor is 1, so no rescaling sits between the two. Wave-GMS
+never trains it: it supplies the mask-latent targets, the teacher latents for the alignment loss,
+and the decoder through which the Dice loss and predictions pass.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+import torch
+from diffusers import AutoencoderTiny
+
+TAESD_HUB_ID = "madebyollin/taesd"
+TAESD_ENV = "WAVEGMS_TAESD"
+
+
+class TinyVAEUnavailableError(RuntimeError):
+    """The TAESD weights could not be loaded from the requested source."""
+
+
+def default_tiny_vae_source() -> str:
+    """``$WAVEGMS_TAESD`` when set, else the hub id ``madebyollin/taesd``."""
+    return os.environ.get(TAESD_ENV) or TAESD_HUB_ID
+
+
+def _looks_like_path(source: str) -> bool:
+    # A hub id is exactly "owner/name"; anything else, or anything that exists on disk, is a path.
+    return Path(source).expanduser().exists() or re.fullmatch(r"[\w.-]+/[\w.-]+", source) is None
+
+
+def load_tiny_vae(
+    source: str | os.PathLike | None = None, device: torch.device | str | None = None
+) -> AutoencoderTiny:
+    """Load TAESD frozen: eval mode, ``requires_grad`` off for every parameter.
+
+    Args:
+        source: a hub id or a local folder in diffusers layout (``config.json`` +
+            ``diffusion_pytorch_model.safetensors``). ``None`` uses ``$WAVEGMS_TAESD`` if set,
+            else the hub id ``madebyollin/taesd``.
+        device: where to put it (default: CPU; :class:`~wavegms.WaveGMS` moves it with itself).
+    """
+    source = str(source) if source is not None else default_tiny_vae_source()
+    how_to_fix = (
+        f"Point wavegms at a local copy: download it once where you have internet with\n"
+        f"    hf download {TAESD_HUB_ID} --local-dir ./taesd\n"
+        f"then set the environment variable {TAESD_ENV}=/path/to/taesd or pass "
+        f"load_tiny_vae('/path/to/taesd')."
+    )
+    if _looks_like_path(source):
+        folder = Path(source).expanduser()
+        if not (folder / "config.json").is_file():
+            raise TinyVAEUnavailableError(
+                f"No TAESD found at {str(folder)!r}: expected a folder with config.json and "
+                f"diffusion_pytorch_model.safetensors.\n{how_to_fix}"
+            )
+        source = str(folder)
+    try:
+        vae = AutoencoderTiny.from_pretrained(source)
+    except Exception as error:  # hub and file errors come in many types; all mean "not here"
+        raise TinyVAEUnavailableError(
+            f"Could not load TAESD from {source!r} ({type(error).__name__}: {error}).\n{how_to_fix}"
+        ) from error
+    if vae.config.latent_channels != 4:
+        raise TinyVAEUnavailableError(
+            f"{source!r} is not the SD 1.x/2.x TAESD (it has {vae.config.latent_channels} latent "
+            "channels, Wave-GMS needs 4). Use madebyollin/taesd, not taesdxl or taesd3."
+        )
+    vae.requires_grad_(False).eval()
+    if device is not None:
+        vae.to(device)
+    return vae
