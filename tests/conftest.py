@@ -1,0 +1,33 @@
+"""Shared fixtures: the real TAESD from ``$WAVEGMS_TAESD`` (CI: ../shared/taesd) and paths."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+import torch
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared"
+
+# Tests never reach the internet: default to the shared local copy of TAESD.
+os.environ.setdefault("WAVEGMS_TAESD", str(SHARED / "taesd"))
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+
+@pytest.fixture(scope="session")
+def shared_dir() -> Path:
+    return SHARED
+
+
+@pytest.fixture(scope="session")
+def tiny_vae():
+    from wavegms import load_tiny_vae
+
+    return load_tiny_vae()
+
+
+@pytest.fixture
+def seeded() -> None:
+    torch.manual_seed(0)

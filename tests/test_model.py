@@ -1,0 +1,152 @@
+import pytest
+import torch
+
+from wavegms import HEAD_NAMES, WaveGMS
+from wavegms.losses import WaveGMSLoss
+
+
+def count(module: torch.nn.Module, trainable: bool = True) -> int:
+    return sum(p.numel() for p in module.parameters() if p.requires_grad or not trainable)
+
+
+def disks(size: int, batch: int = 4, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """Dark disks on a brighter noisy background, and their masks ``[B, 1, S, S]``."""
+    g = torch.Generator().manual_seed(seed)
+    yy, xx = torch.meshgrid(torch.arange(size), torch.arange(size), indexing="ij")
+    masks = []
+    for _ in range(batch):
+        cy, cx = (torch.rand(2, generator=g) * 0.4 + 0.3) * size
+        radius = (torch.rand(1, generator=g) * 0.15 + 0.15) * size
+        masks.append(((yy - cy) ** 2 + (xx - cx) ** 2 < radius**2).float())
+    masks = torch.stack(masks)[:, None]
+    noise = 0.05 * torch.randn(batch, 3, size, size, generator=g)
+    images = (0.7 - 0.5 * masks + noise).clamp(0, 1)
+    return images, masks
+
+
+@pytest.fixture(scope="module")
+def model(tiny_vae):
+    torch.manual_seed(0)
+    return WaveGMS(tiny_vae)
+
+
+def test_parameter_counts_match_the_paper(model, tiny_vae):
+    # Paper configuration without the authors' unused fourth head (4,864 parameters).
+    assert count(model) == 2_595_804 == count(model, trainable=False)
+    assert count(model.encoder) == 1_035_692
+    assert [count(e) for e in model.encoder.extractors] == [258_204] * 3
+    assert count(model.encoder.aggregator) == 261_080
+    assert count(model.lmm) == 1_560_112
+    assert count(tiny_vae, trainable=False) == 2_445_063
+    assert count(tiny_vae) == 0
+    assert not any(name.startswith("tiny_vae") for name in model.state_dict())
+
+
+@pytest.mark.parametrize("size", [64, 128, 224])
+def test_shapes(model, size):
+    images, masks = disks(size, batch=2)
+    model.train()
+    out = model(images, masks)
+    latent = (2, 4, size // 8, size // 8)
+    assert len(out.mask_latents) == len(HEAD_NAMES) == 3
+    assert all(head.shape == latent for head in out.mask_latents)
+    for tensor in (out.latent, out.mu, out.logvar, out.teacher_latent, out.mask_latent):
+        assert tensor.shape == latent
+    assert out.mask_probs.shape == (3, 2, 1, size, size)
+    assert out.mask_probs.min() >= 0 and out.mask_probs.max() <= 1
+    assert model.predict(images).shape == (2, 1, size, size)
+
+
+def test_clear_errors_for_bad_inputs(model):
+    with pytest.raises(ValueError, match="not divisible by 8"):
+        model.predict(torch.rand(1, 3, 60, 64))
+    with pytest.raises(ValueError, match=r"\[B, 3, H, W\].*repeat them to 3 channels"):
+        model.predict(torch.rand(1, 1, 64, 64))
+    with pytest.raises(ValueError, match=r"\[B, 3, H, W\]"):
+        model.predict(torch.rand(3, 64, 64))
+    with pytest.raises(ValueError, match="masks must be"):
+        model(torch.rand(2, 3, 64, 64), torch.rand(2, 1, 32, 32))
+
+
+def test_tiny_vae_is_frozen_attached_and_follows_the_model(tiny_vae):
+    model = WaveGMS(tiny_vae).train()
+    assert not tiny_vae.training
+    assert all(not p.requires_grad for p in tiny_vae.parameters())
+    assert len(list(model.parameters())) == len(list(model.encoder.parameters())) + len(
+        list(model.lmm.parameters())
+    )
+    model.to(torch.float64)
+    assert next(tiny_vae.parameters()).dtype == torch.float64
+    model.to(torch.float32)
+    assert next(tiny_vae.parameters()).dtype == torch.float32
+
+
+def test_one_step_trains_encoder_and_lmm_and_leaves_taesd_untouched(tiny_vae):
+    torch.manual_seed(0)
+    model = WaveGMS(tiny_vae).train()
+    images, masks = disks(64, batch=2)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    vae_before = {k: v.clone() for k, v in tiny_vae.state_dict().items()}
+    optimizer = torch.optim.AdamW(model.parameters(), lr=2e-3, weight_decay=0.01)
+    WaveGMSLoss()(model(images, masks), masks)["total"].backward()
+    dead = [n for n, p in model.named_parameters() if p.grad is None or not p.grad.abs().sum() > 0]
+    assert dead == []  # every trainable parameter receives a gradient
+    optimizer.step()
+    changed = {k: not torch.equal(v, before[k]) for k, v in model.state_dict().items()}
+    assert all(changed[k] for k in changed if k.startswith("encoder."))
+    assert all(changed[k] for k in changed if k.startswith("lmm."))
+    assert all(torch.equal(v, vae_before[k]) for k, v in tiny_vae.state_dict().items())
+    assert all(p.grad is None for p in tiny_vae.parameters())
+
+
+def test_predict_is_deterministic_in_range_and_survives_save_and_load(model, tiny_vae, tmp_path):
+    images, _ = disks(64, batch=3)
+    model.train()  # predict must use the encoder mean whatever the mode
+    first, second = model.predict(images), model.predict(images)
+    assert torch.equal(first, second)
+    assert first.min() >= 0 and first.max() <= 1
+    model.save_pretrained(tmp_path / "ckpt")
+    assert sorted(p.name for p in (tmp_path / "ckpt").iterdir()) == [
+        "config.json",
+        "diffusion_pytorch_model.safetensors",
+    ]
+    loaded = WaveGMS.from_pretrained(tmp_path / "ckpt", tiny_vae=tiny_vae)
+    assert loaded.tiny_vae is tiny_vae
+    assert torch.equal(loaded.predict(images), first)
+
+
+def test_loading_a_checkpoint_of_another_configuration_fails_clearly(tiny_vae, tmp_path):
+    WaveGMS(tiny_vae, lmm_base_channels=16).save_pretrained(tmp_path / "small")
+    config = (tmp_path / "small" / "config.json").read_text()
+    (tmp_path / "small" / "config.json").write_text(
+        config.replace('"lmm_base_channels": 16', '"lmm_base_channels": 32')
+    )
+    with pytest.raises(ValueError, match="another configuration"):
+        WaveGMS.from_pretrained(tmp_path / "small", tiny_vae=tiny_vae)
+    with pytest.raises(FileNotFoundError, match="No Wave-GMS checkpoint"):
+        WaveGMS.from_pretrained(tmp_path / "missing", tiny_vae=tiny_vae)
+
+
+def test_taesd_round_trip_of_a_disk_mask_is_near_perfect(model):
+    _, masks = disks(224, batch=2, seed=3)
+    with torch.no_grad():
+        _, mask_latent = model.encode_targets(masks.expand(-1, 3, -1, -1), masks)
+        decoded = model.decode(mask_latent) > 0.5
+    target = masks > 0.5
+    dice = 2 * (decoded & target).sum() / (decoded.sum() + target.sum())
+    assert dice > 0.99
+
+
+def test_a_few_dozen_steps_drive_the_objective_down(tiny_vae):
+    torch.manual_seed(0)
+    model = WaveGMS(tiny_vae).train()
+    images, masks = disks(32, batch=4, seed=1)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=2e-3, weight_decay=0.01)
+    loss_fn, losses = WaveGMSLoss(), []
+    for _ in range(30):
+        loss = loss_fn(model(images, masks), masks)["total"]
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+    assert sum(losses[-3:]) / 3 < 0.3 * sum(losses[:3]) / 3
