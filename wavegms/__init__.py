@@ -1,10 +1,25 @@
-"""wavegms: Wave-GMS, a lightweight multi-scale generative model for medical image segmentation."""
+"""wavegms: Wave-GMS, a lightweight multi-scale generative model for medical image segmentation.
 
-from .device import get_device
-from .model import HEAD_NAMES, WaveGMS, WaveGMSOutput
-from .tiny_vae import TAESD_HUB_ID, TinyVAEUnavailableError, load_tiny_vae
+The public names are imported lazily, so ``import wavegms.data`` (or the CLI's ``--help``) does
+not pay for diffusers and the model.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
+
+_EXPORTS = {
+    "get_device": "wavegms.device",
+    "HEAD_NAMES": "wavegms.model",
+    "WaveGMS": "wavegms.model",
+    "WaveGMSOutput": "wavegms.model",
+    "TAESD_HUB_ID": "wavegms.tiny_vae",
+    "TinyVAEUnavailableError": "wavegms.tiny_vae",
+    "load_tiny_vae": "wavegms.tiny_vae",
+}
 
 __all__ = [
     "HEAD_NAMES",
@@ -16,3 +31,18 @@ __all__ = [
     "get_device",
     "load_tiny_vae",
 ]
+
+if TYPE_CHECKING:
+    from .device import get_device
+    from .model import HEAD_NAMES, WaveGMS, WaveGMSOutput
+    from .tiny_vae import TAESD_HUB_ID, TinyVAEUnavailableError, load_tiny_vae
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(_EXPORTS[name]), name)
+    raise AttributeError(f"module 'wavegms' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

@@ -8,6 +8,8 @@ Haar approximation of a constant image ``c`` is ``c * 2**l``.
 
 from __future__ import annotations
 
+import contextlib
+
 import ptwt
 import pywt
 import torch
@@ -36,9 +38,21 @@ def haar_pyramid(images: torch.Tensor, levels: int = 3) -> list[torch.Tensor]:
             f"image size {height}x{width} is not divisible by {2**levels} ({levels} Haar levels)"
         )
     pyramid = []
-    approx = images
-    for level in range(1, levels + 1):
-        # Haar filters have length 2, so even sizes need no padding and the mode is irrelevant.
-        approx, (horizontal, vertical, diagonal) = ptwt.wavedec2(approx, HAAR, level=1, mode="zero")
-        pyramid.append(torch.cat([approx, horizontal, vertical, diagonal], dim=1) / 2**level)
+    # ptwt accepts fp32/fp64 only, and the transform is cheap: keep it exact under autocast.
+    approx = images if images.dtype in (torch.float32, torch.float64) else images.float()
+    with _autocast_disabled(images.device):
+        for level in range(1, levels + 1):
+            # Haar filters have length 2: even sizes need no padding, so the mode is irrelevant.
+            approx, (horizontal, vertical, diagonal) = ptwt.wavedec2(
+                approx, HAAR, level=1, mode="zero"
+            )
+            bands = torch.cat([approx, horizontal, vertical, diagonal], dim=1) / 2**level
+            pyramid.append(bands.to(images.dtype))
     return pyramid
+
+
+def _autocast_disabled(device: torch.device) -> contextlib.AbstractContextManager:
+    try:
+        return torch.autocast(device.type, enabled=False)
+    except RuntimeError:  # a device type without autocast support
+        return contextlib.nullcontext()

@@ -1,0 +1,507 @@
+"""Benchmark Wave-GMS: training and inference speed and memory, on CPU or GPU.
+
+    python benchmarks/bench.py --device cpu --out results.json
+
+Reports, as a printed table and as JSON:
+
+* training: images/s of a full optimisation step (SPEC objective over all heads, backward, AdamW)
+  per batch size and variant, with peak memory (CUDA max allocated on GPU, peak RSS on CPU);
+* the frozen floor of the same batch, measured in the same run: the TAESD work a step cannot
+  avoid (encoding image and mask, and the decoder's forward and backward over the supervised
+  heads), in plain fp32; ``floor_ratio`` = step time / floor time;
+* inference: latency per image and images/s of ``WaveGMS.predict`` at batch 1 and 16, beside the
+  plain-fp32 TAESD decoder alone at the same batch;
+* on a GPU, the largest training batch that fits under 12 GB and 16 GB of memory;
+* the machine, library versions, and the median of ``--repeats`` runs after ``--warmup``.
+
+Variants: ``fp32`` (the paper's setting), ``fast`` (mixed precision where the hardware runs it —
+bf16 on recent CPUs and GPUs, fp16 on older GPUs — with channels-last memory format). Every
+variant is checked for equivalence with fp32 by ``tests/test_fast_path.py``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+
+import torch
+
+import wavegms
+from wavegms.device import autocast, get_device, resolve_precision
+from wavegms.losses import WaveGMSLoss
+from wavegms.model import WaveGMS
+from wavegms.tiny_vae import load_tiny_vae
+
+
+@dataclass(frozen=True)
+class Variant:
+    name: str
+    precision: str  # as wavegms.device.resolve_precision takes it
+    channels_last: bool
+
+
+VARIANTS = {
+    "fp32": Variant("fp32", "fp32", False),
+    "fp32-cl": Variant("fp32-cl", "fp32", True),
+    "amp": Variant("amp", "auto", False),
+    "fast": Variant("fast", "auto", True),
+}
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--device", default="auto", help="cpu, cuda, cuda:1, mps or auto")
+    parser.add_argument(
+        "--batch-sizes",
+        type=int,
+        nargs="+",
+        default=None,
+        help="training batch sizes (default: 1 4 12 32; on GPU also doubling up to 256)",
+    )
+    parser.add_argument("--predict-batch-sizes", type=int, nargs="+", default=[1, 16])
+    parser.add_argument("--image-size", type=int, default=224)
+    parser.add_argument(
+        "--variants",
+        nargs="+",
+        default=["fp32", "fast"],
+        choices=sorted(VARIANTS),
+        help="fp32: plain; fast: mixed precision + channels-last; amp / fp32-cl: one of each",
+    )
+    parser.add_argument("--repeats", type=int, default=3, help="timed runs per measurement")
+    parser.add_argument("--warmup", type=int, default=1, help="untimed runs before timing")
+    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    parser.add_argument("--taesd", default=None, help="TAESD hub id or folder")
+    parser.add_argument(
+        "--memory-caps-gb",
+        type=float,
+        nargs="*",
+        default=[12.0, 16.0],
+        help="GPU only: find the largest batch that fits under each cap",
+    )
+    parser.add_argument("--out", type=Path, default=None, help="write the results as JSON here")
+    args = parser.parse_args(argv)
+    if args.image_size % 8:
+        parser.error(f"--image-size must be a multiple of 8, got {args.image_size}")
+    return args
+
+
+# ---- measuring --------------------------------------------------------------------------------
+
+
+def synchronize(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def median_seconds(fn: Callable[[], object], device: torch.device, repeats: int, warmup: int):
+    for _ in range(warmup):
+        fn()
+    synchronize(device)
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        synchronize(device)
+        times.append(time.perf_counter() - start)
+    return statistics.median(times), times
+
+
+class PeakMemory:
+    """Peak memory of the block in MB: CUDA max allocated, or the process's peak RSS on CPU."""
+
+    def __init__(self, device: torch.device) -> None:
+        self.device = device
+        self.mb: float | None = None
+
+    def __enter__(self) -> PeakMemory:
+        if self.device.type == "cuda":
+            torch.cuda.empty_cache()
+            torch.cuda.reset_peak_memory_stats(self.device)
+        else:
+            _reset_peak_rss()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.device.type == "cuda":
+            self.mb = torch.cuda.max_memory_allocated(self.device) / 2**20
+        else:
+            self.mb = _peak_rss_mb()
+
+
+def _reset_peak_rss() -> None:
+    # Linux resets the high-water mark VmHWM when "5" is written to clear_refs.
+    with contextlib.suppress(OSError):
+        Path("/proc/self/clear_refs").write_text("5")
+
+
+def _peak_rss_mb() -> float | None:
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    try:
+        import resource
+
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    except ImportError:
+        return None
+
+
+# ---- workloads --------------------------------------------------------------------------------
+
+
+def make_batch(batch: int, size: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """Random images with a dark disk and its mask: ``[B, 3, S, S]``, ``[B, 1, S, S]``."""
+    g = torch.Generator().manual_seed(batch)
+    yy, xx = torch.meshgrid(torch.arange(size), torch.arange(size), indexing="ij")
+    centre = torch.rand(batch, 2, generator=g) * size * 0.4 + size * 0.3
+    radius = torch.rand(batch, generator=g) * size * 0.15 + size * 0.1
+    dist = (yy - centre[:, 0, None, None]) ** 2 + (xx - centre[:, 1, None, None]) ** 2
+    masks = (dist < radius[:, None, None] ** 2).float()[:, None]
+    images = (0.7 - 0.4 * masks + 0.1 * torch.rand(batch, 3, size, size, generator=g)).clamp(0, 1)
+    return images.to(device), masks.to(device)
+
+
+class TrainStep:
+    """One full optimisation step of a model prepared for ``variant``."""
+
+    def __init__(self, model: WaveGMS, variant: Variant, device: torch.device) -> None:
+        self.dtype = resolve_precision(variant.precision, device)
+        self.memory_format = (
+            torch.channels_last if variant.channels_last else torch.contiguous_format
+        )
+        self.model = model.to(device, memory_format=self.memory_format).train()
+        self.device = device
+        self.loss_fn = WaveGMSLoss()
+        self.optimizer = torch.optim.AdamW(model.parameters(), lr=2e-3, weight_decay=0.01)
+        fp16 = self.dtype == torch.float16
+        self.scaler = torch.amp.GradScaler(device.type) if fp16 else None
+
+    def __call__(self, images: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
+        images = images.contiguous(memory_format=self.memory_format)
+        self.optimizer.zero_grad(set_to_none=True)
+        with autocast(self.device, self.dtype):
+            loss = self.loss_fn(self.model(images, masks), masks)["total"]
+        if self.scaler is None:
+            loss.backward()
+            self.optimizer.step()
+        else:
+            self.scaler.scale(loss).backward()
+            self.scaler.step(self.optimizer)
+            self.scaler.update()
+        return loss.detach()
+
+
+def frozen_floor(model: WaveGMS, images: torch.Tensor, masks: torch.Tensor) -> None:
+    """The TAESD work of one training step, plain fp32: two encodes, decoder fwd + bwd."""
+    teacher, mask_latent = model.encode_targets(images, masks)
+    heads = mask_latent.repeat(3, 1, 1, 1).requires_grad_(True)  # 3 supervised heads
+    model.decode(heads).sum().backward()
+
+
+# ---- the benchmark ----------------------------------------------------------------------------
+
+
+def machine_info(device: torch.device) -> dict:
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    info = {
+        "cpu": cpu,
+        "cpu_count": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "cpu_capability": getattr(torch.backends.cpu, "get_cpu_capability", lambda: None)(),
+        "device": str(device),
+        "gpu": torch.cuda.get_device_name(device) if device.type == "cuda" else None,
+        "gpu_memory_gb": (
+            round(torch.cuda.get_device_properties(device).total_memory / 2**30, 1)
+            if device.type == "cuda"
+            else None
+        ),
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+    }
+    versions = {"wavegms": wavegms.__version__, "torch": torch.__version__}
+    for name in ("diffusers", "ptwt", "PyWavelets", "monai", "numpy"):
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = None
+    info["versions"] = versions
+    return info
+
+
+def is_oom(error: BaseException) -> bool:
+    return isinstance(error, torch.OutOfMemoryError) or "out of memory" in str(error).lower()
+
+
+def bench_training(args, base: WaveGMS, device: torch.device, batch_sizes: list[int]) -> list:
+    rows = []
+    for batch in batch_sizes:
+        try:
+            images, masks = make_batch(batch, args.image_size, device)
+            floor_model = base.to(device, memory_format=torch.contiguous_format)
+            with PeakMemory(device) as floor_mem:
+                floor_s, _ = median_seconds(
+                    lambda m=floor_model, x=images, y=masks: frozen_floor(m, x, y),
+                    device,
+                    args.repeats,
+                    args.warmup,
+                )
+        except RuntimeError as error:
+            if device.type == "cuda" and is_oom(error):
+                print(f"batch {batch}: out of memory for the floor; stopping here")
+                break
+            raise
+        print(f"batch {batch:4d}  frozen floor (fp32)   {floor_s:8.3f} s")
+        for name in args.variants:
+            variant = VARIANTS[name]
+            row = {
+                "batch": batch,
+                "variant": name,
+                "floor_s": floor_s,
+                "floor_peak_mb": floor_mem.mb,
+            }
+            try:
+                step = TrainStep(_fresh_copy(base), variant, device)
+                with PeakMemory(device) as mem:
+                    seconds, times = median_seconds(
+                        lambda s=step, x=images, y=masks: s(x, y), device, args.repeats, args.warmup
+                    )
+                row.update(
+                    step_s=seconds,
+                    times_s=times,
+                    images_per_s=batch / seconds,
+                    floor_ratio=seconds / floor_s,
+                    peak_mb=mem.mb,
+                    dtype=str(step.dtype).replace("torch.", "") if step.dtype else "float32",
+                )
+                print(
+                    f"batch {batch:4d}  {name:8s} step {seconds:8.3f} s  "
+                    f"{batch / seconds:8.1f} img/s  floor x{seconds / floor_s:5.2f}  "
+                    f"peak {mem.mb or float('nan'):8.0f} MB"
+                )
+            except RuntimeError as error:
+                if not (device.type == "cuda" and is_oom(error)):
+                    raise
+                row.update(oom=True)
+                print(f"batch {batch:4d}  {name:8s} out of memory")
+            finally:
+                step = None
+                if device.type == "cuda":
+                    torch.cuda.empty_cache()
+            rows.append(row)
+        if device.type == "cuda" and all(r.get("oom") for r in rows if r["batch"] == batch):
+            break
+    return rows
+
+
+def _fresh_copy(base: WaveGMS) -> WaveGMS:
+    model = WaveGMS(
+        base.tiny_vae, **{k: v for k, v in base.config.items() if not k.startswith("_")}
+    )
+    model.load_state_dict(base.state_dict())
+    return model
+
+
+def bench_predict(args, base: WaveGMS, device: torch.device) -> tuple[list, dict]:
+    rows, decoder_alone = [], {}
+    vae = base.tiny_vae
+    latent = args.image_size // 8
+    for batch in args.predict_batch_sizes:
+        images, _ = make_batch(batch, args.image_size, device)
+        base.to(memory_format=torch.contiguous_format)
+        z = torch.randn(batch, 4, latent, latent, device=device)
+        with torch.inference_mode():
+            seconds, _ = median_seconds(lambda z=z: vae.decode(z), device, args.repeats + 2, 2)
+        decoder_alone[batch] = 1000 * seconds / batch
+        print(
+            f"predict batch {batch:3d}  TAESD decoder alone (fp32) "
+            f"{decoder_alone[batch]:7.1f} ms/img"
+        )
+        for name in args.variants:
+            variant = VARIANTS[name]
+            fmt = torch.channels_last if variant.channels_last else torch.contiguous_format
+            model = base.to(memory_format=fmt).eval()
+            x = images.contiguous(memory_format=fmt)
+
+            def run(model=model, x=x, precision=variant.precision) -> None:
+                model.predict(x, precision=precision)
+
+            seconds, _ = median_seconds(run, device, args.repeats + 2, 2)
+            ms = 1000 * seconds / batch
+            rows.append(
+                {
+                    "batch": batch,
+                    "variant": name,
+                    "ms_per_image": ms,
+                    "images_per_s": batch / seconds,
+                    "decoder_alone_ms_per_image": decoder_alone[batch],
+                }
+            )
+            print(
+                f"predict batch {batch:3d}  {name:8s} {ms:7.1f} ms/img  "
+                f"{batch / seconds:7.1f} img/s"
+                f"  decoder-alone x{ms / decoder_alone[batch]:4.2f}"
+            )
+    base.to(memory_format=torch.contiguous_format)
+    return rows, decoder_alone
+
+
+def largest_batch(
+    args, base: WaveGMS, device: torch.device, cap_gb: float, name: str
+) -> int | None:
+    """Largest training batch whose step fits under ``cap_gb`` of GPU memory (binary search)."""
+    total = torch.cuda.get_device_properties(device).total_memory
+    if cap_gb * 2**30 > total:
+        return None
+    torch.cuda.set_per_process_memory_fraction(cap_gb * 2**30 / total, device)
+
+    def fits(batch: int) -> bool:
+        step = None
+        try:
+            images, masks = make_batch(batch, args.image_size, device)
+            step = TrainStep(_fresh_copy(base), VARIANTS[name], device)
+            step(images, masks)
+            step(images, masks)
+            synchronize(device)
+            return True
+        except RuntimeError as error:
+            if is_oom(error):
+                return False
+            raise
+        finally:
+            del step
+            torch.cuda.empty_cache()
+
+    low, high = 0, 1
+    while fits(high):
+        low, high = high, high * 2
+        if high > 4096:
+            break
+    while high - low > 1:
+        mid = (low + high) // 2
+        low, high = (mid, high) if fits(mid) else (low, mid)
+    torch.cuda.set_per_process_memory_fraction(1.0, device)
+    return low or None
+
+
+def summarize(train_rows: list, predict_rows: list, decoder_alone: dict) -> dict:
+    summary: dict = {}
+    b12 = [r for r in train_rows if r["batch"] == 12 and "step_s" in r]
+    if b12:
+        summary["train_floor_ratio_b12"] = min(r["floor_ratio"] for r in b12)
+        summary["train_floor_ratio_b12_fp32"] = next(
+            (r["floor_ratio"] for r in b12 if r["variant"] == "fp32"), None
+        )
+    by = {(r["batch"], r["variant"]): r for r in train_rows if "step_s" in r}
+    speedups = {
+        b: by[(b, "fast")]["images_per_s"] / by[(b, "fp32")]["images_per_s"]
+        for b, v in by
+        if v == "fast" and (b, "fp32") in by
+    }
+    if speedups:
+        summary["fast_over_fp32_speedup"] = speedups
+    b1 = [r for r in predict_rows if r["batch"] == 1]
+    if b1:
+        summary["predict_ms_b1"] = min(r["ms_per_image"] for r in b1)
+        summary["predict_decoder_ratio_b1"] = summary["predict_ms_b1"] / decoder_alone[1]
+    return summary
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    device = get_device(args.device)
+    batch_sizes = args.batch_sizes or (
+        [1, 4, 12, 32, 64, 128, 256] if device.type == "cuda" else [1, 4, 12, 32]
+    )
+    started = time.perf_counter()
+    info = machine_info(device)
+    print(json.dumps({k: v for k, v in info.items() if k != "versions"}), file=sys.stderr)
+    torch.manual_seed(0)
+    base = WaveGMS(load_tiny_vae(args.taesd), image_size=args.image_size).to(device)
+
+    train_rows = bench_training(args, base, device, batch_sizes)
+    predict_rows, decoder_alone = bench_predict(args, base, device)
+    max_batch = {}
+    if device.type == "cuda":
+        for cap in args.memory_caps_gb:
+            for name in args.variants:
+                found = largest_batch(args, base, device, cap, name)
+                max_batch[f"{cap:g}GB_{name}"] = found
+                print(f"largest batch under {cap:g} GB ({name}): {found}")
+    results = {
+        "machine": info,
+        "settings": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
+        "train": train_rows,
+        "predict": predict_rows,
+        "decoder_alone_ms_per_image": decoder_alone,
+        "max_batch": max_batch or None,
+        **summarize(train_rows, predict_rows, decoder_alone),
+        "wall_s": time.perf_counter() - started,
+    }
+    print(format_table(results))
+    if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = args.out.with_name(f".{args.out.name}.tmp")
+        tmp.write_text(json.dumps(results, indent=2))
+        os.replace(tmp, args.out)
+        print(f"results written to {args.out}")
+    return 0
+
+
+def format_table(results: dict) -> str:
+    """A Markdown table of the training and inference rows (pasteable into the README)."""
+    lines = [
+        "| batch | variant | step (s) | img/s | frozen floor (s) | step / floor "
+        "| peak memory (MB) |",
+        "|---:|---|---:|---:|---:|---:|---:|",
+    ]
+    for r in results["train"]:
+        if r.get("oom"):
+            lines.append(f"| {r['batch']} | {r['variant']} | OOM | | | | |")
+            continue
+        lines.append(
+            f"| {r['batch']} | {r['variant']} ({r['dtype']}) | {r['step_s']:.3f} | "
+            f"{r['images_per_s']:.1f} | {r['floor_s']:.3f} | {r['floor_ratio']:.2f} | "
+            f"{r['peak_mb'] or float('nan'):.0f} |"
+        )
+    lines += [
+        "",
+        "| predict batch | variant | ms / image | img/s | TAESD decoder alone (ms / image) |",
+        "|---:|---|---:|---:|---:|",
+    ]
+    for r in results["predict"]:
+        lines.append(
+            f"| {r['batch']} | {r['variant']} | {r['ms_per_image']:.1f} | "
+            f"{r['images_per_s']:.1f} | {r['decoder_alone_ms_per_image']:.1f} |"
+        )
+    for key in ("train_floor_ratio_b12", "predict_ms_b1", "predict_decoder_ratio_b1"):
+        if key in results:
+            lines.append(f"\n{key}: {results[key]:.3f}")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
