@@ -1,0 +1,30 @@
+"""Download and prepare the Wave-GMS datasets: ``python -m data_download <dataset> --root DIR``.
+
+Datasets: ``busi``, ``bus`` (``--source`` only), ``kvasir_instrument``, ``ham10000``, and
+``gms_splits`` (the GMS train/test lists). Every dataset is prepared into one layout::
+
+    DATA_DIR/<dataset>/images/<name>.png
+    DATA_DIR/<dataset>/masks/<name>.png     single channel, 0/255
+    DATA_DIR/<dataset>/info.json            source, counts, classes, licence, citation
+
+This package needs only numpy, Pillow and tqdm (no torch), so it runs anywhere first.
+"""
+
+from .fetch import DownloadError, UnsafeArchiveError, download, safe_extract
+from .images import load_image, load_mask
+from .layout import PreparationError
+from .prepare import available, prepare
+from .registry import ManualDownloadRequired
+
+__all__ = [
+    "DownloadError",
+    "ManualDownloadRequired",
+    "PreparationError",
+    "UnsafeArchiveError",
+    "available",
+    "download",
+    "load_image",
+    "load_mask",
+    "prepare",
+    "safe_extract",
+]

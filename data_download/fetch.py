@@ -1,0 +1,365 @@
+"""Downloading and unpacking: resumable, verified, retried, and safe.
+
+- :func:`download` writes to ``<file>.part``, resumes it with an HTTP ``Range`` request after an
+  interruption, retries transient failures with exponential backoff, verifies a checksum when
+  one is known, and renames the file into place only when it is complete and verified.
+- :func:`safe_extract` unpacks zip and tar archives after checking every member: absolute
+  paths, ``..`` components and links that point outside the target are refused before anything
+  is written.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import http.client
+import os
+import posixpath
+import shutil
+import socket
+import stat
+import tarfile
+import time
+import urllib.error
+import urllib.request
+import zipfile
+from collections.abc import Sequence
+from pathlib import Path
+
+from tqdm.auto import tqdm
+
+USER_AGENT = "wavegms-data-download/0.1 (+https://arxiv.org/abs/2510.03216)"
+TRANSIENT_HTTP = {408, 425, 429, 500, 502, 503, 504}
+_CHUNK = 1 << 20
+
+
+class DownloadError(RuntimeError):
+    """A download failed for good (all mirrors and retries exhausted, or a checksum mismatch)."""
+
+
+class UnsafeArchiveError(ValueError):
+    """An archive member would be written outside the extraction folder."""
+
+
+def file_digest(path: str | Path, algorithm: str = "sha256") -> str:
+    """Hex digest of a file, read in 1 MiB chunks."""
+    h = hashlib.new(algorithm)
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(_CHUNK), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _check_digest(path: Path, sha256: str | None, md5: str | None) -> str | None:
+    """Return an error message if a known checksum does not match, else None."""
+    for algorithm, expected in (("sha256", sha256), ("md5", md5)):
+        if expected:
+            got = file_digest(path, algorithm)
+            if got.lower() != expected.lower():
+                return f"{algorithm} mismatch for {path.name}: expected {expected}, got {got}"
+    return None
+
+
+def _total_from_headers(resp: http.client.HTTPResponse, offset: int) -> int | None:
+    content_range = resp.headers.get("Content-Range")  # "bytes 100-999/1000"
+    if content_range and "/" in content_range:
+        total = content_range.rsplit("/", 1)[1].strip()
+        if total.isdigit():
+            return int(total)
+    length = resp.headers.get("Content-Length")
+    if length and length.isdigit():
+        return int(length) + offset
+    return None
+
+
+def _fetch_once(url: str, part: Path, timeout: float, progress: bool, desc: str) -> None:
+    """One attempt: append the missing bytes of ``url`` to ``part`` (resuming what is there)."""
+    offset = part.stat().st_size if part.exists() else 0
+    headers = {"User-Agent": USER_AGENT}
+    if offset:
+        headers["Range"] = f"bytes={offset}-"
+    request = urllib.request.Request(url, headers=headers)
+    try:
+        resp = urllib.request.urlopen(request, timeout=timeout)
+    except urllib.error.HTTPError as e:
+        if e.code == 416 and offset:
+            # Range not satisfiable: the .part already holds the whole file, if the server
+            # says so; otherwise it is stale and we start over.
+            total = (e.headers.get("Content-Range") or "").rsplit("/", 1)[-1].strip()
+            if total.isdigit() and int(total) == offset:
+                return
+            part.unlink()
+        raise
+    with resp:
+        if offset and resp.status != 206:
+            offset = 0  # the server ignored Range: start over rather than append a full copy
+        total = _total_from_headers(resp, offset)
+        mode = "ab" if offset else "wb"
+        with (
+            open(part, mode) as out,
+            tqdm(
+                total=total,
+                initial=offset,
+                unit="B",
+                unit_scale=True,
+                unit_divisor=1024,
+                desc=desc,
+                disable=not progress,
+                leave=False,
+            ) as bar,
+        ):
+            while True:
+                block = resp.read(_CHUNK)
+                if not block:
+                    break
+                out.write(block)
+                bar.update(len(block))
+        size = part.stat().st_size
+        if total is not None and size != total:
+            # A connection that closes early is transient: the next attempt resumes from here.
+            raise http.client.IncompleteRead(b"", total - size)
+
+
+def _is_transient(error: BaseException) -> bool:
+    if isinstance(error, urllib.error.HTTPError):
+        return error.code in TRANSIENT_HTTP
+    if isinstance(error, urllib.error.URLError) and isinstance(error.reason, socket.gaierror):
+        return False  # unknown host: offline, or a typo; waiting a minute would not help
+    return isinstance(
+        error,
+        urllib.error.URLError
+        | http.client.IncompleteRead
+        | http.client.RemoteDisconnected
+        | ConnectionError
+        | TimeoutError,
+    )
+
+
+def download(
+    urls: str | Sequence[str],
+    dest: str | Path,
+    *,
+    sha256: str | None = None,
+    md5: str | None = None,
+    retries: int = 5,
+    backoff: float = 2.0,
+    timeout: float = 60.0,
+    progress: bool = True,
+) -> Path:
+    """Download ``urls`` (a URL, or mirrors tried in order) to ``dest``; return ``dest``.
+
+    An existing ``dest`` is reused when its checksum matches (or no checksum is known: a file
+    is only ever renamed to ``dest`` once complete). A ``dest.part`` left by an interrupted run
+    is resumed. Transient failures (timeouts, dropped connections, HTTP 429/5xx) are retried
+    ``retries`` times with exponential backoff ``backoff * 2**k`` seconds; a permanent HTTP
+    error moves on to the next mirror.
+
+    Raises:
+        DownloadError: every mirror failed, or the checksum does not match (the bad file is
+            deleted so the next run downloads it again).
+    """
+    dest = Path(dest)
+    url_list = [urls] if isinstance(urls, str) else list(urls)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    if dest.exists():
+        problem = _check_digest(dest, sha256, md5)
+        if problem is None:
+            return dest
+        dest.unlink()
+    part = dest.with_name(dest.name + ".part")
+    failures: list[str] = []
+    for i, url in enumerate(url_list):
+        if i > 0:
+            part.unlink(missing_ok=True)  # never splice bytes from two different servers
+        error = _fetch_with_retries(url, part, retries, backoff, timeout, progress, dest.name)
+        if error is not None:
+            failures.append(f"{url}: {error}")
+            continue
+        problem = _check_digest(part, sha256, md5)
+        if problem is not None:
+            part.unlink()
+            raise DownloadError(
+                f"{problem} (from {url}). The corrupt download was deleted; run the same "
+                "command again. If it fails again the file changed upstream: please report it."
+            )
+        os.replace(part, dest)
+        return dest
+    raise DownloadError(
+        f"could not download {dest.name}. Tried:\n  "
+        + "\n  ".join(failures)
+        + f"\nA partial file, if any, is kept at {part} and is resumed on the next run. "
+        "If you have the file already, use --source PATH instead."
+    )
+
+
+def _fetch_with_retries(
+    url: str, part: Path, retries: int, backoff: float, timeout: float, progress: bool, desc: str
+) -> str | None:
+    """Fetch ``url`` into ``part``; None on success, else the last error as text."""
+    for attempt in range(retries + 1):
+        try:
+            _fetch_once(url, part, timeout, progress, desc)
+            return None
+        except Exception as e:  # sorted into transient or permanent just below
+            if not _is_transient(e) or attempt == retries:
+                return repr(e)
+            time.sleep(backoff * 2**attempt)
+    return "no attempt made"
+
+
+# ----------------------------------------------------------------------------------------------
+# Extraction
+# ----------------------------------------------------------------------------------------------
+
+ARCHIVE_SUFFIXES = (".zip", ".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tbz2", ".tar.xz", ".txz")
+
+
+def is_archive(path: str | Path) -> bool:
+    """Whether ``path`` names a zip or tar archive by its suffix."""
+    return Path(path).name.lower().endswith(ARCHIVE_SUFFIXES)
+
+
+def archive_stem(path: str | Path) -> str:
+    """``images.tar.gz`` -> ``images``."""
+    name = Path(path).name
+    for suffix in sorted(ARCHIVE_SUFFIXES, key=len, reverse=True):
+        if name.lower().endswith(suffix):
+            return name[: -len(suffix)]
+    return Path(name).stem
+
+
+def _check_member_name(name: str, archive: Path) -> str:
+    """Normalise a member name and refuse those that escape the target folder."""
+    norm = name.replace("\\", "/")
+    if norm.startswith("/") or (len(norm) > 1 and norm[1] == ":") or norm.startswith("//"):
+        raise UnsafeArchiveError(
+            f"refusing to extract {archive}: member {name!r} has an absolute path"
+        )
+    if ".." in norm.split("/"):
+        raise UnsafeArchiveError(
+            f"refusing to extract {archive}: member {name!r} contains '..' and would be "
+            "written outside the target folder"
+        )
+    return norm
+
+
+def _check_link(member_name: str, link_target: str, archive: Path, *, hard: bool = False) -> None:
+    """Refuse a link whose target lies outside the archive's folder tree.
+
+    A symlink's target is relative to the link's folder; a hard link's to the archive root.
+    """
+    target = link_target.replace("\\", "/")
+    if target.startswith("/"):
+        raise UnsafeArchiveError(
+            f"refusing to extract {archive}: link {member_name!r} points to absolute path "
+            f"{link_target!r}"
+        )
+    base = "" if hard else posixpath.dirname(member_name)
+    resolved = posixpath.normpath(posixpath.join(base, target))
+    if resolved == ".." or resolved.startswith("../"):
+        raise UnsafeArchiveError(
+            f"refusing to extract {archive}: link {member_name!r} points outside the target "
+            f"folder ({link_target!r})"
+        )
+
+
+def _check_zip(zf: zipfile.ZipFile, archive: Path) -> None:
+    for info in zf.infolist():
+        norm = _check_member_name(info.filename, archive)
+        if stat.S_ISLNK(info.external_attr >> 16):
+            _check_link(norm, zf.read(info).decode("utf-8", "replace"), archive)
+
+
+def _check_tar(tf: tarfile.TarFile, archive: Path) -> None:
+    for member in tf.getmembers():
+        norm = _check_member_name(member.name, archive)
+        if member.issym():
+            _check_link(norm, member.linkname, archive)
+        elif member.islnk():
+            _check_link(norm, member.linkname, archive, hard=True)
+        elif not (member.isfile() or member.isdir()):
+            raise UnsafeArchiveError(
+                f"refusing to extract {archive}: member {member.name!r} is a device or FIFO"
+            )
+
+
+def safe_extract(archive: str | Path, target: str | Path, *, progress: bool = True) -> Path:
+    """Extract a zip or tar(.gz/.bz2/.xz) archive into ``target`` (created); return ``target``.
+
+    Every member is checked before anything is written.
+
+    Raises:
+        UnsafeArchiveError: a member has an absolute path, a ``..`` component, is a link
+            pointing outside ``target``, or is a device file (the message names it).
+        ValueError: the file is neither a zip nor a tar archive.
+    """
+    archive, target = Path(archive), Path(target)
+    target.mkdir(parents=True, exist_ok=True)
+    root = target.resolve()
+    if zipfile.is_zipfile(archive):
+        with zipfile.ZipFile(archive) as zf:
+            _check_zip(zf, archive)
+            members = zf.infolist()
+            for info in tqdm(
+                members,
+                desc=f"extract {archive.name}",
+                disable=not progress,
+                leave=False,
+                unit="file",
+            ):
+                out = (root / _check_member_name(info.filename, archive)).resolve()
+                if not out.is_relative_to(root):  # belt and braces after the name check
+                    raise UnsafeArchiveError(f"refusing to extract {archive}: {info.filename!r}")
+                zf.extract(info, root)
+        return target
+    if tarfile.is_tarfile(archive):
+        with tarfile.open(archive, "r:*") as tf:
+            _check_tar(tf, archive)
+            members = tf.getmembers()
+            extract_kwargs = {"filter": "data"} if hasattr(tarfile, "data_filter") else {}
+            for member in tqdm(
+                members,
+                desc=f"extract {archive.name}",
+                disable=not progress,
+                leave=False,
+                unit="file",
+            ):
+                try:
+                    tf.extract(member, root, **extract_kwargs)
+                except tarfile.FilterError as e:  # Python's own "data" filter said no
+                    raise UnsafeArchiveError(f"refusing to extract {archive}: {e}") from e
+        return target
+    raise ValueError(
+        f"{archive} is neither a zip nor a tar archive (or it is damaged). "
+        "Delete it and run the command again to download it afresh."
+    )
+
+
+def extract_nested(folder: str | Path, *, progress: bool = True, max_depth: int = 3) -> None:
+    """Safely extract archives found inside ``folder`` (e.g. Kvasir-Instrument's
+    ``images.tar.gz``), each into a sibling folder named after it, repeating up to
+    ``max_depth`` levels."""
+    folder = Path(folder)
+    done: set[Path] = set()
+    for _ in range(max_depth):
+        found = [
+            p
+            for p in sorted(folder.rglob("*"))
+            if p.is_file() and is_archive(p) and p not in done and not is_junk(p)
+        ]
+        if not found:
+            return
+        for archive in found:
+            safe_extract(
+                archive, archive.parent / (archive_stem(archive) + ".extracted"), progress=progress
+            )
+            done.add(archive)
+
+
+def is_junk(path: Path) -> bool:
+    """Hidden files and macOS debris (``._x``, ``.DS_Store``, ``__MACOSX/``) that archives carry."""
+    return path.name.startswith(".") or "__MACOSX" in path.parts
+
+
+def remove_tree(path: str | Path) -> None:
+    """``shutil.rmtree`` that tolerates a missing folder."""
+    shutil.rmtree(path, ignore_errors=True)

@@ -1,0 +1,284 @@
+"""The prepared layout, and how a preparation reaches it atomically.
+
+::
+
+    DATA_DIR/<dataset>/images/<name>.png   8-bit grey or RGB
+    DATA_DIR/<dataset>/masks/<name>.png    single channel, 0/255
+    DATA_DIR/<dataset>/info.json           {"dataset": ..., "counts": ..., "classes": ..., ...}
+
+A preparation writes everything into ``DATA_DIR/.<dataset>.partial-XXXX`` and renames that
+folder to ``DATA_DIR/<dataset>`` as its very last step, so an interrupted run never leaves a
+folder that looks complete. ``info.json`` is written last inside the staging folder.
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing as mp
+import os
+import shutil
+import tempfile
+from collections.abc import Iterable, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tqdm.auto import tqdm
+
+from .images import load_image, load_mask, save_image_png, save_mask_png
+
+IMAGES = "images"
+MASKS = "masks"
+INFO = "info.json"
+LAYOUT_VERSION = 1
+
+
+class PreparationError(RuntimeError):
+    """Preparation cannot go on; the message says why and what to do."""
+
+
+@dataclass(frozen=True)
+class RawItem:
+    """One image of a raw dataset: where its files are and what it will be called."""
+
+    name: str
+    image: Path
+    masks: tuple[Path, ...]  # several files are merged with OR (BUSI)
+    cls: str | None = None
+
+
+@dataclass
+class Discovery:
+    """What a dataset recipe found in a source folder."""
+
+    items: list[RawItem]
+    extra_info: dict[str, Any] = field(default_factory=dict)
+
+
+def read_info(folder: Path) -> dict[str, Any] | None:
+    """The parsed ``info.json`` of ``folder``, or None when there is none or it is unreadable."""
+    try:
+        return json.loads((folder / INFO).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+
+
+def write_json_atomic(path: Path, data: Any) -> None:
+    """Write JSON through a temporary file and ``os.replace``, so readers never see half."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            json.dump(data, f, indent=2, sort_keys=False)
+            f.write("\n")
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def is_complete(folder: Path, dataset: str) -> bool:
+    """Whether ``folder`` holds a complete preparation of ``dataset`` (counts match info.json)."""
+    info = read_info(folder)
+    if not info or info.get("dataset") != dataset:
+        return False
+    expected = info.get("counts", {}).get("images")
+    try:
+        n_images = sum(1 for p in (folder / IMAGES).iterdir() if p.suffix == ".png")
+        n_masks = sum(1 for p in (folder / MASKS).iterdir() if p.suffix == ".png")
+    except OSError:
+        return False
+    return expected == n_images == n_masks
+
+
+def check_target(data_dir: Path, dataset: str, force: bool = False) -> bool:
+    """Decide whether ``data_dir/<dataset>`` may be (re)written.
+
+    Returns True when it is already complete (and ``force`` is off): nothing to do.
+
+    Raises:
+        PreparationError: ``data_dir`` is itself a prepared dataset folder; the target holds a
+            different dataset, or files that are not a preparation; or it is damaged and
+            ``force`` is off.
+    """
+    own = read_info(data_dir)
+    if own and "dataset" in own:
+        raise PreparationError(
+            f"{data_dir} is itself a prepared '{own['dataset']}' folder. --root must be the "
+            f"parent data folder (e.g. --root {data_dir.parent}); datasets go into "
+            "<root>/<dataset>/."
+        )
+    target = data_dir / dataset
+    if not target.exists():
+        return False
+    if target.is_dir() and not any(target.iterdir()):
+        target.rmdir()
+        return False
+    info = read_info(target)
+    if info is None or "dataset" not in info:
+        raise PreparationError(
+            f"{target} exists but has no info.json: it is not a folder this tool prepared, so "
+            "it is left untouched. Move it away (if it holds the raw download, pass it with "
+            f"--source instead) or choose another --root."
+        )
+    if info["dataset"] != dataset:
+        raise PreparationError(
+            f"{target} holds a prepared '{info['dataset']}' dataset, not '{dataset}' "
+            f"(see {target / INFO}); refusing to overwrite it. Choose another --root."
+        )
+    if is_complete(target, dataset):
+        return not force
+    if not force:
+        raise PreparationError(
+            f"{target} is a damaged '{dataset}' preparation (file counts differ from "
+            f"{INFO}). Run the same command with --force to prepare it again."
+        )
+    return False
+
+
+def _convert(item: RawItem, staging: str) -> dict[str, Any]:
+    """Read one raw item, merge its masks, write the two PNGs; runs in worker processes."""
+    image = load_image(item.image)
+    mask = None
+    for path in item.masks:
+        m = load_mask(path)
+        if m.shape != image.shape[:2]:
+            raise PreparationError(
+                f"size mismatch: image {item.image} is {image.shape[1]}x{image.shape[0]} but "
+                f"mask {path} is {m.shape[1]}x{m.shape[0]} (width x height)"
+            )
+        mask = m if mask is None else (mask | m)
+    if mask is None:
+        raise PreparationError(f"no mask file for image {item.image}")
+    save_image_png(image, Path(staging) / IMAGES / f"{item.name}.png")
+    save_mask_png(mask, Path(staging) / MASKS / f"{item.name}.png")
+    return {
+        "height": int(image.shape[0]),
+        "width": int(image.shape[1]),
+        "foreground": float(mask.mean()),
+    }
+
+
+def _check_names(items: Sequence[RawItem]) -> None:
+    seen: dict[str, RawItem] = {}
+    for item in items:
+        if item.name in seen:
+            raise PreparationError(
+                f"two source images map to the name {item.name!r}: {seen[item.name].image} and "
+                f"{item.image}. Does the source hold the dataset twice?"
+            )
+        if not item.name or "/" in item.name or item.name.startswith("."):
+            raise PreparationError(f"unusable item name {item.name!r} for {item.image}")
+        seen[item.name] = item
+
+
+def default_workers() -> int:
+    """Processes used for conversion: the machine's cores, at most 8."""
+    return max(1, min(8, os.cpu_count() or 1))
+
+
+def write_prepared(
+    data_dir: Path,
+    dataset: str,
+    discovery: Discovery,
+    info: dict[str, Any],
+    *,
+    workers: int | None = None,
+    progress: bool = True,
+    replace: bool = False,
+) -> Path:
+    """Convert ``discovery.items`` into ``data_dir/<dataset>`` atomically; return that folder.
+
+    ``info`` (source, licence, citation, ...) is completed with the dataset name, counts,
+    classes and per-item records, and written as ``info.json``. ``replace`` swaps out an
+    existing preparation of the same dataset (``--force``).
+    """
+    items = sorted(discovery.items, key=lambda it: it.name)
+    if not items:
+        raise PreparationError(f"no {dataset} images found in the source")
+    _check_names(items)
+    data_dir.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{dataset}.partial-", dir=data_dir))
+    try:
+        (staging / IMAGES).mkdir()
+        (staging / MASKS).mkdir()
+        records = _convert_all(items, staging, workers or default_workers(), progress, dataset)
+        classes = {it.name: it.cls for it in items if it.cls is not None}
+        by_class: dict[str, int] = {}
+        for cls in classes.values():
+            by_class[cls] = by_class.get(cls, 0) + 1
+        full_info = {
+            "dataset": dataset,
+            "layout_version": LAYOUT_VERSION,
+            **info,
+            "counts": {
+                "images": len(items),
+                "masks": len(items),
+                **({"by_class": dict(sorted(by_class.items()))} if by_class else {}),
+            },
+            "classes": classes or None,
+            **discovery.extra_info,
+            "items": {
+                it.name: {
+                    "source_image": _relative_name(it.image),
+                    "source_masks": [_relative_name(m) for m in it.masks],
+                    **rec,
+                }
+                for it, rec in zip(items, records, strict=True)
+            },
+        }
+        write_json_atomic(staging / INFO, full_info)
+        target = data_dir / dataset
+        if replace and target.exists():
+            old = Path(tempfile.mkdtemp(prefix=f".{dataset}.old-", dir=data_dir))
+            os.replace(target, old / dataset)
+            os.replace(staging, target)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(staging, target)
+        return target
+    except BaseException:
+        # KeyboardInterrupt included: a half-written staging folder is worthless.
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+
+
+def _relative_name(path: Path) -> str:
+    """The last two components of a source path: enough to trace an item, no local prefix."""
+    return "/".join(path.parts[-2:])
+
+
+def _convert_all(
+    items: Sequence[RawItem], staging: Path, workers: int, progress: bool, dataset: str
+) -> list[dict[str, Any]]:
+    bar = tqdm(total=len(items), desc=f"prepare {dataset}", unit="img", disable=not progress)
+    try:
+        if workers <= 1 or len(items) < 32:
+            out = []
+            for it in items:
+                out.append(_convert(it, str(staging)))
+                bar.update()
+            return out
+        # "spawn": forking a process that already runs torch threads (a notebook that
+        # imported wavegms) can deadlock; fresh interpreters only import numpy and Pillow.
+        pool = ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn"))
+        try:
+            futures = [pool.submit(_convert, it, str(staging)) for it in items]
+            out = []
+            for fut in futures:
+                out.append(fut.result())
+                bar.update()
+            return out
+        finally:
+            # On an error, do not wait for hundreds of queued conversions to finish.
+            pool.shutdown(wait=True, cancel_futures=True)
+    finally:
+        bar.close()
+
+
+def stale_partials(data_dir: Path, dataset: str) -> Iterable[Path]:
+    """Staging folders left by runs that were killed hard (no cleanup possible)."""
+    if not data_dir.is_dir():
+        return []
+    return sorted(data_dir.glob(f".{dataset}.partial-*"))
