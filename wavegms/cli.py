@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+import textwrap
 from collections.abc import Sequence
 
 from . import __version__
@@ -22,6 +23,33 @@ COMMANDS = {
     "demo": "wavegms.demo",
     "course": "wavegms.course",
 }
+
+
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows real defaults (not None or False) and keeps a description's paragraphs; paragraphs
+    with indented or bulleted lines (examples, lists) keep their line breaks."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        if action.default is None or action.default is False:
+            return action.help
+        return super()._get_help_string(action)
+
+    def _fill_text(self, text: str, width: int, indent: str) -> str:
+        paragraphs = []
+        for paragraph in text.strip().split("\n\n"):
+            lines = paragraph.splitlines()
+            if any(line.startswith((" ", "- ", "* ")) for line in lines):
+                paragraphs.append("\n".join(indent + line for line in lines))
+            else:
+                paragraphs.append(
+                    textwrap.fill(
+                        " ".join(paragraph.split()),
+                        width,
+                        initial_indent=indent,
+                        subsequent_indent=indent,
+                    )
+                )
+        return "\n\n".join(paragraphs)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -46,7 +74,7 @@ def build_parser() -> argparse.ArgumentParser:
             name,
             help=module.HELP,
             description=getattr(module, "DESCRIPTION", module.HELP),
-            formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+            formatter_class=HelpFormatter,
         )
         module.add_arguments(sub)
         sub.set_defaults(_run=module.run)
@@ -67,7 +95,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ValueError, FileNotFoundError, NotADirectoryError, RuntimeError) as error:
         if args.debug:
             raise
-        message = " ".join(str(error).split()) if "\n" not in str(error) else str(error)
+        message = " ".join(str(error).split())  # one line, however the message was wrapped
         print(f"wavegms {args.command}: error: {message}", file=sys.stderr)
         return 2
 

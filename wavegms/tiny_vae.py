@@ -46,24 +46,24 @@ def load_tiny_vae(
     """
     source = str(source) if source is not None else default_tiny_vae_source()
     how_to_fix = (
-        f"Point wavegms at a local copy: download it once where you have internet with\n"
-        f"    hf download {TAESD_HUB_ID} --local-dir ./taesd\n"
-        f"then set the environment variable {TAESD_ENV}=/path/to/taesd or pass "
-        f"load_tiny_vae('/path/to/taesd')."
+        f"Point wavegms at a local copy: download it once where you have internet with "
+        f"`hf download {TAESD_HUB_ID} --local-dir ./taesd`, then set the environment variable "
+        f"{TAESD_ENV}=/path/to/taesd or pass load_tiny_vae('/path/to/taesd')."
     )
     if _looks_like_path(source):
         folder = Path(source).expanduser()
         if not (folder / "config.json").is_file():
             raise TinyVAEUnavailableError(
                 f"No TAESD found at {str(folder)!r}: expected a folder with config.json and "
-                f"diffusion_pytorch_model.safetensors.\n{how_to_fix}"
+                f"diffusion_pytorch_model.safetensors. {how_to_fix}"
             )
         source = str(folder)
     try:
-        vae = AutoencoderTiny.from_pretrained(source)
+        # low_cpu_mem_usage=False: the model is tiny, and it avoids a warning without accelerate.
+        vae = AutoencoderTiny.from_pretrained(source, low_cpu_mem_usage=False)
     except Exception as error:  # hub and file errors come in many types; all mean "not here"
         raise TinyVAEUnavailableError(
-            f"Could not load TAESD from {source!r} ({type(error).__name__}: {error}).\n{how_to_fix}"
+            f"Could not load TAESD from {source!r} ({type(error).__name__}: {error}). {how_to_fix}"
         ) from error
     if vae.config.latent_channels != 4:
         raise TinyVAEUnavailableError(

@@ -1,0 +1,114 @@
+"""`predict_files` / `wavegms predict`: one binary mask per readable image, at its own size."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from runs import IMAGE_SIZE, make_run
+
+from wavegms import WaveGMS
+from wavegms.cli import main
+from wavegms.data import load_image
+from wavegms.predict import predict_files, to_model_input
+
+
+@pytest.fixture
+def model(tiny_vae) -> WaveGMS:
+    torch.manual_seed(0)
+    return WaveGMS(tiny_vae, image_size=IMAGE_SIZE).eval()
+
+
+@pytest.fixture
+def inputs(tmp_path):  # noqa: ANN201 - {stem: path} of images of odd sizes and formats
+    folder = tmp_path / "in"
+    (folder / "more").mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    files = {
+        "grey": (folder / "grey.png", Image.fromarray(rng.integers(0, 255, (97, 131), np.uint8))),
+        "rgba": (
+            folder / "rgba.png",
+            Image.fromarray(rng.integers(0, 255, (50, 40, 4), np.uint8), "RGBA"),
+        ),
+        "photo": (
+            folder / "photo.jpg",
+            Image.fromarray(rng.integers(0, 255, (75, 60, 3), np.uint8)),
+        ),
+        "deep": (
+            folder / "deep.png",
+            Image.fromarray(rng.integers(0, 65535, (64, 64), np.uint16)),  # 16-bit grey
+        ),
+        # Same stem as in/grey.png, in a folder given as an argument.
+        "grey-2": (folder / "more" / "grey.png", Image.fromarray(np.zeros((33, 47), np.uint8))),
+    }
+    for path, image in files.values():
+        image.save(path)
+    (folder / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n not really a png")
+    return {stem: path for stem, (path, _) in files.items()}
+
+
+def test_masks_at_original_size_and_failures_reported(tmp_path, model, inputs) -> None:
+    folder = tmp_path / "in"
+    paths = [inputs["grey"], inputs["rgba"], inputs["photo"], inputs["deep"]]
+    paths += [folder / "broken.png", folder / "missing.png", folder / "more"]
+    out = tmp_path / "out"
+    report = predict_files(
+        model, paths, out, batch_size=3, save_probs=True, save_overlay=True, progress=False
+    )
+
+    assert [p.name for p, _ in report.failed] == ["broken.png", "missing.png"]
+    assert all(reason for _, reason in report.failed)
+    assert report.renamed == [(inputs["grey-2"], out / "grey-2.png")]
+    assert sorted(p.stem for p in report.written) == sorted(inputs)
+    for stem, source in inputs.items():
+        with Image.open(source) as original:
+            size = original.size
+        with Image.open(out / f"{stem}.png") as mask:
+            assert mask.mode == "L" and mask.size == size, stem
+            assert set(np.unique(np.asarray(mask))) <= {0, 255}, stem
+        with Image.open(out / f"{stem}_prob.png") as prob:
+            assert prob.mode == "L" and prob.size == size
+            # The mask is the thresholded probability map (up to 8-bit rounding at 0.5).
+            prob_array, mask_array = np.asarray(prob), np.asarray(Image.open(out / f"{stem}.png"))
+            decided = np.abs(prob_array.astype(int) - 127.5) > 1
+            assert np.array_equal((prob_array > 127.5)[decided], (mask_array == 255)[decided])
+        with Image.open(out / f"{stem}_overlay.png") as tinted:
+            assert tinted.mode == "RGB" and tinted.size == size
+
+
+def test_mask_equals_model_prediction_at_model_size(tmp_path, model, inputs) -> None:
+    """A 64 x 64 image needs no resizing: its mask is exactly predict(image) > 0.5."""
+    report = predict_files(model, [inputs["deep"]], tmp_path / "out", progress=False)
+    expected = model.predict(to_model_input(load_image(inputs["deep"]), IMAGE_SIZE)[None]) > 0.5
+    written = np.asarray(Image.open(report.written[0])) == 255
+    assert np.array_equal(written, expected[0, 0].numpy())
+    assert 0 < written.mean() < 1 or written.all() or not written.any()
+
+
+def test_cli_predict_exit_codes_and_messages(tmp_path, tiny_vae, inputs, capsys) -> None:
+    run = make_run(tmp_path / "run", tiny_vae)
+    common = ["predict", "--checkpoint", str(run), "--device", "cpu", "--no-progress"]
+    good = [str(inputs["grey"]), str(inputs["photo"])]
+
+    assert main([*common, *good, "--out", str(tmp_path / "a")]) == 0
+    assert {p.name for p in (tmp_path / "a").iterdir()} == {"grey.png", "photo.png"}
+
+    broken = str(tmp_path / "in" / "broken.png")
+    assert main([*common, *good, broken, "--out", str(tmp_path / "b")]) == 1
+    err = [line for line in capsys.readouterr().err.splitlines() if "wavegms" in line]
+    assert len(err) == 1 and "broken.png" in err[0] and "skipped" in err[0]
+    assert (tmp_path / "b" / "grey.png").is_file()
+
+    assert main([*common, broken, "--out", str(tmp_path / "c")]) == 2
+    err = capsys.readouterr().err
+    assert "broken.png" in err and "no image could be read" in err
+
+
+def test_bad_arguments(tmp_path, model, inputs) -> None:
+    with pytest.raises(ValueError, match="threshold"):
+        predict_files(model, [inputs["grey"]], tmp_path / "o", threshold=1.5)
+    with pytest.raises(ValueError, match="batch_size"):
+        predict_files(model, [inputs["grey"]], tmp_path / "o", batch_size=0)
+    with pytest.raises(FileNotFoundError, match="No input images"):
+        predict_files(model, [], tmp_path / "o")

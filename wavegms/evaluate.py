@@ -1,0 +1,376 @@
+"""Evaluation of a trained model: :func:`evaluate` and the ``wavegms evaluate`` subcommand.
+
+What is measured, which files are written and which images are used is stated once, in
+``DESCRIPTION`` below (the command's ``--help``). Metrics come from :mod:`wavegms.metrics`;
+the run's own items come from :func:`wavegms.train.build_datasets`, so evaluation sees exactly
+the split (and, for synthetic runs, the very images) that training held out.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import json
+from pathlib import Path
+from typing import Any
+
+import torch
+from matplotlib.figure import Figure
+from torch.utils.data import ConcatDataset, DataLoader, Dataset
+from tqdm.auto import tqdm
+
+from .checkpoint import (
+    METRICS,
+    atomic_write_json,
+    atomic_write_text,
+    find_run_dir,
+    load_model,
+    load_train_config,
+    resolve_checkpoint,
+)
+from .config import SOURCES, TrainConfig
+from .metrics import segmentation_metrics, summarize
+from .viz import plot_cases, save_figure
+
+HELP = "evaluate a trained model (Dice, IoU, HD95) on its test split or another dataset"
+DESCRIPTION = """
+Evaluate a trained model per image at its resolution (224 unless the run used another) and
+threshold 0.5: Dice, IoU and HD95 in pixels, with explicit empty-mask rules (both empty: Dice 1,
+HD95 0; one empty: Dice 0, HD95 = the image diagonal).
+
+Writes to EVAL_DIR:
+  summary.json    mean and std of each metric, pooled Dice, n_images, and provenance
+                  (checkpoint, trained_on, evaluated_on, split, cross_domain, selected_on)
+  per_image.csv   name, dice, iou, hd95, gt_empty, pred_empty
+  cases.png       the best and the worst cases: image, ground truth, prediction
+
+Default images: the test split of the run's own data (the names in RUN_DIR/splits.json;
+synthetic runs regenerate theirs). With --dataset OTHER --data DATA_DIR the evaluation is
+cross-domain (e.g. a BUSI checkpoint on BUS): all usable items of OTHER (BUSI's empty "normal"
+class excluded, as in the paper), or its GMS test list with --split test.
+
+Examples:
+  wavegms evaluate --checkpoint runs/busi --out evals/busi
+  wavegms evaluate --checkpoint runs/busi --dataset bus --data DATA_DIR --out evals/busi_on_bus
+"""
+
+SPLIT_CHOICES = ("train", "val", "test", "all")
+SUMMARY = "summary.json"
+PER_IMAGE = "per_image.csv"
+CASES = "cases.png"
+N_CASES = 3  # best and worst shown in cases.png
+
+
+def _check_image_size(image_size: int) -> None:
+    if image_size <= 0 or image_size % 8:
+        raise ValueError(
+            f"Invalid image size {image_size}: must be a positive multiple of 8 (TAESD works at "
+            "1/8 resolution), e.g. 224."
+        )
+
+
+def select_items(
+    config: TrainConfig | None,
+    run_dir: Path | None,
+    *,
+    dataset: str | None,
+    data_dir: str | Path | None,
+    split: str | None,
+    image_size: int,
+) -> tuple[Dataset, dict[str, Any]]:
+    """The dataset to evaluate and a description of it (see the module docstring).
+
+    Returns ``(items, info)``: ``items`` yields ``{"image", "mask", "name"}`` at ``image_size``;
+    ``info`` has ``trained_on``, ``evaluated_on``, ``split``, ``cross_domain``, ``data_dir``.
+    """
+    trained_on = config.dataset if config else None
+    dataset = dataset or trained_on
+    if dataset is None:
+        raise ValueError(
+            "The checkpoint has no train_config.json (not a `wavegms train` run folder): "
+            "say what to evaluate on with --dataset NAME --data DATA_DIR."
+        )
+    if dataset not in SOURCES:
+        raise ValueError(f"Unknown dataset {dataset!r}: choose one of {', '.join(SOURCES)}.")
+    cross_domain = trained_on is not None and dataset != trained_on
+    split = split or ("all" if cross_domain else "test")
+    if split not in SPLIT_CHOICES:
+        raise ValueError(f"Unknown split {split!r}: choose one of {', '.join(SPLIT_CHOICES)}.")
+    if not cross_domain and config is not None:
+        data_dir = data_dir or config.data_dir
+    info = {
+        "trained_on": trained_on or "unknown",
+        "evaluated_on": dataset,
+        "split": split,
+        "cross_domain": cross_domain,
+        "data_dir": str(data_dir) if data_dir and dataset != "synthetic" else None,
+    }
+
+    if dataset != "synthetic" and not data_dir:
+        raise ValueError(
+            f"Evaluating on {dataset!r} needs --data DATA_DIR (the folder holding {dataset}/). "
+            f"Prepare it with: python -m data_download {dataset} --root DATA_DIR"
+        )
+    own_data = config is not None and not cross_domain
+    if not own_data and dataset != "synthetic":
+        return _other_dataset(Path(data_dir).expanduser() / dataset, split, image_size), info
+    from .train import build_datasets
+
+    # The run's own data from its saved splits.json (synthetic: regenerated, deterministic),
+    # or the default synthetic set for a model trained on something else.
+    base = config if own_data else TrainConfig(dataset="synthetic")
+    base = base.replace(image_size=image_size, data_dir=str(data_dir) if data_dir else None)
+    datasets, _ = build_datasets(base, run_dir if own_data else None)
+    return (ConcatDataset(list(datasets.values())) if split == "all" else datasets[split]), info
+
+
+def _other_dataset(root: Path, split: str, image_size: int) -> Dataset:
+    """A dataset the model was not trained on: all usable items, or a part of its GMS split."""
+    from .data import SegmentationDataset, make_splits
+    from .data.splits import EXCLUDED_CLASSES
+
+    if split == "all":
+        everything = SegmentationDataset(root, image_size=image_size)
+        classes = everything.classes or {}
+        names = [name for name in everything.names if classes.get(name) not in EXCLUDED_CLASSES]
+    else:
+        names = getattr(make_splits(root, "gms"), split)
+    return SegmentationDataset(root, names=names, image_size=image_size)
+
+
+def _provenance(checkpoint: Path, config: TrainConfig | None) -> dict[str, Any]:
+    """Which split chose this checkpoint and at which epoch (from its ``metrics.json``, written
+    by the trainer), and the trainer's warning when it was chosen on test."""
+    metrics_file = checkpoint / METRICS
+    metrics = json.loads(metrics_file.read_text()) if metrics_file.is_file() else {}
+    info = {
+        "selected_on": metrics.get("selected_on", config.selection if config else None),
+        "checkpoint_epoch": metrics.get("epoch"),
+    }
+    if metrics.get("warning"):
+        info["warning"] = metrics["warning"]
+    return info
+
+
+class _Extremes:
+    """The best and worst ``k`` cases seen so far (by Dice, ties by HD95), with their pictures,
+    so that the cases figure needs no second pass over the data."""
+
+    def __init__(self, k: int) -> None:
+        self.k = k
+        self.seen = 0  # items so far: the last tie-breaker keeps dataset order
+        self.cases: list[tuple[tuple[float, float, int], dict[str, Any]]] = []
+
+    def update(self, batch: dict[str, Any], preds: torch.Tensor, metrics: dict) -> None:
+        for j, name in enumerate(batch["name"]):
+            dice, hd = metrics["dice"][j].item(), metrics["hd95"][j].item()
+            case = {"name": name, "image": batch["image"][j], "mask": batch["mask"][j]}
+            case |= {"pred": preds[j], "label": f"Dice {dice:.3f}, HD95 {hd:.1f} px"}
+            self.cases.append(((-dice, hd, self.seen), case))
+            self.seen += 1
+        self.cases.sort(key=lambda entry: entry[0])
+        if len(self.cases) > 2 * self.k:
+            self.cases = self.cases[: self.k] + self.cases[-self.k :]
+
+    def figure(self, title: str) -> Figure:
+        cases = [case for _, case in self.cases]
+        tags = ["best"] * min(self.k, len(cases)) + ["worst"] * max(0, len(cases) - self.k)
+        return plot_cases(
+            *([case[key] for case in cases] for key in ("image", "mask", "pred", "name", "label")),
+            title=title,
+            row_labels=tags,
+        )
+
+
+@torch.no_grad()
+def _per_image_metrics(
+    model: torch.nn.Module,
+    items: Dataset,
+    *,
+    batch_size: int,
+    threshold: float,
+    num_workers: int,
+    progress: bool,
+) -> tuple[list[str], dict[str, torch.Tensor], _Extremes]:
+    loader = DataLoader(items, batch_size=batch_size, shuffle=False, num_workers=num_workers)
+    names: list[str] = []
+    parts: dict[str, list[torch.Tensor]] = {}
+    extremes = _Extremes(N_CASES)
+    for batch in tqdm(loader, desc="evaluate", unit="batch", disable=not progress):
+        probs = model.predict(batch["image"])
+        metrics = segmentation_metrics(probs, batch["mask"], threshold)
+        for key, value in metrics.items():
+            parts.setdefault(key, []).append(value)
+        names += list(batch["name"])
+        extremes.update(batch, (probs > threshold).cpu(), metrics)
+    if not names:
+        raise ValueError("The selected split has no images: nothing to evaluate.")
+    return names, {key: torch.cat(values) for key, values in parts.items()}, extremes
+
+
+def _per_image_csv(names: list[str], per_image: dict[str, torch.Tensor]) -> str:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(["name", "dice", "iou", "hd95", "gt_empty", "pred_empty"])
+    for i, name in enumerate(names):
+        writer.writerow(
+            [
+                name,
+                f"{per_image['dice'][i].item():.6f}",
+                f"{per_image['iou'][i].item():.6f}",
+                f"{per_image['hd95'][i].item():.4f}",
+                int(per_image["target_size"][i].item() == 0),
+                int(per_image["pred_size"][i].item() == 0),
+            ]
+        )
+    return buffer.getvalue()
+
+
+def evaluate(
+    checkpoint: str | Path,
+    *,
+    dataset: str | None = None,
+    data_dir: str | Path | None = None,
+    split: str | None = None,
+    out_dir: str | Path,
+    image_size: int | None = None,
+    batch_size: int = 16,
+    device: str | torch.device | None = None,
+    tiny_vae=None,  # noqa: ANN001 - an AutoencoderTiny (default: the run's TAESD)
+    threshold: float = 0.5,
+    num_workers: int = 0,
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Evaluate a checkpoint and write ``summary.json``, ``per_image.csv`` and ``cases.png``.
+
+    Args:
+        checkpoint: a run folder (``best/`` is used) or a checkpoint folder.
+        dataset: what to evaluate on; default the run's own dataset. Another one is a
+            cross-domain evaluation.
+        data_dir: ``DATA_DIR`` holding ``<dataset>/``; default the run's for its own dataset.
+        split: ``"train"``, ``"val"``, ``"test"`` or ``"all"``; default ``"test"``, and
+            ``"all"`` (every usable item) for a cross-domain evaluation.
+        out_dir: the ``EVAL_DIR`` to write to (created).
+        image_size: evaluation resolution; default the model's (``config.image_size``).
+        batch_size: images per forward pass.
+        device: default :func:`~wavegms.get_device`.
+        threshold: foreground where the probability is above this (SPEC: 0.5).
+        num_workers: data loading processes.
+        progress: show a progress bar.
+
+    Returns:
+        The summary written to ``summary.json`` (``dice_mean``, ``dice_std``, ``iou_mean``,
+        ``iou_std``, ``hd95_mean``, ``hd95_std``, ``dice_pooled``, ``n_images``, ...).
+    """
+    folder = resolve_checkpoint(checkpoint)
+    run_dir = find_run_dir(folder)
+    config = load_train_config(folder)
+    model_config = json.loads((folder / "config.json").read_text())
+    image_size = int(image_size or model_config.get("image_size", 224))
+    _check_image_size(image_size)
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+    if not 0 < threshold < 1:
+        raise ValueError(f"threshold must be between 0 and 1, got {threshold}")
+    # Data first: a missing folder should fail before the model is loaded.
+    items, info = select_items(
+        config, run_dir, dataset=dataset, data_dir=data_dir, split=split, image_size=image_size
+    )
+    model = load_model(folder, device=device, tiny_vae=tiny_vae)
+    names, per_image, extremes = _per_image_metrics(
+        model,
+        items,
+        batch_size=batch_size,
+        threshold=threshold,
+        num_workers=num_workers,
+        progress=progress,
+    )
+    description = f"trained on {info['trained_on']}, evaluated on {info['evaluated_on']}"
+    summary: dict[str, Any] = {
+        **summarize(per_image),
+        "n_gt_empty": int((per_image["target_size"] == 0).sum()),
+        "hd95_unit": "pixels",
+        "checkpoint": str(folder),
+        **info,
+        "description": description + (" (cross-domain)" if info["cross_domain"] else ""),
+        **_provenance(folder, config),
+        "image_size": image_size,
+        "threshold": threshold,
+    }
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(out_dir / PER_IMAGE, _per_image_csv(names, per_image))
+    title = f"{description}, {info['split']} split: Dice {summary['dice_mean']:.3f}"
+    save_figure(extremes.figure(title), out_dir / CASES)
+    atomic_write_json(out_dir / SUMMARY, summary)
+    return summary
+
+
+# ---- command line ------------------------------------------------------------------------------
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--checkpoint",
+        required=True,
+        metavar="RUN_DIR",
+        help="a run folder from `wavegms train` (uses best/), or a checkpoint folder",
+    )
+    parser.add_argument(
+        "--dataset",
+        metavar="NAME",
+        help=f"evaluate on this dataset ({', '.join(SOURCES)}); default: the run's own. "
+        "Another one is a cross-domain evaluation",
+    )
+    parser.add_argument(
+        "--data",
+        metavar="DATA_DIR",
+        help="folder holding the prepared <dataset>/ (python -m data_download); default: the run's",
+    )
+    parser.add_argument(
+        "--split",
+        metavar="SPLIT",
+        help="train, val, test or all; default: test, or all for a cross-domain evaluation",
+    )
+    parser.add_argument(
+        "--out", required=True, metavar="EVAL_DIR", help="folder for summary.json and the rest"
+    )
+    parser.add_argument(
+        "--image-size",
+        type=int,
+        help="evaluation resolution, a multiple of 8; default: the model's (224 for the paper)",
+    )
+    parser.add_argument("--batch-size", type=int, default=16, help="images per forward pass")
+    parser.add_argument(
+        "--device", default="auto", help="cpu, cuda, cuda:1, mps or auto (GPU when available)"
+    )
+    parser.add_argument(
+        "--num-workers", type=int, default=0, help="data loading processes (2-4 on a GPU)"
+    )
+    parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+
+
+def run(args: argparse.Namespace) -> int:
+    summary = evaluate(
+        args.checkpoint,
+        dataset=args.dataset,
+        data_dir=args.data,
+        split=args.split,
+        out_dir=args.out,
+        image_size=args.image_size,
+        batch_size=args.batch_size,
+        device=args.device,
+        num_workers=args.num_workers,
+        progress=not args.no_progress,
+    )
+    print(
+        f"{summary['description']}, {summary['split']} split, {summary['n_images']} images: "
+        f"Dice {summary['dice_mean']:.4f} +- {summary['dice_std']:.4f} "
+        f"(pooled {summary['dice_pooled']:.4f}), IoU {summary['iou_mean']:.4f}, "
+        f"HD95 {summary['hd95_mean']:.2f} px -> {args.out}"
+    )
+    return 0
+
+
+__all__ = ["evaluate", "select_items"]

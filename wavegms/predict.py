@@ -1,0 +1,281 @@
+"""Inference on image files: :func:`predict_files` and ``wavegms predict``.
+
+Each image is resized to the model's size (bilinear, antialiased, as the datasets do), the
+foreground probabilities are resized back to the image's own size (bilinear) and thresholded,
+so a mask lines up pixel for pixel with its image. Behaviour on bad files, repeated stems and
+the exit status are stated in ``DESCRIPTION`` below (the command's ``--help``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import sys
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from diffusers import AutoencoderTiny
+from PIL import Image
+from tqdm.auto import tqdm
+
+from data_download.images import to_uint8
+
+from .checkpoint import atomic_write_bytes, load_model
+from .data import load_image
+from .device import get_device
+from .model import WaveGMS
+from .viz import overlay
+
+HELP = "segment image files with a trained model (one mask PNG per image)"
+DESCRIPTION = """
+Segment image files (PNG, JPEG, BMP, TIFF; grey, RGB, RGBA or 16-bit) with a trained model. Each
+IMAGE gets DIR/<image stem>.png: a single-channel 0/255 mask at the image's original size. A
+folder given as IMAGE means the image files directly inside it. Images run in batches on the
+GPU when there is one (--device cpu to force the CPU).
+
+Unreadable files are reported on stderr and skipped; the other images still get their masks.
+Inputs with the same stem never overwrite each other: the later one becomes <stem>-2.png.
+Exit status: 0 when every image got a mask, 1 when some failed, 2 when none could be read or an
+argument is wrong.
+
+Example:
+  wavegms predict --checkpoint runs/busi scans/ extra.png --out masks --save-overlay
+"""
+
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
+
+
+@dataclass
+class PredictReport:
+    """What :func:`predict_files` did.
+
+    Attributes:
+        written: the mask files written, in input order.
+        failed: ``(input path, reason)`` for each image that got no mask.
+        renamed: ``(input path, mask path)`` for inputs whose stem was already taken.
+    """
+
+    written: list[Path] = field(default_factory=list)
+    failed: list[tuple[Path, str]] = field(default_factory=list)
+    renamed: list[tuple[Path, Path]] = field(default_factory=list)
+
+    def __str__(self) -> str:
+        return f"{len(self.written)} masks written, {len(self.failed)} images failed"
+
+
+def expand_inputs(paths: Iterable[str | Path]) -> list[Path]:
+    """Files as given, and the image files directly inside any folder (sorted), each once.
+
+    A path that does not exist is kept: reading it reports the problem like any bad file.
+    """
+    files: list[Path] = []
+    for path in map(Path, paths):
+        if path.is_dir():
+            files += sorted(
+                p
+                for p in path.iterdir()
+                if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS and p.name[0] != "."
+            )
+        else:
+            files.append(path)
+    seen: set[Path] = set()
+    unique = []
+    for file in files:
+        key = file.resolve()
+        if key not in seen:
+            seen.add(key)
+            unique.append(file)
+    return unique
+
+
+def _output_stems(files: Sequence[Path]) -> list[str]:
+    """One output stem per input; repeated stems get ``-2``, ``-3``... (case-insensitively,
+    as file systems on macOS and Windows are)."""
+    taken: set[str] = set()
+    stems = []
+    for file in files:
+        stem, n = file.stem, 1
+        while stem.lower() in taken:
+            n += 1
+            stem = f"{file.stem}-{n}"
+        taken.add(stem.lower())
+        stems.append(stem)
+    return stems
+
+
+def write_png(array: np.ndarray, path: str | Path) -> None:
+    """Write uint8 ``[H, W]`` (grey) or ``[H, W, 3]`` (RGB) as a PNG, atomically."""
+    buffer = io.BytesIO()
+    Image.fromarray(array).save(buffer, format="PNG")
+    atomic_write_bytes(path, buffer.getvalue())
+
+
+def to_model_input(image: np.ndarray, size: int) -> torch.Tensor:
+    """``[H, W, 3]`` float in [0, 1] -> ``[3, size, size]`` (bilinear, antialiased: the
+    datasets' resize, so inference sees what training saw)."""
+    tensor = torch.from_numpy(np.ascontiguousarray(image, dtype=np.float32)).permute(2, 0, 1)
+    resized = F.interpolate(
+        tensor[None], size=(size, size), mode="bilinear", align_corners=False, antialias=True
+    )
+    return resized[0].clamp_(0, 1)
+
+
+def _resolve_model(
+    checkpoint_or_model: WaveGMS | str | Path,
+    device: str | torch.device | None,
+    tiny_vae: AutoencoderTiny | None,
+) -> WaveGMS:
+    if isinstance(checkpoint_or_model, WaveGMS):
+        model = checkpoint_or_model
+        return model.to(get_device(device)).eval() if device is not None else model.eval()
+    return load_model(checkpoint_or_model, device=device, tiny_vae=tiny_vae)
+
+
+def predict_files(
+    checkpoint_or_model: WaveGMS | str | Path,
+    paths: Iterable[str | Path],
+    out_dir: str | Path,
+    *,
+    batch_size: int = 8,
+    device: str | torch.device | None = None,
+    save_probs: bool = False,
+    save_overlay: bool = False,
+    threshold: float = 0.5,
+    progress: bool = True,
+    tiny_vae: AutoencoderTiny | None = None,
+) -> PredictReport:
+    """Segment image files and write ``out_dir/<stem>.png`` masks at each image's original size.
+
+    Args:
+        checkpoint_or_model: a run folder, a checkpoint folder or a loaded :class:`WaveGMS`.
+        paths: image files and/or folders (their image files, not recursive).
+        out_dir: created if needed.
+        batch_size: images per forward pass.
+        device: where to run (default: :func:`~wavegms.get_device`; a given model stays on its
+            device unless this is set).
+        save_probs: also write ``<stem>_prob.png``, the probability x 255 as 8-bit grey.
+        save_overlay: also write ``<stem>_overlay.png``, the mask tinted on the image.
+        threshold: foreground where the probability is above this.
+        progress: show a progress bar.
+        tiny_vae: the frozen TAESD to use when loading from a path (default: the run's).
+
+    Returns:
+        A :class:`PredictReport`; unreadable images are in ``failed`` with the reason.
+    """
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+    if not 0 < threshold < 1:
+        raise ValueError(f"threshold must be between 0 and 1, got {threshold}")
+    files = expand_inputs(paths)
+    if not files:
+        raise FileNotFoundError("No input images: give image files or folders that hold some.")
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    model = _resolve_model(checkpoint_or_model, device, tiny_vae)
+    size = model.config.image_size
+    report = PredictReport()
+    stems = _output_stems(files)
+
+    bar = tqdm(total=len(files), desc="predict", unit="img", disable=not progress)
+    for start in range(0, len(files), batch_size):
+        batch: list[tuple[Path, str, np.ndarray]] = []
+        for file, stem in zip(files[start : start + batch_size], stems[start : start + batch_size]):
+            try:
+                batch.append((file, stem, load_image(file)))
+            except (ValueError, OSError) as error:  # corrupt, missing, unreadable
+                report.failed.append((file, " ".join(str(error).split())))
+        if batch:
+            inputs = torch.stack([to_model_input(image, size) for _, _, image in batch])
+            probs = model.predict(inputs).float()
+            for (file, stem, image), prob in zip(batch, probs):
+                written = _write_outputs(
+                    prob, image, out_dir, stem, threshold, save_probs, save_overlay
+                )
+                report.written.append(written)
+                if stem != file.stem:
+                    report.renamed.append((file, written))
+        bar.update(min(batch_size, len(files) - start))
+    bar.close()
+    return report
+
+
+def _write_outputs(
+    prob: torch.Tensor,
+    image: np.ndarray,
+    out_dir: Path,
+    stem: str,
+    threshold: float,
+    save_probs: bool,
+    save_overlay: bool,
+) -> Path:
+    """Resize ``prob [1, S, S]`` to ``image``'s size and write the mask (and extras)."""
+    height, width = image.shape[:2]
+    full = F.interpolate(prob[None], size=(height, width), mode="bilinear", align_corners=False)
+    full = full[0, 0].clamp(0, 1).cpu().numpy()
+    mask = full > threshold
+    mask_path = out_dir / f"{stem}.png"
+    write_png(np.where(mask, np.uint8(255), np.uint8(0)), mask_path)
+    if save_probs:
+        write_png(to_uint8(full), out_dir / f"{stem}_prob.png")
+    if save_overlay:
+        write_png(to_uint8(overlay(image, mask)), out_dir / f"{stem}_overlay.png")
+    return mask_path
+
+
+# ---- command line ------------------------------------------------------------------------------
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--checkpoint",
+        required=True,
+        metavar="RUN_DIR",
+        help="a run folder from `wavegms train` (uses best/), or a checkpoint folder",
+    )
+    parser.add_argument(
+        "images", nargs="+", metavar="IMAGE", help="image files, or folders of images"
+    )
+    parser.add_argument(
+        "--out", required=True, metavar="DIR", help="folder for the masks (<image stem>.png)"
+    )
+    parser.add_argument("--batch-size", type=int, default=8, help="images per forward pass")
+    parser.add_argument(
+        "--device", default="auto", help="cpu, cuda, cuda:1, mps or auto (GPU when available)"
+    )
+    parser.add_argument(
+        "--threshold", type=float, default=0.5, help="foreground where probability > this"
+    )
+    parser.add_argument(
+        "--save-probs", action="store_true", help="also write <stem>_prob.png (8-bit probability)"
+    )
+    parser.add_argument("--save-overlay", action="store_true", help="also write <stem>_overlay.png")
+    parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+
+
+def run(args: argparse.Namespace) -> int:
+    report = predict_files(
+        args.checkpoint,
+        args.images,
+        args.out,
+        batch_size=args.batch_size,
+        device=args.device,
+        save_probs=args.save_probs,
+        save_overlay=args.save_overlay,
+        threshold=args.threshold,
+        progress=not args.no_progress,
+    )
+    for file, reason in report.failed:
+        print(f"wavegms predict: skipped {file}: {reason}", file=sys.stderr)
+    for file, mask_path in report.renamed:
+        print(f"wavegms predict: {file} shares its name with another input: wrote {mask_path}")
+    if not report.written:
+        raise ValueError(f"no image could be read ({len(report.failed)} failed); no mask written")
+    print(f"wavegms predict: {report} -> {args.out}")
+    return 1 if report.failed else 0
+
+
+__all__ = ["PredictReport", "expand_inputs", "predict_files", "to_model_input", "write_png"]
