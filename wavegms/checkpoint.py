@@ -51,6 +51,11 @@ def atomic_write_text(path: str | Path, text: str) -> None:
     _atomic(Path(path), lambda file: file.write(text.encode()))
 
 
+def atomic_write_bytes(path: str | Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` atomically (figures, other binary files)."""
+    _atomic(Path(path), lambda file: file.write(data))
+
+
 def atomic_write_json(path: str | Path, obj: Any) -> None:
     atomic_write_text(path, json.dumps(obj, indent=2))
 
