@@ -31,6 +31,7 @@ from .checkpoint import (
 )
 from .config import SOURCES, TrainConfig
 from .metrics import segmentation_metrics, summarize
+from .predict import add_precision_argument
 from .viz import plot_cases, save_figure
 
 HELP = "evaluate a trained model (Dice, IoU, HD95) on its test split or another dataset"
@@ -191,6 +192,7 @@ def _per_image_metrics(
     batch_size: int,
     threshold: float,
     num_workers: int,
+    precision: str,
     progress: bool,
 ) -> tuple[list[str], dict[str, torch.Tensor], _Extremes]:
     loader = DataLoader(items, batch_size=batch_size, shuffle=False, num_workers=num_workers)
@@ -198,7 +200,7 @@ def _per_image_metrics(
     parts: dict[str, list[torch.Tensor]] = {}
     extremes = _Extremes(N_CASES)
     for batch in tqdm(loader, desc="evaluate", unit="batch", disable=not progress):
-        probs = model.predict(batch["image"])
+        probs = model.predict(batch["image"], precision=precision)
         metrics = segmentation_metrics(probs, batch["mask"], threshold)
         for key, value in metrics.items():
             parts.setdefault(key, []).append(value)
@@ -240,6 +242,7 @@ def evaluate(
     tiny_vae=None,  # noqa: ANN001 - an AutoencoderTiny (default: the run's TAESD)
     threshold: float = 0.5,
     num_workers: int = 0,
+    precision: str = "fp32",
     progress: bool = True,
 ) -> dict[str, Any]:
     """Evaluate a checkpoint and write ``summary.json``, ``per_image.csv`` and ``cases.png``.
@@ -256,6 +259,7 @@ def evaluate(
         batch_size: images per forward pass.
         device: default :func:`~wavegms.get_device`.
         threshold: foreground where the probability is above this (SPEC: 0.5).
+        precision: ``"fp32"`` (default, exact) or mixed precision, see :meth:`WaveGMS.predict`.
         num_workers: data loading processes.
         progress: show a progress bar.
 
@@ -284,6 +288,7 @@ def evaluate(
         batch_size=batch_size,
         threshold=threshold,
         num_workers=num_workers,
+        precision=precision,
         progress=progress,
     )
     description = f"trained on {info['trained_on']}, evaluated on {info['evaluated_on']}"
@@ -348,6 +353,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--num-workers", type=int, default=0, help="data loading processes (2-4 on a GPU)"
     )
+    add_precision_argument(parser)
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
 
 
@@ -362,6 +368,7 @@ def run(args: argparse.Namespace) -> int:
         batch_size=args.batch_size,
         device=args.device,
         num_workers=args.num_workers,
+        precision=args.precision,
         progress=not args.no_progress,
     )
     print(
