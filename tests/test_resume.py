@@ -1,0 +1,97 @@
+"""Resuming: an interrupted run continues to exactly the weights of an uninterrupted one."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from wavegms.checkpoint import load_training_state
+from wavegms.config import preset
+from wavegms.losses import WaveGMSLoss
+from wavegms.schedule import lr_factor
+from wavegms.train import train
+
+WEIGHTS = "diffusion_pytorch_model.safetensors"
+TIMES = ("train_time_s", "val_time_s")
+
+
+def config(**overrides):  # noqa: ANN003, ANN201
+    # Augmentation on: its randomness must replay exactly too. 8 items / batch 4: 2 steps/epoch.
+    settings = {"image_size": 32, "synthetic_sizes": (8, 4, 4), "epochs": 3, "batch_size": 4}
+    return preset("quick", device="cpu", augment=True, **{**settings, **overrides})
+
+
+def without_times(history: list[dict]) -> list[dict]:
+    return [{k: v for k, v in r.items() if k not in TIMES} for r in history]
+
+
+@pytest.fixture(scope="module")
+def full_run(tiny_vae, tmp_path_factory):
+    run_dir = tmp_path_factory.mktemp("full") / "run"
+    return train(config(), run_dir, progress=False, tiny_vae=tiny_vae)
+
+
+def test_interrupted_run_resumes_to_identical_weights(
+    full_run, tiny_vae, tmp_path, monkeypatch, capsys
+):
+    # Ctrl-C in the middle of epoch 3 (its second step): epochs 1-2 are saved, 3 is lost.
+    calls = {"n": 0}
+    forward = WaveGMSLoss.forward
+
+    def interrupted(self, output, masks):  # noqa: ANN001, ANN202
+        calls["n"] += 1
+        if calls["n"] == 6:
+            raise KeyboardInterrupt
+        return forward(self, output, masks)
+
+    monkeypatch.setattr(WaveGMSLoss, "forward", interrupted)
+    run_dir = tmp_path / "run"
+    with pytest.raises(KeyboardInterrupt):
+        train(config(), run_dir, progress=False, tiny_vae=tiny_vae)
+    monkeypatch.undo()
+    out = capsys.readouterr().out
+    assert "Interrupted in epoch 3" in out and "up to epoch 2" in out
+    assert f"wavegms train --out {run_dir} --resume" in out
+    assert load_training_state(run_dir / "last" / "training_state.pt")["epoch"] == 2
+    assert len((run_dir / "log.jsonl").read_text().splitlines()) == 2
+
+    resumed = train(None, run_dir, resume=True, progress=False, tiny_vae=tiny_vae)
+
+    full = load_file(full_run.run_dir / "last" / WEIGHTS)
+    again = load_file(run_dir / "last" / WEIGHTS)
+    assert full.keys() == again.keys()
+    for name in full:
+        torch.testing.assert_close(again[name], full[name], rtol=0, atol=1e-6, msg=name)
+    assert without_times(resumed.history) == without_times(full_run.history)
+    assert (resumed.best_epoch, resumed.best_dice) == (full_run.best_epoch, full_run.best_dice)
+    assert json.loads((run_dir / "last" / "metrics.json").read_text())["epoch"] == 3
+
+
+def test_finished_run_extends_but_refuses_changes_and_overwrites(full_run, tiny_vae, tmp_path):
+    run_dir = tmp_path / "run"
+    shutil.copytree(full_run.run_dir, run_dir)
+
+    with pytest.raises(ValueError, match="already holds a training run.*--resume"):
+        train(config(), run_dir, progress=False, tiny_vae=tiny_vae)
+    with pytest.raises(ValueError, match="Cannot change lr"):
+        train(config(lr=1e-3), run_dir, resume=True, progress=False, tiny_vae=tiny_vae)
+    with pytest.raises(ValueError, match="--epochs must be at least"):
+        train(config(epochs=2), run_dir, resume=True, progress=False, tiny_vae=tiny_vae)
+    with pytest.raises(FileNotFoundError, match="No run to resume"):
+        train(config(), tmp_path / "empty", resume=True, progress=False, tiny_vae=tiny_vae)
+
+    # Nothing left to do: returns the saved run as it is.
+    done = train(None, run_dir, resume=True, progress=False, tiny_vae=tiny_vae)
+    assert len(done.history) == 3 and done.best_epoch == full_run.best_epoch
+
+    # More epochs: the cosine is stretched over 4 epochs from where the run stopped.
+    longer = train(config(epochs=4), run_dir, resume=True, progress=False, tiny_vae=tiny_vae)
+    assert [r["epoch"] for r in longer.history] == [1, 2, 3, 4]
+    assert without_times(longer.history[:3]) == without_times(full_run.history)
+    assert longer.history[3]["lr"] == pytest.approx(2e-3 * lr_factor(3, 1, 4))
+    state = load_training_state(run_dir / "last" / "training_state.pt")
+    assert state["epoch"] == 4
