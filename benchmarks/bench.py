@@ -37,10 +37,11 @@ from pathlib import Path
 import torch
 
 import wavegms
-from wavegms.device import autocast, get_device, resolve_precision
+from wavegms.device import get_device, resolve_precision
 from wavegms.losses import WaveGMSLoss
 from wavegms.model import WaveGMS
 from wavegms.tiny_vae import load_tiny_vae
+from wavegms.train import optimisation_step
 
 
 @dataclass(frozen=True)
@@ -191,19 +192,16 @@ class TrainStep:
         fp16 = self.dtype == torch.float16
         self.scaler = torch.amp.GradScaler(device.type) if fp16 else None
 
-    def __call__(self, images: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
-        images = images.contiguous(memory_format=self.memory_format)
-        self.optimizer.zero_grad(set_to_none=True)
-        with autocast(self.device, self.dtype):
-            loss = self.loss_fn(self.model(images, masks), masks)["total"]
-        if self.scaler is None:
-            loss.backward()
-            self.optimizer.step()
-        else:
-            self.scaler.scale(loss).backward()
-            self.scaler.step(self.optimizer)
-            self.scaler.update()
-        return loss.detach()
+    def __call__(self, images: torch.Tensor, masks: torch.Tensor) -> None:
+        optimisation_step(
+            self.model,
+            self.loss_fn,
+            self.optimizer,
+            images.contiguous(memory_format=self.memory_format),
+            masks,
+            dtype=self.dtype,
+            scaler=self.scaler,
+        )
 
 
 def frozen_floor(model: WaveGMS, images: torch.Tensor, masks: torch.Tensor) -> None:

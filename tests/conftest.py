@@ -15,6 +15,12 @@ SHARED = REPO.parent / "shared"
 os.environ.setdefault("WAVEGMS_TAESD", str(SHARED / "taesd"))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
+# Under pytest-xdist the workers already use every core: one thread each (and for the notebook
+# kernels they start) avoids oversubscription, which makes small tensor ops many times slower.
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    torch.set_num_threads(1)
+    os.environ["OMP_NUM_THREADS"] = "1"
+
 
 @pytest.fixture(scope="session")
 def shared_dir() -> Path:

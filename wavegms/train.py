@@ -20,6 +20,7 @@ and lr 2e-3 mean the same on one GPU or several.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import math
 import sys
@@ -266,6 +267,35 @@ def _resolve_config(config: TrainConfig | None, run_dir: Path, resume: bool) -> 
     return config
 
 
+def optimisation_step(
+    model: torch.nn.Module,
+    loss_fn: WaveGMSLoss,
+    optimizer: torch.optim.Optimizer,
+    images: torch.Tensor,
+    masks: torch.Tensor,
+    *,
+    dtype: torch.dtype | None = None,
+    scaler: torch.amp.GradScaler | None = None,
+) -> dict[str, torch.Tensor]:
+    """One optimisation step of the SPEC objective, without waiting for the device.
+
+    ``images [B, 3, H, W]`` in [0, 1] and ``masks [B, 1, H, W]`` in {0, 1}, already on the
+    model's device; ``dtype`` is the autocast precision (None: fp32) and ``scaler`` the fp16
+    gradient scaler. Returns the loss terms (tensors; ``.detach()`` them to log).
+    """
+    optimizer.zero_grad(set_to_none=True)
+    with autocast(images.device, dtype):
+        losses = loss_fn(model(images, masks), masks)
+    if scaler is None:
+        losses["total"].backward()
+        optimizer.step()
+    else:
+        scaler.scale(losses["total"]).backward()
+        scaler.step(optimizer)
+        scaler.update()
+    return losses
+
+
 class _Trainer:
     """State of one training run on this process; :meth:`fit` runs it."""
 
@@ -466,8 +496,17 @@ class _Trainer:
         if self.augment is not None:
             images, masks = self.augment(images, masks)
         images = images.contiguous(memory_format=self.memory_format)
+        step = functools.partial(
+            optimisation_step,
+            loss_fn=self.loss_fn,
+            optimizer=self.optimizer,
+            images=images,
+            masks=masks,
+            dtype=self.dtype,
+            scaler=self.scaler,
+        )
         try:
-            losses = self._forward_backward(images, masks)
+            losses = step(self.train_model)
         except Exception as error:
             if not self.compile_pending:
                 raise
@@ -477,24 +516,8 @@ class _Trainer:
                 f"torch.compile failed ({error!r:.200}); training without it.", stacklevel=2
             )
             self.train_model = self.ddp_model
-            losses = self._forward_backward(images, masks)
+            losses = step(self.train_model)
         self.compile_pending = False
-        if self.scaler is not None:
-            self.scaler.step(self.optimizer)
-            self.scaler.update()
-        else:
-            self.optimizer.step()
-        return losses
-
-    def _forward_backward(
-        self, images: torch.Tensor, masks: torch.Tensor
-    ) -> dict[str, torch.Tensor]:
-        self.optimizer.zero_grad(set_to_none=True)
-        with autocast(self.device, self.dtype):
-            output = self.train_model(images, masks)
-            losses = self.loss_fn(output, masks)
-        total = losses["total"]
-        (self.scaler.scale(total) if self.scaler is not None else total).backward()
         return losses
 
     @torch.no_grad()
