@@ -31,7 +31,7 @@ from .checkpoint import (
 )
 from .config import SOURCES, TrainConfig
 from .metrics import segmentation_metrics, summarize
-from .predict import add_precision_argument
+from .predict import add_model_arguments
 from .viz import plot_cases, save_figure
 
 HELP = "evaluate a trained model (Dice, IoU, HD95) on its test split or another dataset"
@@ -316,12 +316,7 @@ def evaluate(
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--checkpoint",
-        required=True,
-        metavar="RUN_DIR",
-        help="a run folder from `wavegms train` (uses best/), or a checkpoint folder",
-    )
+    add_model_arguments(parser, batch_size=16)
     parser.add_argument(
         "--dataset",
         metavar="NAME",
@@ -346,14 +341,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         type=int,
         help="evaluation resolution, a multiple of 8; default: the model's (224 for the paper)",
     )
-    parser.add_argument("--batch-size", type=int, default=16, help="images per forward pass")
-    parser.add_argument(
-        "--device", default="auto", help="cpu, cuda, cuda:1, mps or auto (GPU when available)"
-    )
     parser.add_argument(
         "--num-workers", type=int, default=0, help="data loading processes (2-4 on a GPU)"
     )
-    add_precision_argument(parser)
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
 
 

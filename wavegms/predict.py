@@ -233,21 +233,12 @@ def _write_outputs(
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--checkpoint",
-        required=True,
-        metavar="RUN_DIR",
-        help="a run folder from `wavegms train` (uses best/), or a checkpoint folder",
-    )
+    add_model_arguments(parser, batch_size=8)
     parser.add_argument(
         "images", nargs="+", metavar="IMAGE", help="image files, or folders of images"
     )
     parser.add_argument(
         "--out", required=True, metavar="DIR", help="folder for the masks (<image stem>.png)"
-    )
-    parser.add_argument("--batch-size", type=int, default=8, help="images per forward pass")
-    parser.add_argument(
-        "--device", default="auto", help="cpu, cuda, cuda:1, mps or auto (GPU when available)"
     )
     parser.add_argument(
         "--threshold", type=float, default=0.5, help="foreground where probability > this"
@@ -256,12 +247,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--save-probs", action="store_true", help="also write <stem>_prob.png (8-bit probability)"
     )
     parser.add_argument("--save-overlay", action="store_true", help="also write <stem>_overlay.png")
-    add_precision_argument(parser)
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
 
 
-def add_precision_argument(parser: argparse.ArgumentParser) -> None:
-    """``--precision`` for inference commands (``predict``, ``evaluate``)."""
+def add_model_arguments(parser: argparse.ArgumentParser, batch_size: int) -> None:
+    """What every command that runs a trained model takes (``predict``, ``evaluate``)."""
+    parser.add_argument(
+        "--checkpoint",
+        required=True,
+        metavar="RUN_DIR",
+        help="a run folder from `wavegms train` (uses best/), or a checkpoint folder",
+    )
+    parser.add_argument(
+        "--batch-size", type=int, default=batch_size, help="images per forward pass"
+    )
+    parser.add_argument(
+        "--device", default="auto", help="cpu, cuda, cuda:1, mps or auto (GPU when available)"
+    )
     parser.add_argument(
         "--precision",
         choices=PRECISIONS,
