@@ -13,6 +13,8 @@ SHARED = REPO.parent / "shared"
 
 # Tests never reach the internet: default to the shared local copy of TAESD.
 os.environ.setdefault("WAVEGMS_TAESD", str(SHARED / "taesd"))
+# Absolute, so that notebook kernels (started in notebooks/) find it too.
+os.environ["WAVEGMS_TAESD"] = str(Path(os.environ["WAVEGMS_TAESD"]).resolve())
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 # Under pytest-xdist the workers already use every core: one thread each (and for the notebook
