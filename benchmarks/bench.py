@@ -37,7 +37,7 @@ from pathlib import Path
 import torch
 
 import wavegms
-from wavegms.device import get_device, resolve_precision
+from wavegms.device import autocast, get_device, resolve_precision
 from wavegms.losses import WaveGMSLoss
 from wavegms.model import WaveGMS
 from wavegms.tiny_vae import load_tiny_vae
@@ -226,6 +226,29 @@ def frozen_floor(model: WaveGMS, images: torch.Tensor, masks: torch.Tensor) -> N
 
 
 # ---- the benchmark ----------------------------------------------------------------------------
+
+
+def saved_activation_mb(base: WaveGMS, variant: Variant, device: torch.device, size: int) -> float:
+    """MB of tensors autograd keeps for the backward pass, per image, in ``variant``.
+
+    Device-independent (it counts tensor bytes), so a CPU run can tell how GPU memory grows with
+    the batch. Peak GPU memory is higher: backward adds transient gradient buffers on top.
+    """
+    seen: dict[int, int] = {}
+
+    def pack(tensor: torch.Tensor) -> torch.Tensor:
+        storage = tensor.untyped_storage()
+        seen[storage.data_ptr()] = storage.nbytes()
+        return tensor
+
+    batch = 2
+    step = TrainStep(_fresh_copy(base), variant, device)
+    images, masks = make_batch(batch, size, device)
+    images = images.contiguous(memory_format=step.memory_format)
+    hooks = torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t)
+    with hooks, autocast(device, step.dtype):
+        step.loss_fn(step.model(images, masks), masks)["total"]
+    return sum(seen.values()) / 2**20 / batch
 
 
 def machine_info(device: torch.device) -> dict:
@@ -459,6 +482,12 @@ def main(argv: list[str] | None = None) -> int:
 
     train_rows = bench_training(args, base, device, batch_sizes)
     predict_rows, decoder_alone = bench_predict(args, base, device)
+    activations = {
+        name: saved_activation_mb(base, VARIANTS[name], device, args.image_size)
+        for name in args.variants
+    }
+    for name, mb in activations.items():
+        print(f"saved activations per training image ({name}): {mb:.0f} MB")
     max_batch = {}
     if device.type == "cuda":
         for cap in args.memory_caps_gb:
@@ -472,6 +501,7 @@ def main(argv: list[str] | None = None) -> int:
         "train": train_rows,
         "predict": predict_rows,
         "decoder_alone_ms_per_image": decoder_alone,
+        "saved_activation_mb_per_image": activations,
         "max_batch": max_batch or None,
         **summarize(train_rows, predict_rows, decoder_alone),
         "wall_s": time.perf_counter() - started,

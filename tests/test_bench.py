@@ -1,0 +1,33 @@
+"""The benchmark script runs end to end and writes the promised JSON (tiny sizes)."""
+
+import importlib.util
+import json
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def load_bench():
+    spec = importlib.util.spec_from_file_location("bench", REPO / "benchmarks" / "bench.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_benchmark_writes_its_results(tmp_path):
+    bench = load_bench()
+    out = tmp_path / "results.json"
+    arguments = ["--device", "cpu", "--image-size", "32", "--batch-sizes", "1", "2"]
+    arguments += ["--predict-batch-sizes", "1", "--repeats", "1", "--warmup", "0"]
+    assert bench.main([*arguments, "--out", str(out)]) == 0
+    results = json.loads(out.read_text())
+    rows = {(r["batch"], r["variant"]) for r in results["train"]}
+    assert rows == {(1, "fp32"), (1, "fast"), (2, "fp32"), (2, "fast")}
+    for row in results["train"]:
+        assert row["step_s"] > 0 and row["floor_s"] > 0 and row["images_per_s"] > 0
+        assert row["floor_ratio"] == row["step_s"] / row["floor_s"]
+    assert results["predict_ms_b1"] > 0
+    assert results["predict_decoder_ratio_b1"] > 0
+    assert set(results["saved_activation_mb_per_image"]) == {"fp32", "fast"}
+    assert results["machine"]["versions"]["torch"]
+    assert "train_floor_ratio_b12" not in results  # only when batch 12 was measured
