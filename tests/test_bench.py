@@ -2,20 +2,22 @@
 
 import importlib.util
 import json
+import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 
 
-def load_bench():
+def load_bench(monkeypatch):
     spec = importlib.util.spec_from_file_location("bench", REPO / "benchmarks" / "bench.py")
     module = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, "bench", module)  # dataclasses look their module up
     spec.loader.exec_module(module)
     return module
 
 
-def test_benchmark_writes_its_results(tmp_path):
-    bench = load_bench()
+def test_benchmark_writes_its_results(tmp_path, monkeypatch):
+    bench = load_bench(monkeypatch)
     out = tmp_path / "results.json"
     arguments = ["--device", "cpu", "--image-size", "32", "--batch-sizes", "1", "2"]
     arguments += ["--predict-batch-sizes", "1", "--repeats", "1", "--warmup", "0"]
