@@ -26,6 +26,7 @@ from data_download.images import to_uint8
 
 from .checkpoint import atomic_write_bytes, load_model
 from .data import load_image
+from .data.io import resize_image
 from .device import PRECISIONS, get_device
 from .model import WaveGMS
 from .viz import overlay
@@ -118,10 +119,7 @@ def to_model_input(image: np.ndarray, size: int) -> torch.Tensor:
     """``[H, W, 3]`` float in [0, 1] -> ``[3, size, size]`` (bilinear, antialiased: the
     datasets' resize, so inference sees what training saw)."""
     tensor = torch.from_numpy(np.ascontiguousarray(image, dtype=np.float32)).permute(2, 0, 1)
-    resized = F.interpolate(
-        tensor[None], size=(size, size), mode="bilinear", align_corners=False, antialias=True
-    )
-    return resized[0].clamp_(0, 1)
+    return resize_image(tensor, size)
 
 
 def _resolve_model(

@@ -35,8 +35,12 @@ def resize_pair(
     size = (size, size) if isinstance(size, int) else tuple(size)
     if tuple(image.shape[-2:]) == size:
         return image, mask
-    img = F.interpolate(
+    return resize_image(image, size), F.interpolate(mask[None], size=size, mode="nearest-exact")[0]
+
+
+def resize_image(image: torch.Tensor, size: int | tuple[int, int]) -> torch.Tensor:
+    """Resize ``image [3, H, W]`` in [0, 1] bilinearly with antialiasing; stays in [0, 1]."""
+    size = (size, size) if isinstance(size, int) else tuple(size)
+    return F.interpolate(
         image[None], size=size, mode="bilinear", align_corners=False, antialias=True
     )[0].clamp_(0.0, 1.0)
-    msk = F.interpolate(mask[None], size=size, mode="nearest-exact")[0]
-    return img, msk
