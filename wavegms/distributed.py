@@ -63,9 +63,16 @@ def setup(device: torch.device) -> tuple[World, torch.device]:
     return world, device
 
 
-def cleanup(world: World) -> None:
-    """Leave the process group if :func:`setup` started it (a launcher's own group is kept)."""
+def cleanup(world: World, succeeded: bool = True) -> None:
+    """Leave the process group if :func:`setup` started it (a launcher's own group is kept).
+
+    After a success every rank first meets at a barrier: ranks that tear the group down at
+    different moments can hang in ``destroy_process_group`` (seen with gloo on a busy CPU).
+    After a failure the other ranks may be stuck in a collective, so no barrier then.
+    """
     if world.owns_group and dist.is_initialized():
+        if succeeded:
+            dist.barrier()
         dist.destroy_process_group()
 
 

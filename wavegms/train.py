@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import functools
+import gc
 import json
 import math
 import sys
@@ -224,9 +225,15 @@ def train(
         # Every rank has checked the folder before rank 0 writes to it.
         distributed.barrier(world)
         trainer = _Trainer(config, run_dir, resume, world, device, progress, callbacks, tiny_vae)
-        return trainer.fit()
-    finally:
-        distributed.cleanup(world)
+        result = trainer.fit()
+        # DDP's reducer needs the process group when it is freed: free it before the group.
+        del trainer
+        gc.collect()
+    except BaseException:
+        distributed.cleanup(world, succeeded=False)
+        raise
+    distributed.cleanup(world)
+    return result
 
 
 def _resolve_config(config: TrainConfig | None, run_dir: Path, resume: bool) -> TrainConfig:
