@@ -15,13 +15,11 @@ from __future__ import annotations
 
 import argparse
 import ast
-import logging
 import os
 import random
 import re
 import tempfile
 import time
-import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -155,10 +153,6 @@ def resolve_dataset(dataset: str, data_dir: str | os.PathLike) -> str:
     return dataset
 
 
-def _not_accelerate_notice(record: logging.LogRecord) -> bool:
-    return "low cpu memory usage" not in record.getMessage()
-
-
 def _inline_figures() -> None:
     """In a Jupyter kernel, draw figures into the notebook whatever ``$MPLBACKEND`` says
     (CI exports ``Agg``, and a kernel inherits it: its figures would silently vanish)."""
@@ -190,10 +184,6 @@ def start(
 
     from .device import get_device
 
-    # Library notices that say nothing to a student: diffusers on every TAESD load without
-    # `accelerate`, MONAI about an argument of its own HD95 internals.
-    logging.getLogger("diffusers.models.modeling_utils").addFilter(_not_accelerate_notice)
-    warnings.filterwarnings("ignore", message=".*always_return_as_numpy", category=FutureWarning)
     random.seed(seed)
     np.random.seed(seed)  # noqa: NPY002 - seeds the global state that student code may use
     torch.manual_seed(seed)

@@ -71,8 +71,20 @@ def dice_iou(pred: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor, to
 def hd95(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """Per-image 95th-percentile symmetric Hausdorff distance in pixels (MONAI, Euclidean).
 
+    See :func:`hausdorff` (``percentile=95``) for arguments, returns and the empty-mask rules.
+    """
+    return hausdorff(pred, target, percentile=95)
+
+
+def hausdorff(
+    pred: torch.Tensor, target: torch.Tensor, percentile: float | None = None
+) -> torch.Tensor:
+    """Per-image symmetric Hausdorff distance in pixels (MONAI, Euclidean): the maximum
+    boundary distance, or its ``percentile``.
+
     Args:
         pred, target: ``[B, 1, H, W]`` bool (or {0, 1}).
+        percentile: None for the maximum, or a percentile in [0, 100] (95 for HD95).
 
     Returns:
         float ``[B]`` on ``pred``'s device, >= 0. Both empty -> 0; exactly one empty ->
@@ -89,7 +101,10 @@ def hd95(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
             # MONAI 1.5+ warns about its own internal use of a deprecated argument.
             warnings.filterwarnings("ignore", "monai.metrics.utils", FutureWarning)
             distances = compute_hausdorff_distance(
-                pred[both].cpu(), target[both].cpu(), include_background=True, percentile=95
+                pred[both].cpu(),
+                target[both].cpu(),
+                include_background=True,
+                percentile=percentile,
             )
         result[both] = distances[:, 0].to(result)
     return result

@@ -63,7 +63,9 @@ def load_tiny_vae(
         vae = AutoencoderTiny.from_pretrained(source, low_cpu_mem_usage=False)
     except Exception as error:  # hub and file errors come in many types; all mean "not here"
         raise TinyVAEUnavailableError(
-            f"Could not load TAESD from {source!r} ({type(error).__name__}: {error}). {how_to_fix}"
+            f"Could not load TAESD from {source!r}: it is not in the local Hugging Face cache and "
+            f"the hub could not be reached (offline?), or the id is wrong "
+            f"({type(error).__name__}: {error}). {how_to_fix}"
         ) from error
     if vae.config.latent_channels != 4:
         raise TinyVAEUnavailableError(
