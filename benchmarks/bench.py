@@ -15,14 +15,16 @@ Reports, as a printed table and as JSON:
 * the machine, library versions, and the median of ``--repeats`` runs after ``--warmup``.
 
 Variants: ``fp32`` (the paper's setting), ``fast`` (mixed precision where the hardware runs it —
-bf16 on recent CPUs and GPUs, fp16 on older GPUs — with channels-last memory format). Every
-variant is checked for equivalence with fp32 by ``tests/test_fast_path.py``.
+bf16 on recent CPUs and GPUs, fp16 on older GPUs — with channels-last memory format), ``lowmem``
+(``fast`` plus gradient checkpointing of the TAESD decoder; training only, default on GPUs).
+Every variant is checked for equivalence with fp32 by ``tests/test_fast_path.py``.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import copy
 import json
 import os
 import platform
@@ -51,6 +53,7 @@ class Variant:
     name: str
     precision: str  # as wavegms.device.resolve_precision takes it
     channels_last: bool
+    gradient_checkpointing: bool = False  # training only: inference keeps no activations
 
 
 VARIANTS = {
@@ -58,6 +61,7 @@ VARIANTS = {
     "fp32-cl": Variant("fp32-cl", "fp32", True),
     "amp": Variant("amp", "auto", False),
     "fast": Variant("fast", "auto", True),
+    "lowmem": Variant("lowmem", "auto", True, gradient_checkpointing=True),
 }
 
 
@@ -78,9 +82,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--variants",
         nargs="+",
-        default=["fp32", "fast"],
+        default=None,
         choices=sorted(VARIANTS),
-        help="fp32: plain; fast: mixed precision + channels-last; amp / fp32-cl: one of each",
+        help="fp32: plain; fast: mixed precision + channels-last; lowmem: fast + gradient "
+        "checkpointing; amp / fp32-cl: one of each (default: fp32 fast; on GPU also lowmem)",
     )
     parser.add_argument("--repeats", type=int, default=3, help="timed runs per measurement")
     parser.add_argument("--warmup", type=int, default=1, help="untimed runs before timing")
@@ -115,22 +120,34 @@ def synchronize(device: torch.device) -> None:
 
 
 def median_seconds(fn: Callable[[], object], device: torch.device, repeats: int, warmup: int):
-    """Median wall time of ``fn`` over ``repeats`` runs after ``warmup`` runs.
+    """``(median, times)`` of ``fn`` over ``repeats`` runs after ``warmup`` runs."""
+    return interleaved_median_seconds({"fn": fn}, device, repeats, warmup)["fn"]
 
-    Runs stop early, after at least one timed run, once the measurement has taken
-    ``TIME_BUDGET_S`` (warm-up included): large CPU batches take minutes per step.
+
+def interleaved_median_seconds(
+    fns: dict[str, Callable[[], object]], device: torch.device, repeats: int, warmup: int
+) -> dict[str, tuple[float, list[float]]]:
+    """Median wall time of each of ``fns``, run in turn: round r times every function once.
+
+    Taking turns puts the functions under the same machine load, so their ratio stays fair on a
+    noisy shared machine. Rounds stop early, after at least one timed round, once the whole
+    measurement has taken ``TIME_BUDGET_S`` (warm-up included): large CPU batches take minutes.
     """
     started = time.perf_counter()
     for _ in range(warmup):
-        fn()
+        for fn in fns.values():
+            fn()
     synchronize(device)
-    times = []
-    while len(times) < repeats and (not times or time.perf_counter() - started < TIME_BUDGET_S):
-        start = time.perf_counter()
-        fn()
-        synchronize(device)
-        times.append(time.perf_counter() - start)
-    return statistics.median(times), times
+    times: dict[str, list[float]] = {name: [] for name in fns}
+    rounds = 0
+    while rounds < repeats and (not rounds or time.perf_counter() - started < TIME_BUDGET_S):
+        for name, fn in fns.items():
+            start = time.perf_counter()
+            fn()
+            synchronize(device)
+            times[name].append(time.perf_counter() - start)
+        rounds += 1
+    return {name: (statistics.median(t), t) for name, t in times.items()}
 
 
 class PeakMemory:
@@ -200,6 +217,8 @@ class TrainStep:
             torch.channels_last if variant.channels_last else torch.contiguous_format
         )
         self.model = model.to(device, memory_format=self.memory_format).train()
+        if variant.gradient_checkpointing:
+            self.model.enable_gradient_checkpointing()
         self.device = device
         self.loss_fn = WaveGMSLoss()
         self.optimizer = torch.optim.AdamW(model.parameters(), lr=2e-3, weight_decay=0.01)
@@ -290,100 +309,122 @@ def is_oom(error: BaseException) -> bool:
 
 
 def bench_training(args, base: WaveGMS, device: torch.device, batch_sizes: list[int]) -> list:
+    """Per batch size: the frozen floor and a step of every variant, timed in turns.
+
+    The warm-up run of each contender is also its peak-memory measurement.
+    """
     rows = []
+    floor_model = _fresh_copy(base).to(device)
     for batch in batch_sizes:
-        try:
-            images, masks = make_batch(batch, args.image_size, device)
-            floor_model = base.to(device, memory_format=torch.contiguous_format)
-            with PeakMemory(device) as floor_mem:
-                floor_s, floor_times = median_seconds(
-                    lambda m=floor_model, x=images, y=masks: frozen_floor(m, x, y),
-                    device,
-                    args.repeats,
-                    args.warmup,
-                )
-        except RuntimeError as error:
-            if device.type == "cuda" and is_oom(error):
-                print(f"batch {batch}: out of memory for the floor; stopping here")
-                break
-            raise
+        images, masks = make_batch(batch, args.image_size, device)
+        contenders, peak_mb, dtypes = {}, {}, {}
+        contenders["floor"] = lambda m=floor_model, x=images, y=masks: frozen_floor(m, x, y)
+        for name in args.variants:
+            step = TrainStep(_fresh_copy(base), VARIANTS[name], device)
+            contenders[name] = lambda s=step, x=images, y=masks: s(x, y)
+            dtypes[name] = str(step.dtype).replace("torch.", "") if step.dtype else "float32"
+        for name, fn in list(contenders.items()):
+            try:
+                with PeakMemory(device) as mem:
+                    for _ in range(max(args.warmup, 1)):
+                        fn()
+                    synchronize(device)
+                peak_mb[name] = mem.mb
+            except RuntimeError as error:
+                if not (device.type == "cuda" and is_oom(error)):
+                    raise
+                del contenders[name]
+                print(f"batch {batch:4d}  {name:8s} out of memory")
+            finally:
+                if device.type == "cuda":
+                    torch.cuda.empty_cache()
+        if "floor" not in contenders:
+            print(f"batch {batch}: out of memory for the floor; stopping here")
+            break
+        medians = interleaved_median_seconds(contenders, device, args.repeats, warmup=0)
+        floor_s, floor_times = medians.pop("floor")
         print(f"batch {batch:4d}  frozen floor (fp32)   {floor_s:8.3f} s")
         for name in args.variants:
-            variant = VARIANTS[name]
             row = {
                 "batch": batch,
                 "variant": name,
                 "floor_s": floor_s,
                 "floor_times_s": floor_times,
-                "floor_peak_mb": floor_mem.mb,
+                "floor_peak_mb": peak_mb["floor"],
             }
-            try:
-                step = TrainStep(_fresh_copy(base), variant, device)
-                with PeakMemory(device) as mem:
-                    seconds, times = median_seconds(
-                        lambda s=step, x=images, y=masks: s(x, y), device, args.repeats, args.warmup
-                    )
-                row.update(
-                    step_s=seconds,
-                    times_s=times,
-                    images_per_s=batch / seconds,
-                    floor_ratio=seconds / floor_s,
-                    peak_mb=mem.mb,
-                    dtype=str(step.dtype).replace("torch.", "") if step.dtype else "float32",
-                )
-                print(
-                    f"batch {batch:4d}  {name:8s} step {seconds:8.3f} s  "
-                    f"{batch / seconds:8.1f} img/s  floor x{seconds / floor_s:5.2f}  "
-                    f"peak {mem.mb or float('nan'):8.0f} MB"
-                )
-            except RuntimeError as error:
-                if not (device.type == "cuda" and is_oom(error)):
-                    raise
-                row.update(oom=True)
-                print(f"batch {batch:4d}  {name:8s} out of memory")
-            finally:
-                step = None
-                if device.type == "cuda":
-                    torch.cuda.empty_cache()
+            if name not in medians:
+                rows.append({**row, "oom": True})
+                continue
+            seconds, times = medians[name]
+            row.update(
+                step_s=seconds,
+                times_s=times,
+                images_per_s=batch / seconds,
+                floor_ratio=seconds / floor_s,
+                peak_mb=peak_mb[name],
+                dtype=dtypes[name],
+            )
             rows.append(row)
-        if device.type == "cuda" and all(r.get("oom") for r in rows if r["batch"] == batch):
+            print(
+                f"batch {batch:4d}  {name:8s} step {seconds:8.3f} s  "
+                f"{batch / seconds:8.1f} img/s  floor x{seconds / floor_s:5.2f}  "
+                f"peak {peak_mb[name] or float('nan'):8.0f} MB"
+            )
+        contenders = None
+        if device.type == "cuda":
+            torch.cuda.empty_cache()
+        if len(medians) == 0:
             break
     return rows
 
 
 def _fresh_copy(base: WaveGMS) -> WaveGMS:
+    """A model with ``base``'s weights and its own copy of TAESD.
+
+    Not shared, so that converting one contender's memory format leaves the others' alone.
+    """
     model = WaveGMS(
-        base.tiny_vae, **{k: v for k, v in base.config.items() if not k.startswith("_")}
+        copy.deepcopy(base.tiny_vae),
+        **{k: v for k, v in base.config.items() if not k.startswith("_")},
     )
     model.load_state_dict(base.state_dict())
     return model
 
 
 def bench_predict(args, base: WaveGMS, device: torch.device) -> tuple[list, dict]:
+    """``predict`` per variant and the plain-fp32 TAESD decoder alone, timed in turns."""
     rows, decoder_alone = [], {}
-    vae = base.tiny_vae
     latent = args.image_size // 8
+    vae = copy.deepcopy(base.tiny_vae).to(device, memory_format=torch.contiguous_format)
+    models = {}
+    for name in args.variants:
+        variant = VARIANTS[name]
+        if variant.gradient_checkpointing:
+            continue  # the same inference as its variant without
+        fmt = torch.channels_last if variant.channels_last else torch.contiguous_format
+        model = _fresh_copy(base).to(device)
+        if name == "fast":  # what `wavegms predict --precision auto` runs
+            model.prepare_for_inference(variant.precision)
+        else:
+            model.to(memory_format=fmt).eval()
+        models[name] = (model, fmt, variant.precision)
     for batch in args.predict_batch_sizes:
         images, _ = make_batch(batch, args.image_size, device)
-        base.to(memory_format=torch.contiguous_format)
         z = torch.randn(batch, 4, latent, latent, device=device)
+        contenders = {"decoder": lambda z=z: vae.decode(z)}
+        for name, (model, fmt, precision) in models.items():
+            x = images.contiguous(memory_format=fmt)
+            contenders[name] = lambda m=model, x=x, p=precision: m.predict(x, precision=p)
+        # Single images are quick: more rounds make their medians steady.
+        repeats = args.repeats + 2 if batch > 1 else 5 * args.repeats
         with torch.inference_mode():
-            seconds, _ = median_seconds(lambda z=z: vae.decode(z), device, args.repeats + 2, 2)
-        decoder_alone[batch] = 1000 * seconds / batch
+            medians = interleaved_median_seconds(contenders, device, repeats, 2)
+        decoder_alone[batch] = 1000 * medians.pop("decoder")[0] / batch
         print(
             f"predict batch {batch:3d}  TAESD decoder alone (fp32) "
             f"{decoder_alone[batch]:7.1f} ms/img"
         )
-        for name in args.variants:
-            variant = VARIANTS[name]
-            fmt = torch.channels_last if variant.channels_last else torch.contiguous_format
-            model = base.to(memory_format=fmt).eval()
-            x = images.contiguous(memory_format=fmt)
-
-            def run(model=model, x=x, precision=variant.precision) -> None:
-                model.predict(x, precision=precision)
-
-            seconds, _ = median_seconds(run, device, args.repeats + 2, 2)
+        for name, (seconds, times) in medians.items():
             ms = 1000 * seconds / batch
             rows.append(
                 {
@@ -391,6 +432,7 @@ def bench_predict(args, base: WaveGMS, device: torch.device) -> tuple[list, dict
                     "variant": name,
                     "ms_per_image": ms,
                     "images_per_s": batch / seconds,
+                    "times_s": times,
                     "decoder_alone_ms_per_image": decoder_alone[batch],
                 }
             )
@@ -399,7 +441,6 @@ def bench_predict(args, base: WaveGMS, device: torch.device) -> tuple[list, dict
                 f"{batch / seconds:7.1f} img/s"
                 f"  decoder-alone x{ms / decoder_alone[batch]:4.2f}"
             )
-    base.to(memory_format=torch.contiguous_format)
     return rows, decoder_alone
 
 
@@ -429,15 +470,24 @@ def largest_batch(
             del step
             torch.cuda.empty_cache()
 
+    try:
+        return largest_fitting(fits)
+    finally:
+        torch.cuda.set_per_process_memory_fraction(1.0, device)
+
+
+def largest_fitting(fits: Callable[[int], bool], limit: int = 4096) -> int | None:
+    """The largest batch ``b <= limit`` with ``fits(b)``, assuming every smaller batch fits too.
+
+    Doubles from 1 until a batch fails, then bisects: about 2 log2(b) trials. None if 1 fails.
+    """
     low, high = 0, 1
-    while fits(high):
+    while high <= limit and fits(high):
         low, high = high, high * 2
-        if high > 4096:
-            break
+    high = min(high, limit + 1)
     while high - low > 1:
         mid = (low + high) // 2
         low, high = (mid, high) if fits(mid) else (low, mid)
-    torch.cuda.set_per_process_memory_fraction(1.0, device)
     return low or None
 
 
@@ -474,6 +524,9 @@ def main(argv: list[str] | None = None) -> int:
     batch_sizes = args.batch_sizes or (
         [1, 4, 12, 32, 64, 128, 256] if device.type == "cuda" else [1, 4, 12, 32]
     )
+    args.variants = args.variants or (
+        ["fp32", "fast", "lowmem"] if device.type == "cuda" else ["fp32", "fast"]
+    )
     started = time.perf_counter()
     info = machine_info(device)
     print(json.dumps({k: v for k, v in info.items() if k != "versions"}), file=sys.stderr)
@@ -482,9 +535,10 @@ def main(argv: list[str] | None = None) -> int:
 
     train_rows = bench_training(args, base, device, batch_sizes)
     predict_rows, decoder_alone = bench_predict(args, base, device)
+    # Cheap (one forward at batch 2) and device-independent: reported for every variant.
     activations = {
-        name: saved_activation_mb(base, VARIANTS[name], device, args.image_size)
-        for name in args.variants
+        name: saved_activation_mb(base, variant, device, args.image_size)
+        for name, variant in VARIANTS.items()
     }
     for name, mb in activations.items():
         print(f"saved activations per training image ({name}): {mb:.0f} MB")

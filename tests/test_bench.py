@@ -30,6 +30,24 @@ def test_benchmark_writes_its_results(tmp_path, monkeypatch):
         assert row["floor_ratio"] == row["step_s"] / row["floor_s"]
     assert results["predict_ms_b1"] > 0
     assert results["predict_decoder_ratio_b1"] > 0
-    assert set(results["saved_activation_mb_per_image"]) == {"fp32", "fast"}
+    activations = results["saved_activation_mb_per_image"]
+    assert set(activations) == set(bench.VARIANTS)
+    assert activations["fast"] < activations["fp32"]
+    assert activations["lowmem"] < 0.6 * activations["fast"]  # the decoder's are recomputed
     assert results["machine"]["versions"]["torch"]
     assert "train_floor_ratio_b12" not in results  # only when batch 12 was measured
+
+
+def test_largest_batch_search_finds_the_limit(monkeypatch):
+    bench = load_bench(monkeypatch)
+    for limit_of_memory in (1, 2, 3, 12, 37, 64, 1000):
+        tried = []
+
+        def fits(batch, cap=limit_of_memory, tried=tried):
+            tried.append(batch)
+            return batch <= cap
+
+        assert bench.largest_fitting(fits) == limit_of_memory
+        assert len(tried) <= 2 * limit_of_memory.bit_length() + 1
+    assert bench.largest_fitting(lambda batch: False) is None
+    assert bench.largest_fitting(lambda batch: True, limit=100) == 100

@@ -123,6 +123,20 @@ def test_taesd_round_trip_of_a_disk_mask_is_near_perfect(model):
     assert dice > 0.99
 
 
+def test_decode_is_the_channel_mean_of_taesds_rgb_output(model):
+    """decode() folds the RGB mean into TAESD's last conv; it must equal the plain formula."""
+    latents = torch.randn(3, 4, 8, 8, generator=torch.Generator().manual_seed(4)) * 2
+    latents.requires_grad_(True)
+    rgb = model.tiny_vae.decode(latents).sample  # [-1, 1]
+    expected = ((rgb.mean(dim=1, keepdim=True) + 1) / 2).clamp(0, 1)
+    probs = model.decode(latents)
+    torch.testing.assert_close(probs, expected, rtol=0, atol=1e-5)
+    assert 0 < (probs > 0.5).float().mean() < 1  # both sides of the threshold are covered
+    (grad,) = torch.autograd.grad(probs.square().sum(), latents)
+    (expected_grad,) = torch.autograd.grad(expected.square().sum(), latents)
+    torch.testing.assert_close(grad, expected_grad, rtol=1e-4, atol=1e-6)
+
+
 def test_a_few_dozen_steps_drive_the_objective_down(tiny_vae):
     torch.manual_seed(0)
     model = WaveGMS(tiny_vae).train()

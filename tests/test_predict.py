@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 import pytest
 import torch
@@ -9,6 +11,7 @@ from PIL import Image
 from runs import IMAGE_SIZE, make_run
 
 from wavegms import WaveGMS
+from wavegms.checkpoint import load_model
 from wavegms.cli import main
 from wavegms.data import load_image
 from wavegms.predict import predict_files, to_model_input
@@ -112,3 +115,32 @@ def test_bad_arguments(tmp_path, model, inputs) -> None:
         predict_files(model, [inputs["grey"]], tmp_path / "o", batch_size=0)
     with pytest.raises(FileNotFoundError, match="No input images"):
         predict_files(model, [], tmp_path / "o")
+
+
+def test_models_loaded_for_mixed_precision_are_prepared_for_it(tmp_path, tiny_vae) -> None:
+    """predict_files with bf16 loads the model channels-last with bf16 weights; masks agree."""
+    run = make_run(tmp_path / "run", tiny_vae)
+    plain = load_model(run, device="cpu", tiny_vae=copy.deepcopy(tiny_vae))
+    fast = copy.deepcopy(plain).prepare_for_inference("bf16")
+    assert fast.dtype == torch.bfloat16 and fast.tiny_vae.dtype == torch.bfloat16
+    cl = torch.channels_last
+    assert fast.encoder.extractors[0].conv_in.weight.is_contiguous(memory_format=cl)
+    assert fast.tiny_vae.decoder.layers[0].weight.is_contiguous(memory_format=cl)
+    assert copy.deepcopy(plain).prepare_for_inference("fp32").dtype == torch.float32
+
+    image = tmp_path / "scan.png"
+    Image.fromarray(np.random.default_rng(2).integers(0, 255, (64, 64, 3), np.uint8)).save(image)
+    expected = plain.predict(to_model_input(load_image(image), IMAGE_SIZE)[None])
+    for precision, tolerance in (("fp32", 0.005), ("bf16", 0.03)):
+        report = predict_files(
+            run,
+            [image],
+            tmp_path / precision,
+            precision=precision,
+            save_probs=True,
+            progress=False,
+            tiny_vae=copy.deepcopy(tiny_vae),
+        )
+        prob = np.asarray(Image.open(tmp_path / precision / "scan_prob.png")) / 255
+        assert np.abs(prob - expected[0, 0].numpy()).mean() < tolerance
+        assert report.written == [tmp_path / precision / "scan.png"]

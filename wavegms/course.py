@@ -15,12 +15,13 @@ from __future__ import annotations
 
 import argparse
 import ast
+import contextlib
 import os
 import random
 import re
 import tempfile
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -530,41 +531,63 @@ def run_course(
     Path(values["OUT_DIR"]).mkdir(parents=True, exist_ok=True)
     print(f"Running {len(paths)} notebook(s), profile {profile!r}, into {out_dir}")
     executed = []
-    for number, path in enumerate(paths, 1):
-        target = out_dir / path.name
-        fd, partial = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".ipynb", dir=out_dir)
-        os.close(fd)
-        began = time.perf_counter()
-        try:
-            papermill.execute_notebook(
-                str(path),
-                partial,
-                parameters={k: v for k, v in values.items() if k in declared[path]},
-                kernel_name=kernel,
-                progress_bar=False,
-                log_output=False,
-                execution_timeout=CELL_TIMEOUT_S[profile],
-            )
-        except (PapermillExecutionError, CellTimeoutError, DeadKernelError) as error:
+    with _widgets_off():
+        for number, path in enumerate(paths, 1):
+            target = out_dir / path.name
+            fd, partial = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".ipynb", dir=out_dir)
+            os.close(fd)
+            began = time.perf_counter()
+            try:
+                papermill.execute_notebook(
+                    str(path),
+                    partial,
+                    parameters={k: v for k, v in values.items() if k in declared[path]},
+                    kernel_name=kernel,
+                    progress_bar=False,
+                    log_output=False,
+                    execution_timeout=CELL_TIMEOUT_S[profile],
+                )
+            except (PapermillExecutionError, CellTimeoutError, DeadKernelError) as error:
+                os.replace(partial, target)
+                _export_html(target, target.with_suffix(".html"))
+                print(f"[{number}/{len(paths)}] {path.stem:<36} FAILED after {_seconds(began)}")
+                failure = _failure(error, target)
+                raise CourseError(
+                    _failure_message(path.name, failure, target),
+                    notebook=path.name,
+                    cell_index=failure["cell"],
+                    executed=target,
+                ) from None
+            except BaseException:
+                Path(partial).unlink(missing_ok=True)
+                raise
             os.replace(partial, target)
             _export_html(target, target.with_suffix(".html"))
-            print(f"[{number}/{len(paths)}] {path.stem:<36} FAILED after {_seconds(began)}")
-            failure = _failure(error, target)
-            raise CourseError(
-                _failure_message(path.name, failure, target),
-                notebook=path.name,
-                cell_index=failure["cell"],
-                executed=target,
-            ) from None
-        except BaseException:
-            Path(partial).unlink(missing_ok=True)
-            raise
-        os.replace(partial, target)
-        _export_html(target, target.with_suffix(".html"))
-        print(f"[{number}/{len(paths)}] {path.stem:<36} ok  {_seconds(began)}")
-        executed.append(target)
+            print(f"[{number}/{len(paths)}] {path.stem:<36} ok  {_seconds(began)}")
+            executed.append(target)
     print(f"Executed notebooks and their HTML exports are in {out_dir}")
     return executed
+
+
+@contextlib.contextmanager
+def _widgets_off() -> Iterator[None]:
+    """Kernels started inside get ``WAVEGMS_NO_WIDGETS=1``: static figures only.
+
+    nbclient, which papermill drives, can wait forever on a cell that opens ipywidgets
+    (jupyter/nbclient#312; we saw it hang on notebook 01), and a headless run keeps only the
+    static figures anyway.
+    """
+    from .widgets import NO_WIDGETS_ENV
+
+    previous = os.environ.get(NO_WIDGETS_ENV)
+    os.environ[NO_WIDGETS_ENV] = "1"
+    try:
+        yield
+    finally:
+        if previous is None:
+            os.environ.pop(NO_WIDGETS_ENV, None)
+        else:
+            os.environ[NO_WIDGETS_ENV] = previous
 
 
 def _seconds(began: float) -> str:

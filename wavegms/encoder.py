@@ -14,6 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .norm import GroupNorm
 from .wavelets import haar_pyramid
 
 
@@ -23,10 +24,10 @@ class ResBlock(nn.Module):
     def __init__(self, in_channels: int, out_channels: int, groups: int = 8) -> None:
         super().__init__()
         self.block = nn.Sequential(
-            nn.GroupNorm(groups, in_channels),
+            GroupNorm(groups, in_channels),
             nn.SiLU(),
             nn.Conv2d(in_channels, out_channels, 3, padding=1),
-            nn.GroupNorm(groups, out_channels),
+            GroupNorm(groups, out_channels),
             nn.SiLU(),
             nn.Conv2d(out_channels, out_channels, 3, padding=1),
         )

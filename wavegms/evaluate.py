@@ -259,7 +259,9 @@ def evaluate(
         batch_size: images per forward pass.
         device: default :func:`~wavegms.get_device`.
         threshold: foreground where the probability is above this (SPEC: 0.5).
-        precision: ``"fp32"`` (default, exact) or mixed precision, see :meth:`WaveGMS.predict`.
+        precision: ``"fp32"`` (default, exact) or mixed precision, see :meth:`WaveGMS.predict`
+            (the model is loaded in its fastest form for it, see
+            :meth:`WaveGMS.prepare_for_inference`).
         num_workers: data loading processes.
         progress: show a progress bar.
 
@@ -281,7 +283,7 @@ def evaluate(
     items, info = select_items(
         config, run_dir, dataset=dataset, data_dir=data_dir, split=split, image_size=image_size
     )
-    model = load_model(folder, device=device, tiny_vae=tiny_vae)
+    model = load_model(folder, device=device, tiny_vae=tiny_vae).prepare_for_inference(precision)
     names, per_image, extremes = _per_image_metrics(
         model,
         items,

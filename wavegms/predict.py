@@ -126,11 +126,13 @@ def _resolve_model(
     checkpoint_or_model: WaveGMS | str | Path,
     device: str | torch.device | None,
     tiny_vae: AutoencoderTiny | None,
+    precision: str,
 ) -> WaveGMS:
     if isinstance(checkpoint_or_model, WaveGMS):
         model = checkpoint_or_model
         return model.to(get_device(device)).eval() if device is not None else model.eval()
-    return load_model(checkpoint_or_model, device=device, tiny_vae=tiny_vae)
+    model = load_model(checkpoint_or_model, device=device, tiny_vae=tiny_vae)
+    return model.prepare_for_inference(precision)
 
 
 def predict_files(
@@ -160,7 +162,8 @@ def predict_files(
         save_overlay: also write ``<stem>_overlay.png``, the mask tinted on the image.
         threshold: foreground where the probability is above this.
         precision: ``"fp32"`` or mixed precision (``"bf16"``, ``"fp16"``, ``"auto"``), see
-            :meth:`WaveGMS.predict`.
+            :meth:`WaveGMS.predict`. A model loaded here from a path is made ready for it with
+            :meth:`WaveGMS.prepare_for_inference` (channels-last, bf16 weights where bf16).
         progress: show a progress bar.
         tiny_vae: the frozen TAESD to use when loading from a path (default: the run's).
 
@@ -176,7 +179,7 @@ def predict_files(
         raise FileNotFoundError("No input images: give image files or folders that hold some.")
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    model = _resolve_model(checkpoint_or_model, device, tiny_vae)
+    model = _resolve_model(checkpoint_or_model, device, tiny_vae, precision)
     size = model.config.image_size
     report = PredictReport()
     stems = _output_stems(files)

@@ -373,6 +373,8 @@ class _Trainer:
         )
         if config.channels_last:
             self.model.to(memory_format=torch.channels_last)
+        if config.gradient_checkpointing:
+            self.model.enable_gradient_checkpointing()
         self.loss_fn = WaveGMSLoss()
         self.augment = Augment().to(device) if config.augment else None
         self.optimizer = torch.optim.AdamW(
@@ -764,6 +766,14 @@ FLAGS: dict[str, tuple[str, dict[str, Any]]] = {
         {
             "action": argparse.BooleanOptionalAction,
             "help": "torch.compile the model (falls back to eager if it fails)",
+        },
+    ),
+    "--gradient-checkpointing": (
+        "gradient_checkpointing",
+        {
+            "action": argparse.BooleanOptionalAction,
+            "help": "recompute TAESD's decoder in the backward pass: about half the activation "
+            "memory (larger batches on small GPUs) for one more decoder pass per step",
         },
     ),
     "--synthetic-kind": (

@@ -49,7 +49,7 @@ def browse(
     controls: Mapping[str, Sequence[Any]],
     *,
     static: Mapping[str, Any] | None = None,
-) -> None:
+) -> Any:  # noqa: ANN401 - an ipywidgets.interactive, or None
     """Show ``draw(**values)`` statically, then interactively for every combination of values.
 
     Args:
@@ -58,17 +58,25 @@ def browse(
         controls: name -> the values to choose from (numbers give a slider, anything else a
             drop-down). The first value of each is the default.
         static: the values of the static figure (default: the first of each control).
+
+    Returns:
+        The ``ipywidgets.interactive`` panel (its ``children`` are the controls, then the
+        output), or None where widgets are unavailable or switched off.
     """
     values = {name: options[0] for name, options in controls.items()}
     values.update(static or {})
     _show(draw, **values)
-    if widgets_available():
-        import ipywidgets as widgets
+    if not widgets_available():
+        return None
+    import ipywidgets as widgets
+    from IPython.display import display
 
-        widgets.interact(
-            lambda **chosen: _show(draw, **chosen),
-            **{name: _control(name, options) for name, options in controls.items()},
-        )
+    panel = widgets.interactive(
+        lambda **chosen: _show(draw, **chosen),
+        **{name: _control(name, options) for name, options in controls.items()},
+    )
+    display(panel)
+    return panel
 
 
 def _show(draw: Callable[..., Any], **values: Any) -> None:
@@ -86,6 +94,12 @@ def check_widgets() -> bool:
 
     Returns whether ipywidgets is usable from this kernel; rendering itself can only be seen.
     """
+    if os.environ.get(NO_WIDGETS_ENV):
+        print(
+            f"Widgets are switched off ({NO_WIDGETS_ENV} is set, as `wavegms course` does for "
+            "headless runs): the notebooks show static figures only."
+        )
+        return False
     if not widgets_available():
         print(
             "ipywidgets is not available in this kernel: the notebooks will show static figures "
