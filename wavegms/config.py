@@ -39,7 +39,7 @@ class TrainConfig:
     precision: str = "fp32"  # "fp32", "bf16", "fp16" or "auto" (fastest supported)
     channels_last: bool = False
     compile: bool = False
-    gradient_checkpointing: bool = False  # recompute TAESD's decoder in backward: less memory
+    gradient_checkpointing: bool = False  # recompute TAESD's decoder in backward: less peak memory
     val_every: int = 1
     num_workers: int = 2
     device: str = "auto"

@@ -772,8 +772,8 @@ FLAGS: dict[str, tuple[str, dict[str, Any]]] = {
         "gradient_checkpointing",
         {
             "action": argparse.BooleanOptionalAction,
-            "help": "recompute TAESD's decoder in the backward pass: about half the activation "
-            "memory (larger batches on small GPUs) for one more decoder pass per step",
+            "help": "recompute TAESD's decoder, one head at a time, in the backward pass: less "
+            "peak memory (larger batches on small GPUs) for ~20%% more time per step",
         },
     ),
     "--synthetic-kind": (
