@@ -119,12 +119,7 @@ def synchronize(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def median_seconds(fn: Callable[[], object], device: torch.device, repeats: int, warmup: int):
-    """``(median, times)`` of ``fn`` over ``repeats`` runs after ``warmup`` runs."""
-    return interleaved_median_seconds({"fn": fn}, device, repeats, warmup)["fn"]
-
-
-def interleaved_median_seconds(
+def median_seconds(
     fns: dict[str, Callable[[], object]], device: torch.device, repeats: int, warmup: int
 ) -> dict[str, tuple[float, list[float]]]:
     """Median wall time of each of ``fns``, run in turn: round r times every function once.
@@ -341,7 +336,7 @@ def bench_training(args, base: WaveGMS, device: torch.device, batch_sizes: list[
         if "floor" not in contenders:
             print(f"batch {batch}: out of memory for the floor; stopping here")
             break
-        medians = interleaved_median_seconds(contenders, device, args.repeats, warmup=0)
+        medians = median_seconds(contenders, device, args.repeats, warmup=0)
         floor_s, floor_times = medians.pop("floor")
         print(f"batch {batch:4d}  frozen floor (fp32)   {floor_s:8.3f} s")
         for name in args.variants:
@@ -418,7 +413,7 @@ def bench_predict(args, base: WaveGMS, device: torch.device) -> tuple[list, dict
         # Single images are quick: more rounds make their medians steady.
         repeats = args.repeats + 2 if batch > 1 else 5 * args.repeats
         with torch.inference_mode():
-            medians = interleaved_median_seconds(contenders, device, repeats, 2)
+            medians = median_seconds(contenders, device, repeats, 2)
         decoder_alone[batch] = 1000 * medians.pop("decoder")[0] / batch
         print(
             f"predict batch {batch:3d}  TAESD decoder alone (fp32) "

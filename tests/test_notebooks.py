@@ -188,13 +188,16 @@ def test_browse_redraws_when_a_control_changes(monkeypatch):
     from wavegms import widgets
 
     monkeypatch.setattr(widgets, "widgets_available", lambda: True)  # as inside a live kernel
+    shown = []
+    monkeypatch.setattr("IPython.display.display", shown.append)
     calls = []
 
     def draw(level=0, band="LL"):
         calls.append((level, band))
         return plt.figure()
 
-    panel = widgets.browse(draw, {"level": [1, 2], "band": ["LL", "H"]}, static={"band": "H"})
+    widgets.browse(draw, {"level": [1, 2], "band": ["LL", "H"]}, static={"band": "H"})
+    (panel,) = [item for item in shown if isinstance(item, ipywidgets.interactive)]
     level, band = panel.children[:2]
     assert isinstance(level, ipywidgets.SelectionSlider) and isinstance(band, ipywidgets.Dropdown)
     assert calls == [(1, "H"), (1, "LL")]  # the static figure, then the panel's first drawing

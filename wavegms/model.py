@@ -158,9 +158,10 @@ class WaveGMS(ModelMixin, ConfigMixin):
         # probability (mean(2y - 1) + 1) / 2 is mean(y): the channel mean of the last 3 x 3 conv,
         # which is one conv with the mean filter. Running that instead of the RGB conv and three
         # elementwise passes saves ~6% of a decode (tests/test_model.py checks the identity).
-        decoder = self.tiny_vae.decoder
-        features = decoder.layers[:-1](torch.tanh(mask_latents / 3) * 3)
-        to_rgb = decoder.layers[-1]
+        *body, to_rgb = self.tiny_vae.decoder.layers
+        features = torch.tanh(mask_latents / 3) * 3
+        for layer in body:
+            features = layer(features)
         mean_filter = to_rgb.weight.mean(dim=0, keepdim=True)
         mean_bias = to_rgb.bias.mean(dim=0, keepdim=True)
         probs = F.conv2d(features, mean_filter, mean_bias, to_rgb.stride, to_rgb.padding)

@@ -49,7 +49,7 @@ def browse(
     controls: Mapping[str, Sequence[Any]],
     *,
     static: Mapping[str, Any] | None = None,
-) -> Any:  # noqa: ANN401 - an ipywidgets.interactive, or None
+) -> None:
     """Show ``draw(**values)`` statically, then interactively for every combination of values.
 
     Args:
@@ -59,24 +59,22 @@ def browse(
             drop-down). The first value of each is the default.
         static: the values of the static figure (default: the first of each control).
 
-    Returns:
-        The ``ipywidgets.interactive`` panel (its ``children`` are the controls, then the
-        output), or None where widgets are unavailable or switched off.
+    Returns nothing, so that a call ending a notebook cell does not show the panel twice.
     """
     values = {name: options[0] for name, options in controls.items()}
     values.update(static or {})
     _show(draw, **values)
     if not widgets_available():
-        return None
+        return
     import ipywidgets as widgets
     from IPython.display import display
 
-    panel = widgets.interactive(
-        lambda **chosen: _show(draw, **chosen),
-        **{name: _control(name, options) for name, options in controls.items()},
+    display(
+        widgets.interactive(
+            lambda **chosen: _show(draw, **chosen),
+            **{name: _control(name, options) for name, options in controls.items()},
+        )
     )
-    display(panel)
-    return panel
 
 
 def _show(draw: Callable[..., Any], **values: Any) -> None:
