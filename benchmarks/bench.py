@@ -114,6 +114,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 # ---- measuring --------------------------------------------------------------------------------
 
 
+def dtype_name(variant: Variant, device: torch.device) -> str:
+    """The precision ``variant`` computes in on ``device``: "float32", "bfloat16", "float16"."""
+    return str(resolve_precision(variant.precision, device) or torch.float32).removeprefix("torch.")
+
+
 def synchronize(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize(device)
@@ -312,12 +317,11 @@ def bench_training(args, base: WaveGMS, device: torch.device, batch_sizes: list[
     floor_model = _fresh_copy(base).to(device)
     for batch in batch_sizes:
         images, masks = make_batch(batch, args.image_size, device)
-        contenders, peak_mb, dtypes = {}, {}, {}
+        contenders, peak_mb = {}, {}
         contenders["floor"] = lambda m=floor_model, x=images, y=masks: frozen_floor(m, x, y)
         for name in args.variants:
             step = TrainStep(_fresh_copy(base), VARIANTS[name], device)
             contenders[name] = lambda s=step, x=images, y=masks: s(x, y)
-            dtypes[name] = str(step.dtype).replace("torch.", "") if step.dtype else "float32"
         for name, fn in list(contenders.items()):
             try:
                 with PeakMemory(device) as mem:
@@ -357,7 +361,7 @@ def bench_training(args, base: WaveGMS, device: torch.device, batch_sizes: list[
                 images_per_s=batch / seconds,
                 floor_ratio=seconds / floor_s,
                 peak_mb=peak_mb[name],
-                dtype=dtypes[name],
+                dtype=dtype_name(VARIANTS[name], device),
             )
             rows.append(row)
             print(
@@ -442,7 +446,10 @@ def bench_predict(args, base: WaveGMS, device: torch.device) -> tuple[list, dict
 def largest_batch(
     args, base: WaveGMS, device: torch.device, cap_gb: float, name: str
 ) -> int | None:
-    """Largest training batch whose step fits under ``cap_gb`` of GPU memory (binary search)."""
+    """Largest training batch whose step fits under ``cap_gb`` of GPU memory (binary search).
+
+    0 when not even batch 1 fits; None when the GPU has less than ``cap_gb``.
+    """
     total = torch.cuda.get_device_properties(device).total_memory
     if cap_gb * 2**30 > total:
         return None
@@ -466,7 +473,7 @@ def largest_batch(
             torch.cuda.empty_cache()
 
     try:
-        return largest_fitting(fits)
+        return largest_fitting(fits) or 0
     finally:
         torch.cuda.set_per_process_memory_fraction(1.0, device)
 
@@ -491,6 +498,7 @@ def summarize(train_rows: list, predict_rows: list, decoder_alone: dict) -> dict
     b12 = [r for r in train_rows if r["batch"] == 12 and "step_s" in r]
     if b12:
         summary["train_floor_ratio_b12"] = min(r["floor_ratio"] for r in b12)
+        summary["train_peak_mb_b12"] = {r["variant"]: r["peak_mb"] for r in b12}
         summary["train_floor_ratio_b12_fp32"] = next(
             (r["floor_ratio"] for r in b12 if r["variant"] == "fp32"), None
         )
@@ -539,13 +547,14 @@ def main(argv: list[str] | None = None) -> int:
     }
     for name, mb in activations.items():
         print(f"saved activations per training image ({name}): {mb:.0f} MB")
-    max_batch = {}
+    max_batch = []
     if device.type == "cuda":
         for cap in args.memory_caps_gb:
             for name in args.variants:
                 found = largest_batch(args, base, device, cap, name)
-                max_batch[f"{cap:g}GB_{name}"] = found
-                print(f"largest batch under {cap:g} GB ({name}): {found}")
+                dtype = dtype_name(VARIANTS[name], device)
+                max_batch.append({"cap_gb": cap, "variant": name, "dtype": dtype, "batch": found})
+                print(f"largest batch under {cap:g} GB ({name}, {dtype}): {found}")
     results = {
         "machine": info,
         "settings": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
@@ -593,6 +602,15 @@ def format_table(results: dict) -> str:
             f"| {r['batch']} | {r['variant']} | {r['ms_per_image']:.1f} | "
             f"{r['images_per_s']:.1f} | {r['decoder_alone_ms_per_image']:.1f} |"
         )
+    if results.get("max_batch"):
+        lines += [
+            "",
+            "| GPU memory cap | variant | largest training batch |",
+            "|---:|---|---:|",
+        ]
+        for r in results["max_batch"]:
+            found = "(the GPU has less memory)" if r["batch"] is None else r["batch"]
+            lines.append(f"| {r['cap_gb']:g} GB | {r['variant']} ({r['dtype']}) | {found} |")
     for key in ("train_floor_ratio_b12", "predict_ms_b1", "predict_decoder_ratio_b1"):
         if key in results:
             lines.append(f"\n{key}: {results[key]:.3f}")

@@ -50,3 +50,17 @@ def test_largest_batch_search_finds_the_limit(monkeypatch):
         assert len(tried) <= 2 * limit_of_memory.bit_length() + 1
     assert bench.largest_fitting(lambda batch: False) is None
     assert bench.largest_fitting(lambda batch: True, limit=100) == 100
+
+
+def test_table_reports_the_largest_batches_with_their_precision(monkeypatch):
+    bench = load_bench(monkeypatch)
+    rows = [
+        {"cap_gb": 12.0, "variant": "fast", "dtype": "bfloat16", "batch": 96},
+        {"cap_gb": 16.0, "variant": "fp32", "dtype": "float32", "batch": 0},
+        {"cap_gb": 80.0, "variant": "fp32", "dtype": "float32", "batch": None},
+    ]
+    table = bench.format_table({"train": [], "predict": [], "max_batch": rows})
+    assert "| 12 GB | fast (bfloat16) | 96 |" in table
+    assert "| 16 GB | fp32 (float32) | 0 |" in table
+    assert "| 80 GB | fp32 (float32) | (the GPU has less memory) |" in table
+    assert "largest training batch" not in bench.format_table({"train": [], "predict": []})
