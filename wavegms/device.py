@@ -7,6 +7,7 @@ on a Colab T4, a multi-GPU server, an Apple laptop or a plain CPU.
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 
 import torch
@@ -80,6 +81,7 @@ def resolve_precision(precision: str, device: torch.device) -> torch.dtype | Non
     return None
 
 
+@functools.cache  # the answer cannot change, and reading /proc/cpuinfo costs ~35 us a call
 def _cpu_has_native_bf16() -> bool:
     try:
         return bool(torch.backends.cpu.get_cpu_capability() in ("AVX512_BF16", "AMX")) or (
