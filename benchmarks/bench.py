@@ -45,8 +45,6 @@ from wavegms.model import WaveGMS
 from wavegms.tiny_vae import load_tiny_vae
 from wavegms.train import optimisation_step
 
-TIME_BUDGET_S = 100.0  # per measurement; set by --time-budget
-
 
 @dataclass(frozen=True)
 class Variant:
@@ -92,7 +90,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--time-budget",
         type=float,
-        default=TIME_BUDGET_S,
+        default=100.0,
         help="seconds per measurement after which repeats stop (at least one timed run)",
     )
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
@@ -125,13 +123,17 @@ def synchronize(device: torch.device) -> None:
 
 
 def median_seconds(
-    fns: dict[str, Callable[[], object]], device: torch.device, repeats: int, warmup: int
+    fns: dict[str, Callable[[], object]],
+    device: torch.device,
+    repeats: int,
+    warmup: int,
+    budget_s: float = 100.0,
 ) -> dict[str, tuple[float, list[float]]]:
     """Median wall time of each of ``fns``, run in turn: round r times every function once.
 
     Taking turns puts the functions under the same machine load, so their ratio stays fair on a
     noisy shared machine. Rounds stop early, after at least one timed round, once the whole
-    measurement has taken ``TIME_BUDGET_S`` (warm-up included): large CPU batches take minutes.
+    measurement has taken ``budget_s`` (warm-up included): large CPU batches take minutes.
     """
     started = time.perf_counter()
     for _ in range(warmup):
@@ -140,7 +142,7 @@ def median_seconds(
     synchronize(device)
     times: dict[str, list[float]] = {name: [] for name in fns}
     rounds = 0
-    while rounds < repeats and (not rounds or time.perf_counter() - started < TIME_BUDGET_S):
+    while rounds < repeats and (not rounds or time.perf_counter() - started < budget_s):
         for name, fn in fns.items():
             start = time.perf_counter()
             fn()
@@ -261,7 +263,7 @@ def saved_activation_mb(base: WaveGMS, variant: Variant, device: torch.device, s
         return tensor
 
     batch = 2
-    step = TrainStep(_fresh_copy(base), variant, device)
+    step = TrainStep(copy.deepcopy(base), variant, device)
     images, masks = make_batch(batch, size, device)
     images = images.contiguous(memory_format=step.memory_format)
     hooks = torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t)
@@ -314,13 +316,14 @@ def bench_training(args, base: WaveGMS, device: torch.device, batch_sizes: list[
     The warm-up run of each contender is also its peak-memory measurement.
     """
     rows = []
-    floor_model = _fresh_copy(base).to(device)
+    floor_model = copy.deepcopy(base).to(device)
     for batch in batch_sizes:
         images, masks = make_batch(batch, args.image_size, device)
         contenders, peak_mb = {}, {}
         contenders["floor"] = lambda m=floor_model, x=images, y=masks: frozen_floor(m, x, y)
         for name in args.variants:
-            step = TrainStep(_fresh_copy(base), VARIANTS[name], device)
+            # A deep copy has its own TAESD: one contender's memory format leaves the others'.
+            step = TrainStep(copy.deepcopy(base), VARIANTS[name], device)
             contenders[name] = lambda s=step, x=images, y=masks: s(x, y)
         for name, fn in list(contenders.items()):
             try:
@@ -340,7 +343,7 @@ def bench_training(args, base: WaveGMS, device: torch.device, batch_sizes: list[
         if "floor" not in contenders:
             print(f"batch {batch}: out of memory for the floor; stopping here")
             break
-        medians = median_seconds(contenders, device, args.repeats, warmup=0)
+        medians = median_seconds(contenders, device, args.repeats, 0, args.time_budget)
         floor_s, floor_times = medians.pop("floor")
         print(f"batch {batch:4d}  frozen floor (fp32)   {floor_s:8.3f} s")
         for name in args.variants:
@@ -377,19 +380,6 @@ def bench_training(args, base: WaveGMS, device: torch.device, batch_sizes: list[
     return rows
 
 
-def _fresh_copy(base: WaveGMS) -> WaveGMS:
-    """A model with ``base``'s weights and its own copy of TAESD.
-
-    Not shared, so that converting one contender's memory format leaves the others' alone.
-    """
-    model = WaveGMS(
-        copy.deepcopy(base.tiny_vae),
-        **{k: v for k, v in base.config.items() if not k.startswith("_")},
-    )
-    model.load_state_dict(base.state_dict())
-    return model
-
-
 def bench_predict(args, base: WaveGMS, device: torch.device) -> tuple[list, dict]:
     """``predict`` per variant and the plain-fp32 TAESD decoder alone, timed in turns."""
     rows, decoder_alone = [], {}
@@ -401,7 +391,7 @@ def bench_predict(args, base: WaveGMS, device: torch.device) -> tuple[list, dict
         if variant.gradient_checkpointing:
             continue  # the same inference as its variant without
         fmt = torch.channels_last if variant.channels_last else torch.contiguous_format
-        model = _fresh_copy(base).to(device)
+        model = copy.deepcopy(base).to(device)
         if name == "fast":  # what `wavegms predict --precision auto` runs
             model.prepare_for_inference(variant.precision)
         else:
@@ -417,7 +407,7 @@ def bench_predict(args, base: WaveGMS, device: torch.device) -> tuple[list, dict
         # Single images are quick: more rounds make their medians steady.
         repeats = args.repeats + 2 if batch > 1 else 5 * args.repeats
         with torch.inference_mode():
-            medians = median_seconds(contenders, device, repeats, 2)
+            medians = median_seconds(contenders, device, repeats, 2, args.time_budget)
         decoder_alone[batch] = 1000 * medians.pop("decoder")[0] / batch
         print(
             f"predict batch {batch:3d}  TAESD decoder alone (fp32) "
@@ -459,7 +449,7 @@ def largest_batch(
         step = None
         try:
             images, masks = make_batch(batch, args.image_size, device)
-            step = TrainStep(_fresh_copy(base), VARIANTS[name], device)
+            step = TrainStep(copy.deepcopy(base), VARIANTS[name], device)
             step(images, masks)
             step(images, masks)
             synchronize(device)
@@ -519,8 +509,6 @@ def summarize(train_rows: list, predict_rows: list, decoder_alone: dict) -> dict
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    global TIME_BUDGET_S
-    TIME_BUDGET_S = args.time_budget
     if args.threads:
         torch.set_num_threads(args.threads)
     device = get_device(args.device)

@@ -2114,6 +2114,8 @@ def notebook_05() -> list:
             """
             import copy
 
+            from wavegms.device import resolve_precision
+
 
             def ms_per_image(net, precision):
                 batch = torch.rand(8, 3, net.config.image_size, net.config.image_size)
@@ -2124,8 +2126,6 @@ def notebook_05() -> list:
 
 
             fast = copy.deepcopy(model).prepare_for_inference("auto")  # a copy: `model` stays fp32
-            from wavegms.device import resolve_precision
-
             computes_in = resolve_precision("auto", fast.device) or torch.float32
             auto = f"auto ({str(computes_in).removeprefix('torch.')})"
             print(f"{model.config.image_size} px on {model.device}, ms per image:")
