@@ -203,3 +203,19 @@ def test_overlapping_splits_are_rejected():
         Splits(["a", "b"], ["b"], [], protocol="random", seed=0)
     with pytest.raises(ValueError, match="selects_on"):
         Splits(["a"], [], [], protocol="gms", seed=0, selects_on="train")
+
+
+def test_gms_without_its_test_images_trains_on_train_with_an_empty_test(tmp_path):
+    # The shipped BUSI training portion holds GMS train but none of GMS test (held out).
+    lists = _gms("busi")
+    root = _fake_prepared(tmp_path / "busi", lists["train"])
+    splits = make_splits(root, "gms", gms_list=GMS_SPLITS / "busi.json", val_fraction=0.1)
+    assert splits.test == []
+    assert len(splits.train) + len(splits.val) == 517 and len(splits.val) == 52
+
+
+def test_gms_with_part_of_its_test_images_is_still_an_error(tmp_path):
+    lists = _gms("busi")
+    root = _fake_prepared(tmp_path / "busi", lists["train"] + lists["test"][:5])
+    with pytest.raises(FileNotFoundError, match="125 names"):
+        make_splits(root, "gms", gms_list=GMS_SPLITS / "busi.json")

@@ -404,6 +404,12 @@ class _Trainer:
             )
         elif self.main:
             self._say(self._banner())
+            if not self.splits.test:
+                self._say(
+                    f"note: no test split ({self.config.dataset}'s test images are not in the "
+                    "data folder); best/ is selected on validation, evaluate it on held-out data "
+                    "with `wavegms evaluate`"
+                )
         bar = tqdm(
             total=epochs,
             initial=self.start_epoch,

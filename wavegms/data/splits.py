@@ -176,7 +176,8 @@ def make_splits(
 
     Raises:
         FileNotFoundError: the dataset or the GMS list is missing; names from the list are
-            not on disk (a few are listed).
+            not on disk (a few are listed). A dataset holding none of the GMS *test* names is
+            not an error: the test split is then empty (train on it, evaluate elsewhere).
         ValueError: bad protocol or fractions.
     """
     root = Path(root)
@@ -198,7 +199,12 @@ def make_splits(
         path = Path(gms_list) if gms_list is not None else default_gms_list(root)
         lists = read_gms_list(path)
         present = set(on_disk)
-        missing = [n for n in lists["train"] + lists["test"] if n not in present]
+        test_names = lists["test"]
+        if test_names and not any(n in present for n in test_names):
+            # A copy without the held-out test images (e.g. a training-only release): train
+            # and validate on GMS train; the test split is evaluated elsewhere.
+            test_names = []
+        missing = [n for n in lists["train"] + test_names if n not in present]
         if missing:
             raise FileNotFoundError(
                 f"{len(missing)} names of the GMS list {path} are not in {root / 'images'} "
@@ -207,7 +213,7 @@ def make_splits(
             )
         n_val = round(val_fraction * len(lists["train"]))
         val, train = stratified_take(lists["train"], classes, n_val, rng)
-        test = sorted(lists["test"], key=natural_key)
+        test = sorted(test_names, key=natural_key)
         source = str(path)
     else:
         names = [
