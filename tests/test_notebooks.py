@@ -1,10 +1,9 @@
 """The course: every notebook runs top to bottom (papermill and nbval), carries no outputs,
-has its badge, install and parameters cells, and equals what its builder writes."""
+has its badge, install and parameters cells, and is in step with its source and student edition."""
 
 from __future__ import annotations
 
 import ast
-import importlib.util
 import json
 import os
 import subprocess
@@ -15,14 +14,15 @@ import matplotlib
 import nbformat
 import pytest
 
-from wavegms import course
-from wavegms.course import NOTEBOOKS, PROFILES, CourseError, run_course
+from wavegms import authoring, course, course_runner
+from wavegms.course import NOTEBOOKS, PROFILES
+from wavegms.course_runner import CourseError, run_course
 
 matplotlib.use("Agg")
 
 REPO = Path(__file__).resolve().parents[1]
 NOTEBOOK_DIR = REPO / "notebooks"
-BADGE = "https://colab.research.google.com/github/wavegms/wavegms/blob/main/notebooks/{}"
+BADGE = "https://colab.research.google.com/github/wavegms/wavegms/blob/main/notebooks/student/{}"
 PARAMETERS = (*PROFILES["quick"], "OUT_DIR")
 
 
@@ -34,22 +34,6 @@ def _tagged(notebook: nbformat.NotebookNode, tag: str) -> list[nbformat.Notebook
     return [cell for cell in notebook.cells if tag in cell.metadata.get("tags", [])]
 
 
-def _builder():
-    spec = importlib.util.spec_from_file_location(
-        "build_notebooks", NOTEBOOK_DIR / "build_notebooks.py"
-    )
-    module = importlib.util.module_from_spec(spec)
-    writes_bytecode, sys.dont_write_bytecode = (
-        sys.dont_write_bytecode,
-        True,
-    )  # nothing in notebooks/
-    try:
-        spec.loader.exec_module(module)
-    finally:
-        sys.dont_write_bytecode = writes_bytecode
-    return module
-
-
 def _listing(folder: Path) -> set[str]:
     return {str(path.relative_to(folder)) for path in folder.rglob("*")}
 
@@ -57,13 +41,9 @@ def _listing(folder: Path) -> set[str]:
 # ---- the committed files ----------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("name", NOTEBOOKS)
-def test_committed_notebook_equals_the_builder_output(name):
-    text = (NOTEBOOK_DIR / name).read_text(encoding="utf-8")
-    assert text == _builder().render(name.removesuffix(".ipynb")), (
-        f"notebooks/{name} differs from what notebooks/build_notebooks.py writes: edit the "
-        "builder, then run `python notebooks/build_notebooks.py`"
-    )
+def test_sources_notebooks_and_student_edition_are_in_step():
+    problems = authoring.sync(NOTEBOOK_DIR, check=True)
+    assert not problems, "\n".join(problems) + "\nrun `python -m wavegms.authoring sync`"
 
 
 @pytest.mark.parametrize("name", NOTEBOOKS)
@@ -154,12 +134,15 @@ def test_a_real_dataset_is_used_when_prepared(tmp_path):
     assert batch["image"].shape == (2, 3, 32, 32) and batch["mask"].shape == (2, 1, 32, 32)
 
 
-def test_ensure_trained_never_overwrites_a_run_of_other_settings(tmp_path):
+def test_ensure_trained_resumes_through_train_and_refuses_other_settings(tmp_path):
+    from wavegms.checkpoint import TRAIN_CONFIG, TRAINING_STATE
     from wavegms.config import preset
 
-    preset("quick", epochs=3).save(tmp_path / "train_config.json")
-    with pytest.raises(ValueError, match="other settings \\(epochs\\)"):
-        course.ensure_trained(preset("quick", epochs=4), tmp_path)
+    preset("quick", image_size=32).save(tmp_path / TRAIN_CONFIG)
+    (tmp_path / "last").mkdir()
+    (tmp_path / "last" / TRAINING_STATE).touch()  # a run that finished an epoch
+    with pytest.raises(ValueError, match="Cannot change image_size: 32 -> 64"):
+        course.ensure_trained(preset("quick", image_size=64), tmp_path)
 
 
 def test_browse_draws_a_static_figure_without_widgets(monkeypatch):
@@ -211,7 +194,7 @@ def test_the_course_switches_widgets_off_only_while_it_runs(monkeypatch):
     from wavegms import widgets
 
     monkeypatch.delenv(widgets.NO_WIDGETS_ENV, raising=False)
-    with course._widgets_off():
+    with course_runner._widgets_off():
         assert os.environ[widgets.NO_WIDGETS_ENV] == "1"  # what the kernels it starts inherit
         assert not widgets.widgets_available()
     assert widgets.NO_WIDGETS_ENV not in os.environ

@@ -21,7 +21,7 @@ COMMANDS = {
     "evaluate": "wavegms.evaluate",
     "predict": "wavegms.predict",
     "demo": "wavegms.demo",
-    "course": "wavegms.course",
+    "course": "wavegms.course_runner",
 }
 
 

@@ -1,0 +1,333 @@
+# %% [markdown]
+# # 00 · Setting up: is everything in place?
+#
+# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/wavegms/wavegms/blob/main/notebooks/student/00_setup.ipynb)
+#
+# Welcome! This course rebuilds **Wave-GMS** ([arXiv 2510.03216](https://arxiv.org/abs/2510.03216)),
+# a segmentation model with only ~2.6M trainable parameters that predicts masks in
+# the latent space of a small frozen autoencoder. Six notebooks, one idea each:
+#
+# | notebook | idea |
+# |---|---|
+# | 00 setup | the environment works (this one) |
+# | 01 wavelets | the Haar wavelet pyramid: what the encoder sees |
+# | 02 Tiny-VAE latents | images and masks as TAESD latents; why mask latents are easy targets |
+# | 03 LMM training | the model, its loss, training it and watching it learn |
+# | 04 evaluation | Dice, IoU, HD95, empty masks, failure cases, domain shift |
+# | 05 inference | segmenting your own images |
+#
+# **In Colab:** *Runtime > Change runtime type > T4 GPU* first, then *Runtime > Run all*.
+# **Locally:** `pip install -e ".[notebooks]"` in a clone of the repository, then open
+# the notebooks in Jupyter. This notebook only reads and checks; it trains nothing.
+#
+# **Learning objectives.** After this notebook you can:
+# - check that the Python packages of the course are installed, and fix them if not
+# - tell whether PyTorch sees a GPU, and get one in Colab
+# - check that interactive widgets render (the notebooks work without them too)
+# - load the frozen Tiny-VAE (TAESD) that Wave-GMS is built around
+# - find or prepare the datasets, and know what the synthetic dataset is
+#
+# **Time.** CPU quick mode (the defaults): about 10 s (measured on a 2-core CPU). Colab T4, full run: about 2 minutes, most of it the install (an estimate, not a measurement).
+
+# %% [markdown]
+# ## Setup
+#
+# The first cell installs the package when you are in Colab (locally it only checks
+# that `wavegms` is importable). The second holds the **parameters**: the defaults
+# run a quick version on any CPU with synthetic images; set `DATASET` to a real
+# dataset once you have prepared it, and `QUICK = False` on a GPU. The third cell
+# seeds everything, picks the device, and falls back to synthetic data (saying how
+# to prepare the real one) when the dataset you asked for is not there yet.
+
+# %% tags=["install"]
+# Install: in Colab, install wavegms from GitHub; locally, only check that it is installed.
+import subprocess
+import sys
+
+IN_COLAB = "google.colab" in sys.modules
+if IN_COLAB:
+    # wavegms asks for torch>=2.2, which Colab's own torch satisfies: pip keeps it (never
+    # reinstall torch in Colab, it is built for Colab's GPU drivers).
+    subprocess.run(
+        [sys.executable, "-m", "pip", "install", "-q",
+         "wavegms[notebooks] @ git+https://github.com/wavegms/wavegms"],
+        check=True,
+    )  # fmt: skip
+    from google.colab import output
+
+    output.enable_custom_widget_manager()  # lets ipywidgets 8 render in Colab
+try:
+    import wavegms
+except ImportError as error:
+    raise ImportError(
+        "wavegms is not installed in this kernel. From a clone of the repository run\n"
+        '    pip install -e ".[notebooks]"\n'
+        "then restart the kernel (Kernel > Restart) and run this notebook again."
+    ) from error
+print(f"wavegms {wavegms.__version__}" + (" (Colab)" if IN_COLAB else ""))
+
+# %% tags=["parameters"]
+# Parameters: `wavegms course` (papermill) overrides them; these defaults are the
+# CPU quick mode. Real data: python -m data_download busi --root data
+DATASET = "synthetic"  # "synthetic", or a prepared real dataset: "busi", "bus", "kvasir_instrument", "ham10000"
+DATA_DIR = "data"  # the folder holding prepared <dataset>/ folders
+IMAGE_SIZE = 64  # model input side in pixels, a multiple of 8 (the paper: 224)
+EPOCHS = 4  # training epochs (the paper: 1000 for BUSI)
+BATCH_SIZE = 4  # images per training step (the paper: 12)
+QUICK = True  # small and fast for a CPU; False for the real run on a GPU
+DEVICE = "auto"  # "auto" (a GPU when there is one), "cpu", "cuda" or "mps"
+SEED = 0  # seeds everything (the paper: 2333)
+# OUT_DIR: runs and figures; None: build/course/work in a checkout, else
+# ./wavegms_course (never inside notebooks/)
+OUT_DIR = None
+
+# %% tags=["start"]
+from wavegms import course
+
+session = course.start(DATASET, DATA_DIR, device=DEVICE, seed=SEED, out_dir=OUT_DIR)
+device = session.device
+
+# %% [markdown]
+# ## 1. Packages
+#
+# Each line says what a package is for. A `MISSING` line is fixed by the install
+# command printed below the table; restart the kernel afterwards
+# (*Kernel > Restart* or, in Colab, *Runtime > Restart session*).
+
+# %%
+import importlib.metadata as metadata
+import platform
+
+PACKAGES = {  # distribution -> what the course uses it for
+    "torch": "tensors, autograd, the GPU",
+    "diffusers": "the Tiny-VAE (AutoencoderTiny)",
+    "ptwt": "the Haar wavelet transform in PyTorch",
+    "PyWavelets": "the Haar filters",
+    "monai": "the Dice loss and HD95",
+    "kornia": "data augmentation on the GPU",
+    "matplotlib": "figures",
+    "ipywidgets": "sliders to explore (optional)",
+    "papermill": "running the whole course (instructors)",
+}
+checks = {}  # what this notebook verified, summarised at the end
+print(f"Python {platform.python_version()} on {platform.system()}")
+missing = []
+for name, purpose in PACKAGES.items():
+    try:
+        print(f"  ok       {name:<11} {metadata.version(name):<14} {purpose}")
+    except metadata.PackageNotFoundError:
+        missing.append(name)
+        print(f"  MISSING  {name:<11} {'':<14} {purpose}")
+if missing:
+    fix = "rerun the install cell" if IN_COLAB else 'pip install -e ".[notebooks]"'
+    print(f"\nFix: {fix}, then restart the kernel.")
+checks["packages"] = not missing
+
+# %% [markdown]
+# ## 2. GPU or CPU?
+#
+# Every notebook asks `wavegms.get_device(DEVICE)` where to compute: `"auto"` takes
+# a CUDA GPU if PyTorch sees one, else Apple's MPS where it works, else the CPU. The
+# quick mode is made for a CPU; the full run (224 px, hundreds of epochs) needs a GPU.
+
+# %%
+import torch
+
+print(f"PyTorch {torch.__version__} (CUDA build: {torch.version.cuda or 'none'})")
+if device.type == "cuda":
+    props = torch.cuda.get_device_properties(device)
+    print(f"GPU: {props.name}, {props.total_memory / 2**30:.1f} GiB")
+else:
+    print(f"No GPU in use: computing on {device}. That is fine for the quick mode.")
+    if IN_COLAB:
+        print("For a GPU: Runtime > Change runtime type > T4 GPU, then run all again.")
+    else:
+        print("On an NVIDIA machine, install a CUDA build of PyTorch (pytorch.org).")
+checks["device"] = str(device)
+
+# %% [markdown]
+# ## 3. Do widgets render?
+#
+# Notebooks 01 to 04 add sliders to browse wavelet bands, latents, training snapshots
+# and cases. They always draw a static figure first, so nothing is lost without
+# widgets; with them, you can explore.
+
+# %%
+from wavegms.widgets import check_widgets
+
+checks["widgets"] = check_widgets()
+
+# %% [markdown]
+# ## 4. The frozen Tiny-VAE (TAESD)
+#
+# Wave-GMS never trains its autoencoder: it borrows **TAESD**, a tiny distilled
+# version of Stable Diffusion's VAE (about 1.2M parameters in its encoder and 1.2M in
+# its decoder). It comes from the Hugging Face hub (`madebyollin/taesd`), or from a
+# local folder named by the environment variable `WAVEGMS_TAESD` (offline machines,
+# CI). If this cell fails, its message says how to fix it.
+
+# %%
+from wavegms import TinyVAEUnavailableError, load_tiny_vae
+from wavegms.tiny_vae import default_tiny_vae_source
+
+print("TAESD from:", default_tiny_vae_source())
+try:
+    vae = load_tiny_vae(device=device)
+except TinyVAEUnavailableError as error:
+    print(error)  # says where it looked and how to point wavegms at a copy
+    raise
+n_encoder = sum(p.numel() for p in vae.encoder.parameters())
+n_decoder = sum(p.numel() for p in vae.decoder.parameters())
+print(f"encoder {n_encoder:,} + decoder {n_decoder:,} = {n_encoder + n_decoder:,} parameters")
+print("trainable:", any(p.requires_grad for p in vae.parameters()), "(frozen, as it should be)")
+checks["TAESD"] = n_encoder + n_decoder == 2_445_063
+
+# %% [markdown]
+# ## 5. Data
+#
+# The course runs on a **synthetic dataset** out of the box: ultrasound-like images
+# with a dark lesion (and endoscopy-like images with instruments), generated in
+# milliseconds, with exact masks. It lets everything run anywhere, but it is a toy:
+# for real results, prepare a real dataset once:
+#
+# ```
+# python -m data_download busi --root data    # in Colab: !python -m data_download busi --root data
+# ```
+#
+# | dataset | images | access |
+# |---|---|---|
+# | BUSI (breast ultrasound) | 780 | public download, CC0 |
+# | BUS (UDIAT "Dataset B") | 163 | on request from its authors only |
+# | Kvasir-Instrument (endoscopy tools) | 590 | public download, research/education |
+# | HAM10000 (dermoscopy) | 10,015 | public download, CC BY-NC 4.0 |
+#
+# Then set `DATASET = "busi"` (and `DATA_DIR` if you chose another folder) in the
+# parameters cell of any notebook.
+
+# %%
+from wavegms.data import DATASETS, SegmentationDataset
+
+prepared = []
+for name in DATASETS:
+    try:
+        found = SegmentationDataset(session.data_dir / name)
+        prepared.append(name)
+        print(f"  prepared      {name:<18} {len(found)} images in {found.root}")
+    except FileNotFoundError:
+        command = f"python -m data_download {name} --root {session.data_dir}"
+        print(f"  not prepared  {name:<18} {command}")
+checks["real datasets"] = ", ".join(prepared) or "none (synthetic only)"
+
+# %%
+import matplotlib.pyplot as plt
+
+from wavegms.data import SyntheticDataset
+from wavegms.viz import overlay
+
+fig, axes = plt.subplots(2, 4, figsize=(9, 4.6))
+for row, kind in enumerate(["ultrasound", "endoscopy"]):
+    examples = SyntheticDataset(2, image_size=128, kind=kind, seed=SEED)
+    for k, item in enumerate(examples):
+        axes[row, 2 * k].imshow(item["image"].permute(1, 2, 0))
+        axes[row, 2 * k].set_title(f"{kind} image", fontsize=9)
+        axes[row, 2 * k + 1].imshow(overlay(item["image"], item["mask"][0]))
+        axes[row, 2 * k + 1].set_title("mask (red)", fontsize=9)
+for ax in axes.flat:
+    ax.set_axis_off()
+fig.suptitle("The synthetic dataset: no download, exact masks")
+plt.show()
+
+# %% [markdown]
+# ## 6. A first forward pass
+#
+# Finally, build the whole model around TAESD and segment a few synthetic images. It
+# is untrained, so the masks are meaningless: we only check shapes and that it runs on
+# your device.
+
+# %%
+from wavegms import WaveGMS
+
+model = WaveGMS(vae, image_size=IMAGE_SIZE).to(device)
+trainable = sum(p.numel() for p in model.parameters())
+batch = course.sample_batch(session, 4, IMAGE_SIZE)
+probs = model.predict(batch["image"])
+print(f"trainable parameters: {trainable:,} (the paper: ~2.6M)")
+print(f"input {tuple(batch['image'].shape)} -> probabilities {tuple(probs.shape)} "
+      f"in [{probs.min():.2f}, {probs.max():.2f}] on {probs.device}")  # fmt: skip
+checks["model"] = tuple(probs.shape) == (4, 1, IMAGE_SIZE, IMAGE_SIZE)
+
+# %% [markdown]
+# ## Summary
+
+# %%
+for name, result in checks.items():
+    mark = "ok " if result is not False else "FIX"
+    print(f"{mark}  {name}: {result}")
+
+# %% [markdown]
+# ### Exercise 1
+#
+# `get_device` reads the environment variable `WAVEGMS_DEVICE` when `DEVICE` is
+# `"auto"`. Which wins when both are set: `DEVICE = "cpu"` or `WAVEGMS_DEVICE=cuda`?
+# Check it in code without needing a GPU.
+#
+# <details><summary><b>Solution</b> (try first!)</summary>
+#
+# An explicit choice always wins: `WAVEGMS_DEVICE` only replaces `"auto"`. So
+# `get_device("cpu")` is the CPU whatever the variable says, while
+# `get_device("auto")` follows the variable. The cell below sets the variable to
+# `cpu` (which exists everywhere) to show the second half, and restores it.
+#
+# </details>
+
+# %%
+# Worked solution
+import os
+
+from wavegms import get_device
+
+saved = os.environ.get("WAVEGMS_DEVICE")
+os.environ["WAVEGMS_DEVICE"] = "cpu"
+try:
+    print("explicit 'cpu':", get_device("cpu"))
+    print("'auto' with WAVEGMS_DEVICE=cpu:", get_device("auto"))
+finally:
+    if saved is None:
+        os.environ.pop("WAVEGMS_DEVICE")
+    else:
+        os.environ["WAVEGMS_DEVICE"] = saved
+
+# %% [markdown]
+# ### Exercise 2
+#
+# TAESD's decoder is where most of Wave-GMS's compute goes. Time one decode at
+# `IMAGE_SIZE` and at twice that size on your device. How does the time grow with
+# the number of pixels?
+#
+# <details><summary><b>Solution</b> (try first!)</summary>
+#
+# A convolutional decoder does the same work per pixel, so the time grows roughly
+# with the pixel count: twice the side is about four times the time (less on a GPU
+# for small inputs, where the launch overhead dominates). This is why the quick mode
+# uses 64 px: a 224 px decode costs about 12 times as much.
+#
+# </details>
+
+# %%
+# Worked solution
+import time
+
+for size in (IMAGE_SIZE, 2 * IMAGE_SIZE):
+    latent = torch.randn(1, 4, size // 8, size // 8, device=device)
+    with torch.no_grad():
+        vae.decode(latent)  # warm-up
+        began = time.perf_counter()
+        for _ in range(3):
+            vae.decode(latent)
+    print(f"{size} px: {(time.perf_counter() - began) / 3 * 1000:.1f} ms per decode")
+
+# %% [markdown]
+# ## Next
+#
+# Everything is in place: continue with **01 · The Haar wavelet pyramid**, which
+# opens up the input side of the model.

@@ -1,0 +1,409 @@
+# %% [markdown]
+# # 04 · Evaluation: Dice, IoU, HD95, and where the model fails
+#
+# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/wavegms/wavegms/blob/main/notebooks/student/04_evaluation.ipynb)
+#
+# A single number hides a lot. This notebook evaluates the model trained in 03 on its
+# **test split**, once, and looks behind the mean: how the metrics are defined, how
+# they treat empty masks, how scores spread over images, which images fail, and what
+# happens on data from another domain. If 03 has not run with the same parameters, a
+# model is trained first (in quick mode, about 15 s on a CPU).
+#
+# **Learning objectives.** After this notebook you can:
+# - compute Dice, IoU and HD95 by hand and with the library, and relate them
+# - handle empty masks the way this project's specification does, and see what changes otherwise
+# - read a per-image distribution, pooled versus mean Dice, and the best and worst cases
+# - measure a domain gap: the same model on images from another scanner or modality
+#
+# **Time.** CPU quick mode (the defaults): about 10 s (measured on a 2-core CPU). Colab T4, full run: about 1 minute when the run of 03 exists (an estimate, not a measurement).
+
+# %% [markdown]
+# ## Setup
+#
+# The first cell installs the package when you are in Colab (locally it only checks
+# that `wavegms` is importable). The second holds the **parameters**: the defaults
+# run a quick version on any CPU with synthetic images; set `DATASET` to a real
+# dataset once you have prepared it, and `QUICK = False` on a GPU. The third cell
+# seeds everything, picks the device, and falls back to synthetic data (saying how
+# to prepare the real one) when the dataset you asked for is not there yet.
+
+# %% tags=["install"]
+# Install: in Colab, install wavegms from GitHub; locally, only check that it is installed.
+import subprocess
+import sys
+
+IN_COLAB = "google.colab" in sys.modules
+if IN_COLAB:
+    # wavegms asks for torch>=2.2, which Colab's own torch satisfies: pip keeps it (never
+    # reinstall torch in Colab, it is built for Colab's GPU drivers).
+    subprocess.run(
+        [sys.executable, "-m", "pip", "install", "-q",
+         "wavegms[notebooks] @ git+https://github.com/wavegms/wavegms"],
+        check=True,
+    )  # fmt: skip
+    from google.colab import output
+
+    output.enable_custom_widget_manager()  # lets ipywidgets 8 render in Colab
+try:
+    import wavegms
+except ImportError as error:
+    raise ImportError(
+        "wavegms is not installed in this kernel. From a clone of the repository run\n"
+        '    pip install -e ".[notebooks]"\n'
+        "then restart the kernel (Kernel > Restart) and run this notebook again."
+    ) from error
+print(f"wavegms {wavegms.__version__}" + (" (Colab)" if IN_COLAB else ""))
+
+# %% tags=["parameters"]
+# Parameters: `wavegms course` (papermill) overrides them; these defaults are the
+# CPU quick mode. Real data: python -m data_download busi --root data
+DATASET = "synthetic"  # "synthetic", or a prepared real dataset: "busi", "bus", "kvasir_instrument", "ham10000"
+DATA_DIR = "data"  # the folder holding prepared <dataset>/ folders
+IMAGE_SIZE = 64  # model input side in pixels, a multiple of 8 (the paper: 224)
+EPOCHS = 4  # training epochs (the paper: 1000 for BUSI)
+BATCH_SIZE = 4  # images per training step (the paper: 12)
+QUICK = True  # small and fast for a CPU; False for the real run on a GPU
+DEVICE = "auto"  # "auto" (a GPU when there is one), "cpu", "cuda" or "mps"
+SEED = 0  # seeds everything (the paper: 2333)
+# OUT_DIR: runs and figures; None: build/course/work in a checkout, else
+# ./wavegms_course (never inside notebooks/)
+OUT_DIR = None
+
+# %% tags=["start"]
+from wavegms import course
+
+session = course.start(DATASET, DATA_DIR, device=DEVICE, seed=SEED, out_dir=OUT_DIR)
+device = session.device
+
+# %%
+import csv
+
+import matplotlib.pyplot as plt
+import torch
+
+from wavegms import load_tiny_vae
+from wavegms.checkpoint import load_model
+from wavegms.evaluate import evaluate
+from wavegms.metrics import dice_iou, hausdorff, hd95, segmentation_metrics, summarize
+from wavegms.train import build_datasets
+
+vae = load_tiny_vae(device=device)
+config = course.course_config(
+    session, image_size=IMAGE_SIZE, epochs=EPOCHS, batch_size=BATCH_SIZE, quick=QUICK
+)
+run_dir = course.ensure_trained(config, course.run_dir_for(session, config), tiny_vae=vae)
+model = load_model(run_dir, device=device, tiny_vae=vae)  # best/: chosen on validation
+
+
+# %% [markdown]
+# ## 1. The metrics, by hand
+#
+# For a predicted mask $P$ and the truth $T$ (sets of pixels):
+#
+# - **Dice** $= \dfrac{2|P \cap T|}{|P| + |T|}$ and **IoU** (Jaccard) $= \dfrac{|P \cap T|}{|P \cup T|}$.
+#   Both are 1 for a perfect mask and 0 without overlap; they rank predictions
+#   identically, since $\mathrm{IoU} = \mathrm{Dice} / (2 - \mathrm{Dice})$.
+# - **HD95**: for every boundary pixel of $P$, the distance to the nearest boundary
+#   pixel of $T$, and vice versa; the 95th percentile of all those distances, in pixels.
+#   Dice measures overlap, HD95 measures *how far off* the worst (5%-trimmed) parts of
+#   the outline are. The plain Hausdorff distance is the maximum, and one stray pixel
+#   decides it: the percentile makes it robust to a few.
+
+# %%
+def disk(cx, cy, r, size=64):
+    y, x = torch.meshgrid(torch.arange(size), torch.arange(size), indexing="ij")
+    return ((x - cx) ** 2 + (y - cy) ** 2 <= r**2)[None, None]  # [1, 1, size, size] bool
+
+
+truth = disk(30, 32, 12)
+shifted = disk(34, 32, 12)
+inter, union = (truth & shifted).sum(), (truth | shifted).sum()
+print(f"by hand: Dice {2 * inter / (truth.sum() + shifted.sum()):.4f}, IoU {inter / union:.4f}")
+dice, iou = dice_iou(shifted, truth)
+print(f"library: Dice {dice.item():.4f}, IoU {iou.item():.4f}")
+print(f"Dice / (2 - Dice) = {dice.item() / (2 - dice.item()):.4f} = IoU")
+
+one_pixel, four_pixels = shifted.clone(), shifted.clone()
+one_pixel[..., 2, 2] = True  # one false-positive pixel far away
+four_pixels[..., 2:4, 2:4] = True  # a 2 x 2 blob of them
+cases = {"shifted": shifted, "+ 1 stray pixel": one_pixel, "+ 2x2 stray blob": four_pixels}
+fig, axes = plt.subplots(1, 3, figsize=(9, 3.2))
+for ax, (name, pred) in zip(axes, cases.items()):
+    d = dice_iou(pred, truth)[0].item()
+    h95 = hd95(pred, truth).item()
+    h100 = hausdorff(pred, truth).item()  # the plain maximum
+    ax.imshow(truth[0, 0].float() + 2 * pred[0, 0].float(), cmap="viridis")
+    ax.set_title(f"{name}\nDice {d:.3f} HD95 {h95:.1f} max {h100:.1f}", fontsize=9)
+    ax.set_axis_off()
+fig.suptitle("blue: truth only, green: prediction only, yellow: both", fontsize=9)
+plt.show()
+
+
+# %% [markdown]
+# One stray pixel leaves Dice and HD95 unchanged but sends the maximum Hausdorff
+# distance to 30 px. Four stray pixels, still invisible in the Dice, already move
+# HD95: this outline has only about 80 boundary pixels, so 5% of them is 4 pixels.
+# HD95 forgives a *very* few outliers, not a stray blob. The two metrics answer
+# different questions (how much overlaps, how far off the outline strays), which is
+# why papers report both.
+#
+# ## 2. Empty masks: a pitfall with consequences
+#
+# What is the Dice of an empty prediction for an image without a lesion? The formula
+# gives 0/0. This project's specification decides every case explicitly:
+#
+# | truth | prediction | Dice, IoU | HD95 |
+# |---|---|---|---|
+# | empty | empty | 1 (a correct "nothing here") | 0 |
+# | empty | not empty | 0 (a false alarm) | the image diagonal (worst possible) |
+# | not empty | empty | 0 (a missed lesion) | the image diagonal |
+# | not empty | not empty | the formulas | the formula |
+#
+# The authors' published code scores empty/empty as Dice 0 and gives HD95 = 0, *the
+# best value*, whenever either mask is empty. Let us compare the two on each case,
+# then on a test set that contains normal images.
+
+# %%
+def authors_rule(pred, truth):
+    """Dice and HD95 as the published code computes them (for comparison only)."""
+    p, t = pred.sum().item(), truth.sum().item()
+    dice = 2 * (pred & truth).sum().item() / (p + t) if p + t else 0.0
+    distance = 0.0 if p == 0 or t == 0 else hd95(pred, truth).item()
+    return dice, distance
+
+
+empty = torch.zeros_like(truth)
+pairs = {
+    "both empty": (empty, empty),
+    "false alarm": (shifted, empty),
+    "missed lesion": (empty, truth),
+    "both present": (shifted, truth),
+}
+print(f"{'case':<14} {'SPEC Dice':>9} {'SPEC HD95':>9} {'authors Dice':>12} {'authors HD95':>12}")
+for name, (pred, target) in pairs.items():
+    ours = dice_iou(pred, target)[0].item(), hd95(pred, target).item()
+    theirs = authors_rule(pred, target)
+    print(f"{name:<14} {ours[0]:>9.3f} {ours[1]:>9.1f} {theirs[0]:>12.3f} {theirs[1]:>12.1f}")
+
+# %% [markdown]
+# Under the authors' rule a model that *misses* a lesion gets the best possible HD95,
+# and one that correctly finds nothing in a normal image gets Dice 0. Averaged over a
+# dataset with normal images (BUSI has 133 of 780), the two rules can tell opposite
+# stories. The paper protocol sidesteps the question by excluding normal images; we
+# follow it, but the rules above are what our metrics do whenever an empty mask shows
+# up (the evaluation also counts empty ground truths: `n_gt_empty`).
+#
+# ## 3. The test split, evaluated once
+#
+# `wavegms.evaluate.evaluate` predicts every test image with the `best/` checkpoint and
+# writes `summary.json`, `per_image.csv` and `cases.png`. Besides the mean and standard
+# deviation over images, it reports the **pooled** Dice: all pixels of the split
+# counted together, as if the test set were one big image. Large lesions weigh more
+# in the pooled Dice; every image weighs the same in the mean.
+
+# %%
+eval_dir = session.out_dir / "evaluation" / run_dir.name
+summary = evaluate(run_dir, out_dir=eval_dir, device=device, tiny_vae=vae, progress=False)
+print(f"{summary['description']}, {summary['split']} split, {summary['n_images']} images")
+for name in ("dice", "iou", "hd95"):
+    print(f"  {name:<5} {summary[name + '_mean']:.3f} +- {summary[name + '_std']:.3f}")
+print(f"  pooled Dice {summary['dice_pooled']:.3f} | empty ground truths: {summary['n_gt_empty']}")
+
+with open(eval_dir / "per_image.csv") as file:
+    rows = list(csv.DictReader(file))
+fig, (left, right) = plt.subplots(1, 2, figsize=(9, 3))
+left.hist([float(r["dice"]) for r in rows], bins=20, range=(0, 1))
+left.axvline(summary["dice_mean"], color="k", ls="--", label="mean")
+left.set(xlabel="Dice", ylabel="images", title="Dice per test image")
+left.legend()
+right.hist([float(r["hd95"]) for r in rows], bins=20)
+right.set(xlabel="HD95 (pixels)", title="HD95 per test image")
+plt.show()
+
+# %% [markdown]
+# ## 4. Best and worst cases
+#
+# Means are made of individual images. Sorting the test images by Dice and looking at
+# both ends is the fastest way to learn what a model gets wrong: missed lesions, a
+# lesion found in the wrong place, a border leaking into similar tissue, a shadow
+# taken for a lesion. (Green: the truth; red: the prediction.)
+
+# %%
+from wavegms.viz import plot_cases
+from wavegms.widgets import browse
+
+test_items = build_datasets(config, run_dir)[0]["test"]  # the split saved with the run
+test = torch.utils.data.default_collate([test_items[i] for i in range(len(test_items))])
+test_probs = model.predict(test["image"]).cpu()
+per_image = segmentation_metrics(test_probs, test["mask"])
+order = per_image["dice"].argsort(descending=True).tolist()  # best first
+
+
+def draw_cases(rank=0):
+    chosen = [order[rank], order[-1 - rank]]
+    return plot_cases(
+        [test["image"][i] for i in chosen],
+        [test["mask"][i] for i in chosen],
+        [test_probs[i] > 0.5 for i in chosen],
+        [test["name"][i] for i in chosen],
+        [f"Dice {per_image['dice'][i]:.3f}, HD95 {per_image['hd95'][i]:.1f} px" for i in chosen],
+        row_labels=[f"best #{rank + 1}", f"worst #{rank + 1}"],
+    )
+
+
+browse(draw_cases, {"rank": range(max(1, len(order) // 2))})
+
+# %% [markdown]
+# ## 5. Cross-domain: the same model elsewhere
+#
+# A model is only as good as the images it was trained on. A hospital with another
+# scanner produces images with other brightness, contrast and noise; the question is
+# how much of the score survives. The paper trains on BUSI and tests on BUS (and the
+# reverse): the GMS paper reports 80.3% Dice for BUSI -> BUS against 81.4% within BUSI.
+#
+# With synthetic data we play the same game: the model (trained on synthetic
+# ultrasound) is tested on its own test images as a **different "scanner"** would show
+# them (blurrier, brighter, lower contrast), and on **endoscopy** images, another
+# modality entirely. With a real BUSI or BUS run, the other of the two is evaluated
+# too when it is prepared.
+
+# %%
+from kornia.filters import gaussian_blur2d
+
+from wavegms.data import SegmentationDataset, SyntheticDataset
+
+
+class OtherScanner(torch.utils.data.Dataset):
+    """The same images as another machine shows them: blurrier, brighter, flatter."""
+
+    def __init__(self, items):
+        self.items = items
+
+    def __len__(self):
+        return len(self.items)
+
+    def __getitem__(self, i):
+        item = dict(self.items[i])
+        blurred = gaussian_blur2d(item["image"][None], (7, 7), (1.5, 1.5))[0]
+        item["image"] = 0.25 + 0.6 * blurred.clamp(0, 1) ** 0.5
+        return item
+
+
+def score(model, items):
+    """Mean per-image metrics of `model` on `items` (the evaluation loop, in small)."""
+    parts = []
+    for batch in torch.utils.data.DataLoader(items, batch_size=16):
+        parts.append(segmentation_metrics(model.predict(batch["image"]), batch["mask"]))
+    return summarize({key: torch.cat([p[key] for p in parts]) for key in parts[0]})
+
+
+n = len(test_items)
+domains = {f"{session.dataset} (test split)": summary}
+if session.synthetic:
+    domains["same images, other scanner"] = score(model, OtherScanner(test_items))
+    endoscopy = SyntheticDataset(n, config.image_size, kind="endoscopy", seed=7)
+    domains["endoscopy (other modality)"] = score(model, endoscopy)
+other = {"busi": "bus", "bus": "busi"}.get(session.dataset)
+if other:
+    try:
+        SegmentationDataset(session.data_dir / other)
+    except FileNotFoundError:
+        print(f"{other} is not prepared: python -m data_download {other} --root {session.data_dir}")
+    else:
+        domains[f"{other} (cross-domain)"] = evaluate(
+            run_dir,
+            dataset=other,
+            data_dir=session.data_dir,
+            out_dir=eval_dir / other,
+            device=device,
+            tiny_vae=vae,
+            progress=False,
+        )
+
+for name, r in domains.items():
+    scores = f"Dice {r['dice_mean']:.3f} IoU {r['iou_mean']:.3f} HD95 {r['hd95_mean']:5.1f} px"
+    print(f"{name:<28} {scores}")
+fig, ax = plt.subplots(figsize=(7, 2.6))
+ax.barh(list(domains), [r["dice_mean"] for r in domains.values()])
+ax.invert_yaxis()
+ax.set(xlabel="mean Dice", xlim=(0, 1), title="The domain gap")
+plt.show()
+
+# %% [markdown]
+# Read the numbers with care. In the synthetic quick run, another scanner's brightness,
+# contrast and sharpness cost little: the synthetic lesion stays the darkest, smoothest
+# region of the image, which is what the model learned to find. Real scanners differ
+# in more ways (speckle size, artefacts, the patients themselves), which is why BUSI ->
+# BUS costs GMS several points. A new modality costs almost everything: nothing in
+# the training data looked like an instrument in a colon. Augmentation narrows the gap
+# for the changes it imitates; only data from the new domain closes it.
+#
+# ## 6. Reporting honestly
+#
+# - Select the checkpoint on validation data, evaluate the test split once (03, 04).
+# - Report mean +- std over images and the pooled Dice; say how empty masks count.
+# - Report HD95 in pixels *at a stated resolution* (224 px in the paper).
+# - Compare with published numbers only when the protocol matches (the GMS and
+#   Wave-GMS tables select on the test split).
+
+# %% [markdown]
+# ### Exercise 1
+#
+# The threshold 0.5 is a convention. Sweep it from 0.1 to 0.9 on the test
+# probabilities computed above: how much does the mean Dice change? Would choosing the
+# best threshold on the test split be fair?
+#
+# <details><summary><b>Solution</b> (try first!)</summary>
+#
+# The Dice usually changes little around 0.5 because the decoder produces confident
+# probabilities (close to 0 or 1) except along borders; the best threshold shifts the
+# borders by a pixel or so. Choosing it on the **test** split would be the same
+# mistake as choosing the checkpoint there: pick it on the validation split, then
+# apply it to the test split once.
+#
+# </details>
+
+# %%
+# Worked solution
+thresholds = torch.linspace(0.1, 0.9, 9)
+means = [dice_iou(test_probs > t, test["mask"] > 0.5)[0].mean().item() for t in thresholds]
+for t, m in zip(thresholds, means):
+    print(f"threshold {t:.1f}: mean Dice {m:.3f}")
+
+# %% [markdown]
+# ### Exercise 2
+#
+# Build two predictions where the **mean** Dice and the **pooled** Dice disagree
+# strongly: a large lesion segmented well and a tiny lesion missed completely. Which
+# number describes a screening tool better?
+#
+# <details><summary><b>Solution</b> (try first!)</summary>
+#
+# The pooled Dice counts pixels, so the large lesion dominates and the result looks
+# good (~0.95); the mean Dice counts images, and the missed lesion pulls it to ~0.48.
+# For screening, a missed small lesion is a failure of the whole image, so the
+# per-image mean (and the count of misses) is the more honest summary.
+#
+# </details>
+
+# %%
+# Worked solution
+big_truth, big_pred = disk(32, 32, 20), disk(33, 32, 20)
+tiny_truth, tiny_pred = disk(10, 10, 3), torch.zeros_like(disk(10, 10, 3))
+results = segmentation_metrics(
+    torch.cat([big_pred, tiny_pred]).float(), torch.cat([big_truth, tiny_truth]).float()
+)
+totals = summarize(results)
+print(f"per image: {results['dice'].tolist()}")
+print(f"mean Dice {totals['dice_mean']:.3f} vs pooled Dice {totals['dice_pooled']:.3f}")
+
+# %% [markdown]
+# ## Summary
+#
+# - Dice and IoU measure overlap (and rank alike); HD95 measures outline distance.
+# - Empty masks need explicit rules; ours score correct emptiness as perfect and
+#   misses as worst.
+# - Look at distributions and at the worst cases, not only at the mean.
+# - Domain shift costs accuracy; measure it before trusting a model elsewhere.
+#
+# Last: **05 · Inference on your images** runs the model on image files of any size.

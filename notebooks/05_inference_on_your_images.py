@@ -1,0 +1,330 @@
+# %% [markdown]
+# # 05 · Inference on your own images
+#
+# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/wavegms/wavegms/blob/main/notebooks/student/05_inference_on_your_images.ipynb)
+#
+# A trained model is a folder. This notebook loads one (by default the run of notebook
+# 03, trained here if missing; or any run folder you give in `CHECKPOINT`) and segments
+# image files: yours (`IMAGES`, or `UPLOAD = True` in Colab) or a few example files
+# written for you. Everything runs on a CPU.
+#
+# **Learning objectives.** After this notebook you can:
+# - load a trained checkpoint and segment image files of any size and format
+# - follow what happens to an image on its way through the model and back
+# - write masks, probability maps and overlays, from Python or the command line
+# - estimate the cost per image on a CPU, and know the limits of a trained model
+#
+# **Time.** CPU quick mode (the defaults): about 10 s (measured on a 2-core CPU). Colab T4, full run: under a minute when the run of 03 exists (an estimate, not a measurement).
+
+# %% [markdown]
+# ## Setup
+#
+# The first cell installs the package when you are in Colab (locally it only checks
+# that `wavegms` is importable). The second holds the **parameters**: the defaults
+# run a quick version on any CPU with synthetic images; set `DATASET` to a real
+# dataset once you have prepared it, and `QUICK = False` on a GPU. The third cell
+# seeds everything, picks the device, and falls back to synthetic data (saying how
+# to prepare the real one) when the dataset you asked for is not there yet.
+
+# %% tags=["install"]
+# Install: in Colab, install wavegms from GitHub; locally, only check that it is installed.
+import subprocess
+import sys
+
+IN_COLAB = "google.colab" in sys.modules
+if IN_COLAB:
+    # wavegms asks for torch>=2.2, which Colab's own torch satisfies: pip keeps it (never
+    # reinstall torch in Colab, it is built for Colab's GPU drivers).
+    subprocess.run(
+        [sys.executable, "-m", "pip", "install", "-q",
+         "wavegms[notebooks] @ git+https://github.com/wavegms/wavegms"],
+        check=True,
+    )  # fmt: skip
+    from google.colab import output
+
+    output.enable_custom_widget_manager()  # lets ipywidgets 8 render in Colab
+try:
+    import wavegms
+except ImportError as error:
+    raise ImportError(
+        "wavegms is not installed in this kernel. From a clone of the repository run\n"
+        '    pip install -e ".[notebooks]"\n'
+        "then restart the kernel (Kernel > Restart) and run this notebook again."
+    ) from error
+print(f"wavegms {wavegms.__version__}" + (" (Colab)" if IN_COLAB else ""))
+
+# %% tags=["parameters"]
+# Parameters: `wavegms course` (papermill) overrides them; these defaults are the
+# CPU quick mode. Real data: python -m data_download busi --root data
+DATASET = "synthetic"  # "synthetic", or a prepared real dataset: "busi", "bus", "kvasir_instrument", "ham10000"
+DATA_DIR = "data"  # the folder holding prepared <dataset>/ folders
+IMAGE_SIZE = 64  # model input side in pixels, a multiple of 8 (the paper: 224)
+EPOCHS = 4  # training epochs (the paper: 1000 for BUSI)
+BATCH_SIZE = 4  # images per training step (the paper: 12)
+QUICK = True  # small and fast for a CPU; False for the real run on a GPU
+DEVICE = "auto"  # "auto" (a GPU when there is one), "cpu", "cuda" or "mps"
+SEED = 0  # seeds everything (the paper: 2333)
+# OUT_DIR: runs and figures; None: build/course/work in a checkout, else
+# ./wavegms_course (never inside notebooks/)
+OUT_DIR = None
+IMAGES = None  # your image files or folders (a list, or one path); None: example images
+CHECKPOINT = None  # a run folder from `wavegms train`; None: the run of notebook 03
+UPLOAD = False  # in Colab, True opens a file picker to upload your own images
+
+# %% tags=["start"]
+from wavegms import course
+
+session = course.start(DATASET, DATA_DIR, device=DEVICE, seed=SEED, out_dir=OUT_DIR)
+device = session.device
+
+# %%
+import shutil
+import time
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image
+
+from wavegms import load_tiny_vae
+from wavegms.checkpoint import load_model
+from wavegms.data import SegmentationDataset, Splits, SyntheticDataset, load_image
+from wavegms.predict import expand_inputs, predict_files, to_model_input
+
+vae = load_tiny_vae(device=device)
+if CHECKPOINT:
+    run_dir = Path(CHECKPOINT).expanduser()
+else:
+    config = course.course_config(
+        session, image_size=IMAGE_SIZE, epochs=EPOCHS, batch_size=BATCH_SIZE, quick=QUICK
+    )
+    run_dir = course.ensure_trained(config, course.run_dir_for(session, config), tiny_vae=vae)
+model = load_model(run_dir, device=device, tiny_vae=vae)
+print(f"model from {run_dir}, input size {model.config.image_size} px, on {model.device}")
+
+# %% [markdown]
+# ## 1. Your images
+#
+# Any PNG, JPEG, BMP or TIFF works, grey or colour, of any size. Without images of your
+# own, we write three example files that look like what the model was trained on: for
+# a synthetic run, new synthetic ultrasound images saved at odd sizes; for a real
+# dataset, three images of its test split, copied at their original size.
+
+# %%
+if IN_COLAB and UPLOAD:
+    from google.colab import files
+
+    uploads = session.out_dir / "my_images"
+    uploads.mkdir(parents=True, exist_ok=True)
+    for name, content in files.upload().items():
+        (uploads / name).write_bytes(content)
+    inputs = [uploads]
+elif IMAGES:
+    inputs = [IMAGES] if isinstance(IMAGES, str | Path) else list(IMAGES)
+else:  # example files, in a folder of their own per dataset
+    examples = session.out_dir / "examples" / session.dataset
+    examples.mkdir(parents=True, exist_ok=True)
+    if session.synthetic:
+        new = SyntheticDataset(3, image_size=160, kind="ultrasound", seed=SEED + 100)
+        sizes = [(240, 160), (160, 160), (180, 270)]  # width x height, not the model's
+        for i, (item, size) in enumerate(zip(new, sizes)):
+            pixels = (item["image"].permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
+            suffix = "jpg" if i == 1 else "png"
+            resized = Image.fromarray(pixels).resize(size, Image.BILINEAR)
+            resized.save(examples / f"example_{i}.{suffix}")
+    else:  # three test images the model has never seen, at their original size
+        root = session.data_dir / session.dataset
+        for name in Splits.load(run_dir / "splits.json").test[:3]:
+            shutil.copy(SegmentationDataset(root, names=[name]).image_path(0), examples)
+    inputs = [examples]
+print("inputs:", [str(p) for p in inputs])
+
+# %% [markdown]
+# ## 2. Segment them
+#
+# `predict_files` reads each file, resizes it to the model's input size, predicts,
+# resizes the **probabilities** back to the file's own size (smooth borders, rather than
+# blocky upscaled masks), thresholds at 0.5 and writes `<name>.png` (0 / 255), plus the
+# probability map and an overlay on request. Unreadable files are reported and skipped.
+
+# %%
+out = session.out_dir / "my_predictions"
+report = predict_files(model, inputs, out, save_probs=True, save_overlay=True, progress=False)
+print(report)
+for file, reason in report.failed:
+    print("skipped", file, "-", reason)
+
+rows = len(report.written)
+fig, axes = plt.subplots(rows, 3, figsize=(9, 3 * rows), squeeze=False)
+for row, mask_path in enumerate(report.written):
+    stem = mask_path.stem
+    probability = np.asarray(Image.open(out / f"{stem}_prob.png")) / 255
+    panels = [
+        (np.asarray(Image.open(out / f"{stem}_overlay.png")), f"{stem}: overlay"),
+        (probability, f"probability {probability.shape[1]}x{probability.shape[0]}"),
+        (np.asarray(Image.open(mask_path)), f"mask ({(probability > 0.5).mean():.1%} of pixels)"),
+    ]
+    for ax, (picture, title) in zip(axes[row], panels):
+        ax.imshow(picture, cmap="gray")
+        ax.set_title(title, fontsize=8)
+        ax.set_axis_off()
+plt.show()
+
+# %% [markdown]
+# ## 3. Step by step
+#
+# The same path for one file, by hand: every shape on the way.
+
+# %%
+files = expand_inputs(inputs)  # the image files, folders expanded
+image = load_image(files[0])  # [H, W, 3] float in [0, 1], whatever the file's format
+x = to_model_input(image, model.config.image_size)  # [3, S, S]: bilinear, antialiased
+probs = model.predict(x[None])  # [1, 1, S, S] in [0, 1]
+back = F.interpolate(probs.cpu(), size=image.shape[:2], mode="bilinear")
+print(f"{files[0].name}: file {image.shape} -> model input {tuple(x.shape)}")
+print(f"probabilities {tuple(probs.shape)} -> back at the file's size {tuple(back.shape)}")
+
+# %% [markdown]
+# Change the threshold and see how the mask grows or shrinks (0.5 is what the model
+# was trained and evaluated with):
+
+# %%
+from wavegms.viz import overlay
+from wavegms.widgets import browse
+
+pictures = [load_image(file) for file in files[:6]]
+full_probs = []
+for picture in pictures:
+    p = model.predict(to_model_input(picture, model.config.image_size)[None]).cpu()
+    full_probs.append(F.interpolate(p, size=picture.shape[:2], mode="bilinear")[0, 0])
+
+
+def draw_threshold(image=0, threshold=0.5):
+    fig, ax = plt.subplots(figsize=(4, 4))
+    mask = full_probs[image] > threshold
+    ax.imshow(overlay(pictures[image], mask))
+    ax.set_title(f"threshold {threshold}: {mask.float().mean():.1%} of pixels", fontsize=9)
+    ax.set_axis_off()
+    return fig
+
+
+browse(draw_threshold, {"image": range(len(pictures)), "threshold": [0.5, 0.3, 0.7, 0.9, 0.1]})
+
+# %% [markdown]
+# ## 4. How fast on a CPU?
+#
+# Inference is one encoder pass, one LMM pass and one TAESD decode, with no gradient.
+# On the 2-core CPU of our CI machine a 224 px image takes about 0.15-0.2 s in fp32
+# (measured; TAESD's decoder is about half of it), so a folder of a hundred images
+# takes well under a minute. Where the CPU or GPU runs bf16 natively,
+# `model.prepare_for_inference("auto")` (channels-last memory, bf16 weights) with
+# `precision="auto"` takes about half that, and the tests check that its masks agree
+# with fp32 on more than 98% of pixels. Where bf16 is not native, "auto" stays fp32.
+# Here are both, at this model's size on your device:
+
+# %%
+import copy
+
+from wavegms.device import resolve_precision
+
+
+def ms_per_image(net, precision):
+    batch = torch.rand(8, 3, net.config.image_size, net.config.image_size)
+    net.predict(batch[:1], precision=precision)  # warm-up
+    began = time.perf_counter()
+    net.predict(batch, precision=precision)
+    return (time.perf_counter() - began) / len(batch) * 1000
+
+
+fast = copy.deepcopy(model).prepare_for_inference("auto")  # a copy: `model` stays fp32
+computes_in = resolve_precision("auto", fast.device) or torch.float32
+auto = f"auto ({str(computes_in).removeprefix('torch.')})"
+print(f"{model.config.image_size} px on {model.device}, ms per image:")
+print(f"  fp32            {ms_per_image(model, 'fp32'):6.1f}")
+print(f"  {auto:<15} {ms_per_image(fast, 'auto'):6.1f}")
+
+# %% [markdown]
+# ## 5. From the command line
+#
+# The same in one command, for scripts and batch jobs (one mask PNG per image,
+# exit status 1 if some file could not be read):
+#
+# ```
+# wavegms predict --checkpoint RUN_DIR path/to/images/ --out masks/ --save-overlay
+# ```
+
+# %%
+from wavegms.cli import main as wavegms_command
+
+arguments = ["predict", "--checkpoint", str(run_dir), *map(str, inputs), "--out", str(out / "cli")]
+status = wavegms_command([*arguments, "--no-progress"])
+print("exit status", status)
+
+# %% [markdown]
+# ## 6. Know the limits
+#
+# - A model knows only the domain it was trained on. The quick model has seen 32
+#   synthetic ultrasound images: it will not segment your photos, and a BUSI model is
+#   not a skin-lesion model. Check the modality, the view and the resolution first.
+# - The probability is a score, not a calibrated confidence.
+# - This is research and teaching code, **not a medical device**: never use its
+#   output for a clinical decision.
+
+# %% [markdown]
+# ### Exercise 1
+#
+# **Test-time augmentation.** Predict each example image and its horizontal mirror,
+# flip the second prediction back, and average the two probabilities. Does the mask
+# change? When could this help?
+#
+# <details><summary><b>Solution</b> (try first!)</summary>
+#
+# The two predictions differ a little (the network is not exactly symmetric), mostly
+# along borders; averaging them smooths those disagreements and often gains a fraction
+# of a Dice point for the price of a second forward pass. It helps most when the model
+# is uncertain (small data, borderline cases) and costs twice the time.
+#
+# </details>
+
+# %%
+# Worked solution
+for k, picture in enumerate(pictures):
+    x = to_model_input(picture, model.config.image_size)[None]
+    plain = model.predict(x)
+    mirrored = model.predict(x.flip(-1)).flip(-1)
+    averaged = (plain + mirrored) / 2
+    changed = ((plain > 0.5) != (averaged > 0.5)).float().mean()
+    print(f"image {k}: {changed:.2%} of pixels change label with flip averaging")
+
+# %% [markdown]
+# ### Exercise 2
+#
+# Feed the model something it has never seen: a constant grey image, and random noise.
+# What does it predict, and what does this tell you about using it on the wrong images?
+#
+# <details><summary><b>Solution</b> (try first!)</summary>
+#
+# The model always answers: it has no notion of "this is not an ultrasound image". On a
+# flat image it typically predicts nothing or a blob; on noise, arbitrary shapes. A
+# segmentation model needs a human (or another model) to check that its input belongs
+# to its domain.
+#
+# </details>
+
+# %%
+# Worked solution
+size = model.config.image_size
+strange = torch.stack([torch.full((3, size, size), 0.5), torch.rand(3, size, size)])
+found = (model.predict(strange) > 0.5).float().mean((1, 2, 3))
+print(f"grey image: {found[0]:.1%} of pixels called foreground; noise: {found[1]:.1%}")
+
+# %% [markdown]
+# ## The end of the course
+#
+# You have seen every part of Wave-GMS: the wavelet pyramid, the frozen Tiny-VAE and
+# its mask latents, the LMM and its objective, honest evaluation, and inference. To go
+# further: prepare BUSI (`python -m data_download busi --root data`), set
+# `DATASET = "busi"`, `IMAGE_SIZE = 224`, `QUICK = False` on a GPU, and run 03 to 05
+# again, or run the whole course at once with `wavegms course --profile full`.

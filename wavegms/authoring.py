@@ -1,0 +1,369 @@
+"""Editing the course: keep the notebooks, their Python sources and the student edition in step.
+
+Each course notebook exists three times in ``notebooks/``:
+
+- ``NN_name.ipynb``: the instructor edition, with solutions, what Jupyter opens and edits;
+- ``NN_name.py``: the same cells as a jupytext ``py:percent`` file, what ruff lints and a diff
+  shows (the two are a jupytext pair: JupyterLab with jupytext saves both at once);
+- ``student/NN_name.ipynb``: generated, never edited: each ``solution`` cell loses the code
+  between ``# BEGIN SOLUTION`` and ``# END SOLUTION`` (a ``# TODO`` stays, so the notebook
+  still runs top to bottom), and markdown cells tagged ``solution`` are left out.
+
+``python -m wavegms.authoring sync`` brings the three in line after an edit of either the
+``.ipynb`` (in Jupyter) or the ``.py`` (in an editor): the edited one wins, outputs are dropped,
+and the student edition is written again. The edited side is the one that differs from the
+last commit (git); outside git, or when neither does, the newer file. When both were edited
+differently, nothing is overwritten and the command says so. ``--check`` (CI) changes nothing
+and fails when the files are out of step, or the common opening cells (Colab badge, install,
+parameters, start) differ between notebooks.
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+from pathlib import Path
+
+from .course import NOTEBOOKS
+
+STUDENT_DIR = "student"
+COLAB = "https://colab.research.google.com/github/wavegms/wavegms/blob/main/notebooks/"
+BADGE_IMAGE = "https://colab.research.google.com/assets/colab-badge.svg"
+# The cells every notebook opens with, by tag: identical everywhere ("parameters": its first
+# lines, up to OUT_DIR; a notebook may declare more parameters below them).
+COMMON_CELLS = ("install", "parameters", "start")
+SOLUTION_START, SOLUTION_END = "# BEGIN SOLUTION", "# END SOLUTION"
+TODO = "# TODO: your code here"
+# What jupytext writes into the .py (cells and their tags only) and the .ipynb's metadata.
+_JUPYTEXT = {"notebook_metadata_filter": "-all", "cell_metadata_filter": "tags,-all"}
+_KERNEL = {
+    "kernelspec": {"display_name": "Python 3", "language": "python", "name": "python3"},
+    "language_info": {"name": "python"},
+}
+INSTRUCTOR_METADATA = {
+    **_KERNEL,
+    "jupytext": {"formats": "ipynb,py:percent", **_JUPYTEXT},
+}
+# Colab opens the student edition on a GPU runtime when one is free.
+STUDENT_METADATA = {**_KERNEL, "accelerator": "GPU", "colab": {"provenance": [], "gpuType": "T4"}}
+
+
+class SyncConflict(RuntimeError):
+    """Both files of a pair were edited, differently: keeping either would lose the other."""
+
+
+def badge(stem: str) -> str:
+    """The markdown of the "Open in Colab" badge of notebook ``stem``: it opens the student
+    edition."""
+    return f"[![Open In Colab]({BADGE_IMAGE})]({COLAB}{STUDENT_DIR}/{stem}.ipynb)"
+
+
+# ---- converting ----------------------------------------------------------------------------
+
+
+def to_py(notebook) -> str:  # noqa: ANN001 - a NotebookNode
+    """The ``py:percent`` text of ``notebook``'s cells (with their tags)."""
+    import jupytext
+
+    notebook = _copy(notebook)
+    notebook.metadata = {"jupytext": dict(_JUPYTEXT)}
+    return jupytext.writes(notebook, fmt="py:percent")
+
+
+def from_py(text: str):  # noqa: ANN201 - a NotebookNode
+    """The notebook of a ``py:percent`` text."""
+    import jupytext
+
+    return jupytext.reads(text, fmt="py:percent")
+
+
+def _copy(notebook):  # noqa: ANN001, ANN202
+    import copy
+
+    return copy.deepcopy(notebook)
+
+
+def _finish(cells: list, stem: str, metadata: dict):  # noqa: ANN202
+    """A notebook of ``cells`` without outputs, with ids stable from one sync to the next."""
+    import nbformat
+
+    notebook = nbformat.v4.new_notebook()
+    for number, cell in enumerate(cells):
+        tags = list(cell.get("metadata", {}).get("tags", []))
+        new = (
+            nbformat.v4.new_code_cell(cell.source)
+            if cell.cell_type == "code"
+            else nbformat.v4.new_markdown_cell(cell.source)
+        )
+        if tags:
+            new.metadata["tags"] = tags
+        new.id = f"{stem[:2]}-{number:03d}"
+        notebook.cells.append(new)
+    notebook.metadata = _copy(metadata)
+    nbformat.validate(notebook)
+    return notebook
+
+
+def _text(notebook) -> str:  # noqa: ANN001
+    import nbformat
+
+    return nbformat.writes(notebook) + "\n"
+
+
+def instructor(cells: list, stem: str):  # noqa: ANN201
+    """The instructor notebook of ``cells``: no outputs, the pairing metadata, stable ids."""
+    return _finish(cells, stem, INSTRUCTOR_METADATA)
+
+
+def strip_solution(source: str) -> str:
+    """``source`` without the code between the solution markers; a ``# TODO`` takes its place
+    (with ``...`` inside a block, which needs a statement)."""
+    lines, out, inside = source.splitlines(), [], False
+    for number, line in enumerate(lines, 1):
+        marker = line.strip()
+        if marker == SOLUTION_START:
+            if inside:
+                raise ValueError(f"line {number}: {SOLUTION_START} inside a solution")
+            inside = True
+            indent = line[: len(line) - len(line.lstrip())]
+            out.append(f"{indent}...  {TODO}" if indent else TODO)
+        elif marker == SOLUTION_END:
+            if not inside:
+                raise ValueError(f"line {number}: {SOLUTION_END} without {SOLUTION_START}")
+            inside = False
+        elif not inside:
+            out.append(line)
+    if inside:
+        raise ValueError(f"{SOLUTION_START} without {SOLUTION_END}")
+    return "\n".join(out)
+
+
+def student(notebook, stem: str):  # noqa: ANN001, ANN201
+    """The student edition of an instructor notebook: stubs for solutions, no worked answers."""
+    cells = []
+    for index, cell in enumerate(notebook.cells):
+        tags = cell.get("metadata", {}).get("tags", [])
+        if "solution" in tags and cell.cell_type == "markdown":
+            continue
+        cell = _copy(cell)
+        if "solution" in tags:
+            if SOLUTION_START not in cell.source:
+                raise ValueError(
+                    f"{stem} cell {index} is tagged 'solution' but has no {SOLUTION_START} line"
+                )
+            cell.source = strip_solution(cell.source)
+            cell.metadata["tags"] = ["exercise" if t == "solution" else t for t in tags]
+        cells.append(cell)
+    return _finish(cells, stem, STUDENT_METADATA)
+
+
+# ---- which side was edited -----------------------------------------------------------------
+
+
+def _committed(path: Path) -> str | None:
+    """``path`` as in the last commit, or None (no git, not tracked)."""
+    try:
+        result = subprocess.run(
+            ["git", "show", f"HEAD:./{path.name}"],
+            cwd=path.parent,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+    except OSError:
+        return None
+    return result.stdout if result.returncode == 0 else None
+
+
+def _cells_of_ipynb_text(text: str) -> str:
+    import nbformat
+
+    return to_py(nbformat.reads(text, as_version=4))
+
+
+def _edited(ipynb: Path, py: Path) -> Path:
+    """Which file of a pair holds the edit: the one that differs from the last commit (cells
+    only: a notebook saved with outputs is not an edit); else (no git, a file not committed
+    yet, neither changed) the newer one."""
+    committed_ipynb, committed_py = _committed(ipynb), _committed(py)
+    changed = []
+    if committed_ipynb is not None and committed_py is not None:  # both tracked by git
+        if _cells_of_ipynb_text(committed_ipynb) != _cells_of_ipynb_text(ipynb.read_text()):
+            changed.append(ipynb)
+        if committed_py != py.read_text():
+            changed.append(py)
+    if len(changed) == 2:
+        raise SyncConflict(
+            f"both {ipynb} and {py.name} were edited since the last commit, differently: keep "
+            f"one (e.g. `git checkout -- {py}` drops the .py's edit), then sync again."
+        )
+    if changed:
+        return changed[0]
+    return max((ipynb, py), key=lambda path: path.stat().st_mtime_ns)
+
+
+# ---- the opening cells every notebook shares -----------------------------------------------
+
+
+def _tagged(notebook, tag: str) -> list:  # noqa: ANN001
+    return [cell for cell in notebook.cells if tag in cell.get("metadata", {}).get("tags", [])]
+
+
+def _common_part(tag: str, source: str) -> str:
+    if tag != "parameters":
+        return source
+    lines = source.splitlines()
+    end = next((i for i, line in enumerate(lines) if line.startswith("OUT_DIR =")), len(lines))
+    return "\n".join(lines[: end + 1])
+
+
+def opening_problems(notebooks: dict[str, object]) -> list[str]:
+    """What differs between the notebooks' common opening cells, in words (empty: none)."""
+    problems = []
+    first = next(iter(notebooks))
+    for stem, notebook in notebooks.items():
+        head = notebook.cells[0].source if notebook.cells else ""
+        if badge(stem) not in head:
+            problems.append(f"{stem}: the first cell lacks its Colab badge {badge(stem)}")
+        for tag in COMMON_CELLS:
+            found = _tagged(notebook, tag)
+            if len(found) != 1:
+                problems.append(f"{stem}: {len(found)} cells tagged {tag!r}, expected 1")
+                continue
+            reference = _tagged(notebooks[first], tag)
+            if stem != first and len(reference) == 1:
+                mine = _common_part(tag, found[0].source)
+                if mine != _common_part(tag, reference[0].source):
+                    problems.append(
+                        f"{stem}: the {tag!r} cell differs from {first}'s: the opening cells "
+                        "are the same in every notebook, so copy the edit to all of them"
+                    )
+    return problems
+
+
+# ---- sync ----------------------------------------------------------------------------------
+
+
+def sync(folder: str | Path, *, check: bool = False, quiet: bool = False) -> list[str]:
+    """Bring every notebook, its ``.py`` and its student edition in line (see the module doc).
+
+    With ``check``, write nothing. Returns the problems found, in words (empty: all in step).
+    """
+    import nbformat
+
+    folder = Path(folder)
+    problems, instructors, sources = [], {}, {}
+    for name in NOTEBOOKS:
+        stem = name.removesuffix(".ipynb")
+        ipynb, py = folder / name, folder / f"{stem}.py"
+        if not py.is_file() and not ipynb.is_file():
+            problems.append(f"{stem}: neither {ipynb} nor {py.name} exists")
+            continue
+        if not py.is_file():
+            source = ipynb
+        elif not ipynb.is_file():
+            source = py
+        else:
+            same = to_py(nbformat.read(ipynb, as_version=4)) == py.read_text()
+            try:
+                source = ipynb if same else _edited(ipynb, py)
+            except SyncConflict as conflict:
+                problems.append(str(conflict))
+                continue
+        if source == ipynb:
+            cells = nbformat.read(ipynb, as_version=4).cells
+        else:
+            cells = from_py(py.read_text()).cells
+        instructors[stem], sources[stem] = instructor(cells, stem), source
+    instructors = _ruff_formatted(instructors, folder)
+    for stem, notebook in instructors.items():
+        name, source = f"{stem}.ipynb", sources[stem]
+        try:
+            edition = student(notebook, stem)
+        except ValueError as error:
+            problems.append(str(error))
+            continue
+        wanted = {
+            folder / name: _text(notebook),
+            folder / f"{stem}.py": to_py(notebook),
+            folder / STUDENT_DIR / name: _text(edition),
+        }
+        for path, text in wanted.items():
+            current = path.read_text() if path.is_file() else None
+            if current == text:
+                continue
+            if check:
+                problems.append(f"{path} is out of step with {source.name} (or not formatted)")
+            else:
+                _write(path, text)
+                if not quiet:
+                    print(f"wrote {path} (from {source.name})")
+    problems += opening_problems(instructors)
+    return problems
+
+
+def _ruff_formatted(notebooks: dict[str, object], folder: Path) -> dict[str, object]:
+    """``notebooks`` with their code cells formatted by ``ruff format`` (the repository's
+    settings), so that a synced notebook passes ``ruff format --check``; as they are when
+    ruff is not installed."""
+    import shutil
+    import tempfile
+
+    import nbformat
+
+    ruff = shutil.which("ruff")
+    if ruff is None or not notebooks:
+        return notebooks
+    from .course import repo_root
+
+    # The repository's ruff settings: above the folder, else those of this package's checkout.
+    candidates = [folder, *folder.parents, *([repo_root()] if repo_root() else [])]
+    config = next(
+        (p / "pyproject.toml" for p in candidates if (p / "pyproject.toml").is_file()), None
+    )
+    with tempfile.TemporaryDirectory() as scratch:
+        paths = {stem: Path(scratch) / f"{stem}.ipynb" for stem in notebooks}
+        for stem, path in paths.items():
+            path.write_text(_text(notebooks[stem]))
+        command = [ruff, "format", "--quiet", *map(str, paths.values())]
+        if config is not None:
+            command[2:2] = ["--config", str(config)]
+        subprocess.run(command, check=False, capture_output=True)
+        return {
+            stem: instructor(nbformat.read(path, as_version=4).cells, stem)
+            for stem, path in paths.items()
+        }
+
+
+def _write(path: Path, text: str) -> None:
+    from .checkpoint import atomic_write_text
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(path, text)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m wavegms.authoring",
+        description="Keep the course notebooks, their .py sources and the student edition in "
+        "step (see the README, 'Editing the course').",
+    )
+    parser.add_argument("command", choices=("sync", "check"), help="sync: write; check: CI")
+    parser.add_argument(
+        "--notebooks", default=None, help="the notebooks folder (default: the checkout's)"
+    )
+    args = parser.parse_args(argv)
+    from .course_runner import notebooks_dir
+
+    folder = Path(args.notebooks) if args.notebooks else notebooks_dir()
+    problems = sync(folder, check=args.command == "check")
+    for problem in problems:
+        print(problem, file=sys.stderr)
+    if problems and args.command == "check":
+        print("Run `python -m wavegms.authoring sync`, then commit.", file=sys.stderr)
+    return 1 if problems else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

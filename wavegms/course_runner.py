@@ -1,0 +1,417 @@
+"""Run the course: every notebook executed with papermill, in order (``wavegms course``).
+
+Instructors run the whole course in one command; each notebook is executed, saved executed,
+and exported to HTML, with a progress line per notebook (cells done / total, elapsed)::
+
+    wavegms course                                   # quick: CPU, synthetic data, 64 px
+    wavegms course --edition student                 # the students' notebooks, stubs and all
+    wavegms course --profile full --dataset busi --data data   # a real dataset on a GPU
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import contextlib
+import os
+import re
+import sys
+import tempfile
+import time
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from .course import NOTEBOOKS, PROFILES, REPO_URL, repo_root, resolve_data_dir
+
+# Per-cell time limit of `wavegms course`: a quick cell that runs this long is stuck, and a
+# clear error naming it beats a silent CI timeout. Full runs train for hours: no limit.
+CELL_TIMEOUT_S = {"quick": 900, "full": None}
+EDITIONS = {"instructor": ".", "student": "student"}  # folder under notebooks/
+
+
+class CourseError(RuntimeError):
+    """A notebook failed; the message names the notebook, the cell and the error."""
+
+    def __init__(
+        self, message: str, *, notebook: str, cell_index: int | None, executed: Path | None
+    ) -> None:
+        super().__init__(message)
+        self.notebook = notebook
+        self.cell_index = cell_index
+        self.executed = executed
+
+
+def notebooks_dir(edition: str = "instructor") -> Path:
+    """The ``notebooks/`` folder of the checkout this package runs from (``notebooks/student``
+    for the student edition)."""
+    if edition not in EDITIONS:
+        raise ValueError(f"Unknown edition {edition!r}: choose one of {', '.join(EDITIONS)}.")
+    root = repo_root()
+    folder = (root / "notebooks" / EDITIONS[edition]).resolve() if root else None
+    if folder is None or not folder.is_dir():
+        raise FileNotFoundError(
+            "The course notebooks were not found: run `wavegms course` from a clone of "
+            f"{REPO_URL} (git clone {REPO_URL} && cd wavegms && pip install -e '.[notebooks]')."
+        )
+    return folder
+
+
+def select_notebooks(names: Iterable[str] | None, folder: Path) -> list[Path]:
+    """The notebooks to run, in course order. ``names`` are file names, stems or prefixes
+    such as ``"03"``; None means all of them."""
+    paths = [folder / name for name in NOTEBOOKS]
+    if names is None:
+        chosen = paths
+    else:
+        chosen = []
+        for name in names:
+            stem = Path(str(name)).name.removesuffix(".ipynb")
+            matches = [p for p in paths if p.stem == stem or p.stem.startswith(stem)]
+            if len(matches) != 1:
+                raise ValueError(
+                    f"Notebook {name!r} matches {len(matches)} course notebooks; use one of "
+                    f"{', '.join(p.stem for p in paths)} (or a unique prefix such as '03')."
+                )
+            chosen.append(matches[0])
+        chosen = sorted(set(chosen), key=paths.index)
+    for path in chosen:
+        if not path.is_file():
+            raise FileNotFoundError(f"Course notebook {path} is missing from the checkout.")
+    return chosen
+
+
+def profile_parameters(
+    profile: str, out_dir: Path, overrides: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
+    """The papermill parameters of ``profile`` with ``overrides``; OUT_DIR is ``out_dir/work``."""
+    if profile not in PROFILES:
+        raise ValueError(f"Unknown profile {profile!r}: choose one of {', '.join(PROFILES)}.")
+    values = {**PROFILES[profile], "OUT_DIR": str(out_dir.resolve() / "work")}
+    values.update(overrides or {})
+    data_dir = Path(values["DATA_DIR"]).expanduser()
+    # The kernel may start elsewhere than the instructor's shell: pass folders absolute.
+    values["DATA_DIR"] = str(resolve_data_dir(data_dir).resolve())
+    return values
+
+
+def _declared_parameters(path: Path) -> set[str]:
+    import papermill
+
+    return set(papermill.inspect_notebook(str(path)))
+
+
+def _export_html(notebook_path: Path, html_path: Path) -> None:
+    import nbformat
+    from nbconvert import HTMLExporter
+
+    from .checkpoint import atomic_write_text
+
+    body, _ = HTMLExporter().from_notebook_node(nbformat.read(notebook_path, as_version=4))
+    atomic_write_text(html_path, body)
+
+
+def _failure(error: Exception, executed: Path) -> dict[str, Any]:
+    """Where and how a notebook failed: from papermill's error, else from the saved notebook
+    (a cell time-out or a dead kernel leave their cell marked "running" in it)."""
+    if hasattr(error, "cell_index"):  # PapermillExecutionError
+        return {
+            "cell": error.cell_index,
+            "count": error.exec_count,
+            "source": error.source or "",
+            "what": f"{error.ename}: {error.evalue}",
+        }
+    import nbformat
+
+    cell, count, source = None, None, ""
+    try:
+        notebook = nbformat.read(executed, as_version=4)
+    except (OSError, ValueError):
+        notebook = None
+    for index, candidate in enumerate(notebook.cells if notebook else []):
+        if candidate.get("metadata", {}).get("papermill", {}).get("status") in (
+            "running",
+            "failed",
+        ):
+            cell, count, source = index, candidate.get("execution_count"), candidate.source
+            break
+    what = str(error).strip().splitlines()[0] if str(error).strip() else ""
+    return {
+        "cell": cell,
+        "count": count,
+        "source": source,
+        "what": f"{type(error).__name__}: {what}",
+    }
+
+
+def _failure_message(name: str, failure: dict[str, Any], executed: Path) -> str:
+    source = failure["source"].strip().splitlines()
+    first_line = source[0] if source else ""
+    what = " ".join(failure["what"].split()).rstrip(".")
+    if len(what) > 500:
+        what = what[:500] + " ..."
+    return (
+        f"notebook {name} failed in cell {failure['cell']} (In [{failure['count']}]): {what}.\n"
+        f"  The cell starts with: {first_line!r}.\n"
+        f"  The executed notebook, with the full traceback, is {executed} "
+        f"(and {executed.with_suffix('.html').name})."
+    )
+
+
+def run_course(
+    profile: str = "quick",
+    out_dir: str | os.PathLike = "build/course",
+    notebooks: Sequence[str] | None = None,
+    parameters: Mapping[str, Any] | None = None,
+    kernel: str | None = None,
+    *,
+    edition: str = "instructor",
+    source_dir: str | os.PathLike | None = None,
+) -> list[Path]:
+    """Execute the course notebooks in order with papermill and export each to HTML.
+
+    Args:
+        profile: ``"quick"`` (CPU, synthetic data, small images; the notebooks' defaults) or
+            ``"full"`` (a real dataset at 224 px on a GPU); see :data:`PROFILES`.
+        out_dir: where ``<notebook>.ipynb`` (executed) and ``<notebook>.html`` are written;
+            runs and figures go to ``out_dir/work`` (the notebooks' ``OUT_DIR``).
+        notebooks: names, stems or prefixes (``["00", "03"]``) to run; None runs all.
+        parameters: papermill parameters overriding the profile's, e.g. ``{"EPOCHS": 20}``.
+            Each notebook receives only the parameters its ``parameters`` cell declares.
+        kernel: the Jupyter kernel name (default: the notebooks' own, ``python3``).
+        edition: ``"instructor"`` (``notebooks/``, with solutions) or ``"student"``
+            (``notebooks/student/``, exercises left to do).
+        source_dir: the folder holding the notebooks (default: the edition's folder).
+
+    Returns:
+        The executed notebooks' paths, in order.
+
+    Raises:
+        CourseError: a notebook failed; the message names it, the cell and the error, and
+            the partly executed notebook is saved for inspection.
+    """
+    import papermill
+    from nbclient.exceptions import CellTimeoutError, DeadKernelError
+    from papermill.exceptions import PapermillExecutionError
+
+    out_dir = Path(out_dir).expanduser()
+    folder = Path(source_dir).expanduser() if source_dir is not None else notebooks_dir(edition)
+    paths = select_notebooks(notebooks, folder)
+    values = profile_parameters(profile, out_dir, parameters)
+    declared = {path: _declared_parameters(path) for path in paths}
+    unknown = set(parameters or {}) - set().union(*declared.values())
+    if unknown:
+        raise ValueError(
+            f"Unknown notebook parameter(s) {', '.join(sorted(unknown))}: the notebooks declare "
+            f"{', '.join(sorted(set().union(*declared.values())))}."
+        )
+    if profile == "full" and values["DATASET"] != "synthetic":
+        # A full course on synthetic data by accident would waste a GPU hour: stop now.
+        root = Path(values["DATA_DIR"]) / values["DATASET"]
+        if not root.is_dir():
+            raise FileNotFoundError(
+                f"The full profile needs {values['DATASET']!r} prepared in {root.parent}: run "
+                f"`python -m data_download {values['DATASET']} --root {root.parent}` first, or "
+                "pass --dataset and --data."
+            )
+    out_dir.mkdir(parents=True, exist_ok=True)
+    Path(values["OUT_DIR"]).mkdir(parents=True, exist_ok=True)
+    print(f"Running {len(paths)} notebook(s), profile {profile!r}, into {out_dir}")
+    executed = []
+    with _widgets_off():
+        for number, path in enumerate(paths, 1):
+            target = out_dir / path.name
+            fd, partial = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".ipynb", dir=out_dir)
+            os.close(fd)
+            began = time.perf_counter()
+            try:
+                papermill.execute_notebook(
+                    str(path),
+                    partial,
+                    parameters={k: v for k, v in values.items() if k in declared[path]},
+                    kernel_name=kernel,
+                    progress_bar=_progress(f"[{number}/{len(paths)}] {path.stem}"),
+                    log_output=False,
+                    execution_timeout=CELL_TIMEOUT_S[profile],
+                    kernel_manager_class=_kernel_manager_class(),
+                )
+            except (PapermillExecutionError, CellTimeoutError, DeadKernelError) as error:
+                _publish(partial, target)
+                _export_html(target, target.with_suffix(".html"))
+                print(f"[{number}/{len(paths)}] {path.stem:<36} FAILED after {_seconds(began)}")
+                failure = _failure(error, target)
+                raise CourseError(
+                    _failure_message(path.name, failure, target),
+                    notebook=path.name,
+                    cell_index=failure["cell"],
+                    executed=target,
+                ) from None
+            except BaseException:
+                Path(partial).unlink(missing_ok=True)
+                raise
+            _publish(partial, target)
+            _export_html(target, target.with_suffix(".html"))
+            print(f"[{number}/{len(paths)}] {path.stem:<36} ok  {_seconds(began)}")
+            executed.append(target)
+    print(f"Executed notebooks and their HTML exports are in {out_dir}")
+    return executed
+
+
+def _publish(partial: str, target: Path) -> None:
+    """Move the executed notebook into place, readable by all (mkstemp makes it 0600)."""
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(partial, 0o666 & ~umask)
+    os.replace(partial, target)
+
+
+def _progress(label: str) -> dict[str, Any]:
+    """papermill's progress bar (tqdm) as one line per notebook: cells done / total, elapsed.
+
+    A long cell (training) keeps the line where it is: run time shows what is going on."""
+    return {
+        "desc": f"{label:<40}",
+        "bar_format": "{desc} {n_fmt}/{total_fmt} cells, {elapsed}",
+        "leave": False,
+        "file": sys.stdout,
+        "mininterval": 1.0,
+    }
+
+
+def _kernel_manager_class() -> str:
+    """The kernels talk over IPC sockets where the platform has them (not Windows): no TCP
+    port is opened, so ipykernel has nothing to warn about ("Kernel is running over TCP
+    without encryption", once per notebook otherwise)."""
+    if os.name == "nt":
+        return "jupyter_client.manager.KernelManager"
+    return "wavegms.course_runner.IPCKernelManager"
+
+
+def _ipc_kernel_manager():  # noqa: ANN202 - a KernelManager subclass
+    from jupyter_client.manager import AsyncKernelManager
+
+    class IPCKernelManager(AsyncKernelManager):
+        """A kernel manager whose kernels use local IPC sockets instead of TCP."""
+
+        def __init__(self, **kwargs: Any) -> None:
+            import uuid
+
+            from jupyter_core.paths import jupyter_runtime_dir
+
+            kwargs.setdefault("transport", "ipc")
+            # The sockets' path prefix: in Jupyter's runtime folder, not the current directory.
+            runtime = Path(jupyter_runtime_dir())
+            runtime.mkdir(parents=True, exist_ok=True)
+            kwargs.setdefault("ip", str(runtime / f"wavegms-{uuid.uuid4().hex[:12]}-ipc"))
+            super().__init__(**kwargs)
+
+    return IPCKernelManager
+
+
+@contextlib.contextmanager
+def _widgets_off() -> Iterator[None]:
+    """Kernels started inside get ``WAVEGMS_NO_WIDGETS=1``: static figures only.
+
+    nbclient, which papermill drives, can wait forever on a cell that opens ipywidgets
+    (jupyter/nbclient#312; we saw it hang on notebook 01), and a headless run keeps only the
+    static figures anyway.
+    """
+    from .widgets import NO_WIDGETS_ENV
+
+    previous = os.environ.get(NO_WIDGETS_ENV)
+    os.environ[NO_WIDGETS_ENV] = "1"
+    try:
+        yield
+    finally:
+        if previous is None:
+            os.environ.pop(NO_WIDGETS_ENV, None)
+        else:
+            os.environ[NO_WIDGETS_ENV] = previous
+
+
+def _seconds(began: float) -> str:
+    return f"{time.perf_counter() - began:6.1f} s"
+
+
+# ---- `wavegms course` ----------------------------------------------------------------------
+
+HELP = "execute the course notebooks with papermill (quick: CPU + synthetic data)"
+DESCRIPTION = (
+    "Execute every course notebook in order with papermill and write the executed notebooks "
+    "and an HTML export of each to --out. Profile 'quick' runs on a CPU with synthetic data in "
+    "a few minutes; 'full' trains on a real dataset (prepare it first with "
+    "`python -m data_download <dataset> --root DATA_DIR`) and wants a GPU."
+)
+
+
+def _parse_value(text: str) -> Any:  # noqa: ANN401
+    try:
+        return ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+        return text  # a bare word such as busi or cuda
+
+
+def _parse_assignment(text: str) -> tuple[str, Any]:
+    match = re.fullmatch(r"([A-Za-z_]\w*)=(.*)", text)
+    if not match:
+        raise argparse.ArgumentTypeError(f"expected NAME=VALUE (e.g. EPOCHS=20), got {text!r}")
+    return match[1], _parse_value(match[2])
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from .config import SOURCES
+
+    parser.add_argument(
+        "--profile",
+        choices=tuple(PROFILES),
+        default="quick",
+        help="quick: CPU, synthetic data, 64 px, minutes; full: a real dataset at 224 px on a GPU",
+    )
+    parser.add_argument(
+        "--dataset", choices=SOURCES, help="the DATASET parameter (default: the profile's)"
+    )
+    parser.add_argument(
+        "--data", metavar="DATA_DIR", help="the DATA_DIR parameter: the folder holding <dataset>/"
+    )
+    parser.add_argument(
+        "--out", default="build/course", help="where the executed notebooks and HTML go"
+    )
+    parser.add_argument(
+        "--notebooks", nargs="+", metavar="NAME", help="run only these (e.g. 00 03); default: all"
+    )
+    parser.add_argument(
+        "-p",
+        "--param",
+        action="append",
+        type=_parse_assignment,
+        metavar="NAME=VALUE",
+        help="override a notebook parameter, e.g. -p EPOCHS=20 (repeatable)",
+    )
+    parser.add_argument("--kernel", help="Jupyter kernel name (default: the notebooks' python3)")
+    parser.add_argument(
+        "--edition",
+        choices=tuple(EDITIONS),
+        default="instructor",
+        help="instructor: notebooks/ with solutions; student: notebooks/student/, exercises to do",
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    overrides = dict(args.param or [])
+    if args.dataset:
+        overrides["DATASET"] = args.dataset
+    if args.data:
+        overrides["DATA_DIR"] = args.data
+    run_course(args.profile, args.out, args.notebooks, overrides, args.kernel, edition=args.edition)
+    return 0
+
+
+__all__ = ["CourseError", "notebooks_dir", "run_course"]
+
+
+def __getattr__(name: str) -> Any:  # noqa: ANN401
+    # jupyter_client imports the kernel manager by name; build it (and import jupyter_client)
+    # only then, so that `wavegms --help` stays light.
+    if name == "IPCKernelManager":
+        return _ipc_kernel_manager()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
