@@ -27,19 +27,26 @@
 # to prepare the real one) when the dataset you asked for is not there yet.
 
 # %% tags=["install"]
-# Install: in Colab, install wavegms from GitHub; locally, only check that it is installed.
+# Install: in Colab, install wavegms from GitHub (once); locally, only check that it is there.
+import importlib
+import importlib.metadata as metadata
 import subprocess
 import sys
 
+WAVEGMS_URL = "git+https://github.com/wavegms/wavegms"  # where the package comes from
 IN_COLAB = "google.colab" in sys.modules
+if IN_COLAB and importlib.util.find_spec("wavegms") is None:
+    # Plain `wavegms`, never `wavegms[notebooks]`: Colab ships its own torch, ipykernel,
+    # IPython and ipywidgets, and replacing them under a running kernel breaks it. Colab's
+    # torch satisfies wavegms's torch>=2.2, so pip keeps it.
+    loaded = {n: metadata.version(n) for n in ("numpy", "scipy", "pillow") if n in sys.modules}
+    command = [sys.executable, "-m", "pip", "install", "-q", f"wavegms @ {WAVEGMS_URL}"]
+    subprocess.run(command, check=True)
+    importlib.invalidate_caches()
+    changed = [n for n, v in loaded.items() if metadata.version(n) != v]
+    if changed:  # a package this kernel had already imported was replaced
+        print(f"pip updated {', '.join(changed)}: Runtime > Restart session, then run all again.")
 if IN_COLAB:
-    # wavegms asks for torch>=2.2, which Colab's own torch satisfies: pip keeps it (never
-    # reinstall torch in Colab, it is built for Colab's GPU drivers).
-    subprocess.run(
-        [sys.executable, "-m", "pip", "install", "-q",
-         "wavegms[notebooks] @ git+https://github.com/wavegms/wavegms"],
-        check=True,
-    )  # fmt: skip
     from google.colab import output
 
     output.enable_custom_widget_manager()  # lets ipywidgets 8 render in Colab
@@ -300,8 +307,8 @@ print(f"inverse transform of level 1: max error {(rebuilt - images).abs().max():
 # %% [markdown]
 # ## 6. Explore
 #
-# Pick an image, a level and a band. (The static figure below is what a headless run
-# keeps; with widgets you get sliders under it.)
+# Pick an image, a level and a band. With widgets, the controls above the figure redraw
+# it; without them (or in a headless run) it is drawn once, for the first image.
 
 # %%
 from wavegms.widgets import browse
@@ -316,63 +323,95 @@ def draw_band(image=0, level=1, band="H"):
     return fig
 
 
-browse(draw_band, {"image": range(len(images)), "level": [1, 2, 3], "band": list(BANDS)})
+names = [(name, i) for i, name in enumerate(batch["name"])]  # (label, value): names shown
+browse(draw_band, {"image": names, "level": [1, 2, 3], "band": list(BANDS)})
 
 # %% [markdown]
 # ### Exercise 1
 #
 # Build a 32 x 32 **checkerboard** (pixels alternating 0 and 1) and a pattern of
-# **horizontal stripes** one pixel high. Before running anything: into which band of
-# which level does each put its energy? Then check with `haar_pyramid`.
+# **horizontal stripes** one pixel high. Before running anything: into which detail band
+# of which level does each put its energy? Then check with `haar_pyramid` and answer with
+# a dict such as `{"checkerboard": ("V", 2), "stripes": ("D", 3)}`.
 #
-# <details><summary><b>Solution</b> (try first!)</summary>
-#
-# In every 2 x 2 block the checkerboard is $\begin{smallmatrix} 0 & 1 \\ 1 & 0 \end{smallmatrix}$:
-# LL = 1, H = 0, V = 0, D = -1. So apart from the constant average (LL), all its
-# energy is in **D at level 1**, and the blocks are identical, so levels 2 and 3 see a
-# constant image with no detail at all. Stripes one pixel high give blocks
-# $\begin{smallmatrix} 1 & 1 \\ 0 & 0 \end{smallmatrix}$: the energy goes to **H
-# at level 1** (top minus bottom).
-#
-# </details>
+# Write your answer in the next cell; the cell after it checks it.
 
-# %%
-# Worked solution
+# %% tags=["solution"]
+where = ...  # {pattern name: (band, level)} of the detail band holding its energy
+# BEGIN SOLUTION
 rows = torch.arange(32)[:, None]
 cols = torch.arange(32)[None, :]
 patterns = {
     "checkerboard": ((rows + cols) % 2).float(),
     "stripes": (rows % 2 == 0).float().expand(32, 32),
 }
+where = {}
 for name, pattern in patterns.items():
     levels = haar_pyramid(pattern.expand(1, 3, -1, -1))
+    details = {}
     for level, bands in enumerate(levels, 1):
         raw = bands[0, ::3] * 2**level  # LL, H, V, D of the first colour channel
-        energy = {band: raw[k].square().sum().item() for k, band in enumerate(BANDS)}
-        print(f"{name:>12} level {level}: " + "  ".join(f"{b} {e:7.1f}" for b, e in energy.items()))
+        for k, band in enumerate(BANDS[1:], 1):
+            details[(band, level)] = raw[k].square().sum().item()
+    where[name] = max(details, key=details.get)
+    print(f"{name:>12}: most detail energy in {where[name]}")
+# END SOLUTION
+
+# %% tags=["check"]
+from wavegms.exercises import check, close
+
+check(
+    "Exercise 1",
+    where,
+    lambda answer: (
+        answer == {"checkerboard": ("D", 1), "stripes": ("H", 1)}
+        or "recompute the energy of each detail band at each level"
+    ),
+)
+
+# %% [markdown] tags=["solution"]
+# **Answer.** In every 2 x 2 block the checkerboard is $\begin{smallmatrix} 0 & 1 \\ 1 & 0 \end{smallmatrix}$:
+# LL = 1, H = 0, V = 0, D = -1. So apart from the constant average (LL), all its
+# energy is in **D at level 1**, and the blocks are identical, so levels 2 and 3 see a
+# constant image with no detail at all. Stripes one pixel high give blocks
+# $\begin{smallmatrix} 1 & 1 \\ 0 & 0 \end{smallmatrix}$: the energy goes to **H
+# at level 1** (top minus bottom).
 
 # %% [markdown]
 # ### Exercise 2
 #
-# Why must the image size be divisible by 8? Try `haar_pyramid` on a 60 x 60 image
-# and read the error. What would break later in the model if we padded instead?
+# Why must the image size be divisible by 8? Try `haar_pyramid` on a 60 x 60 image and
+# read the error. Then find the smallest side of at least 60 that it accepts. What would
+# break later in the model if we padded instead?
 #
-# <details><summary><b>Solution</b> (try first!)</summary>
-#
-# Three Haar levels halve the size three times, so the side must be divisible by
-# 2^3 = 8: 60 is not (60 / 8 = 7.5). And TAESD's latents are exactly H/8: the
-# coarsest level, the pooled features and the mask latents must all have the same
-# size, so padding would only move the problem (the prediction would have to be
-# cropped back, and the pad would be part of what the model learns from).
-#
-# </details>
+# Write your answer in the next cell; the cell after it checks it.
 
-# %%
-# Worked solution
+# %% tags=["solution"]
+smallest = ...  # the smallest side >= 60 that haar_pyramid accepts
+# BEGIN SOLUTION
 try:
     haar_pyramid(torch.rand(1, 3, 60, 60))
 except ValueError as error:
     print("ValueError:", error)
+smallest = 60
+while True:
+    try:
+        haar_pyramid(torch.rand(1, 3, smallest, smallest))
+        break
+    except ValueError:
+        smallest += 1
+print("smallest accepted side:", smallest)
+# END SOLUTION
+
+# %% tags=["check"]
+check("Exercise 2", smallest, lambda answer: answer == 64 or f"{answer} is not the smallest")
+
+# %% [markdown] tags=["solution"]
+# **Answer.** Three Haar levels halve the size three times, so the side must be divisible by
+# 2^3 = 8: 60 is not (60 / 8 = 7.5), 64 is. And TAESD's latents are exactly H/8: the
+# coarsest level, the pooled features and the mask latents must all have the same
+# size, so padding would only move the problem (the prediction would have to be
+# cropped back, and the pad would be part of what the model learns from).
 
 # %% [markdown]
 # ## Summary

@@ -27,19 +27,26 @@
 # to prepare the real one) when the dataset you asked for is not there yet.
 
 # %% tags=["install"]
-# Install: in Colab, install wavegms from GitHub; locally, only check that it is installed.
+# Install: in Colab, install wavegms from GitHub (once); locally, only check that it is there.
+import importlib
+import importlib.metadata as metadata
 import subprocess
 import sys
 
+WAVEGMS_URL = "git+https://github.com/wavegms/wavegms"  # where the package comes from
 IN_COLAB = "google.colab" in sys.modules
+if IN_COLAB and importlib.util.find_spec("wavegms") is None:
+    # Plain `wavegms`, never `wavegms[notebooks]`: Colab ships its own torch, ipykernel,
+    # IPython and ipywidgets, and replacing them under a running kernel breaks it. Colab's
+    # torch satisfies wavegms's torch>=2.2, so pip keeps it.
+    loaded = {n: metadata.version(n) for n in ("numpy", "scipy", "pillow") if n in sys.modules}
+    command = [sys.executable, "-m", "pip", "install", "-q", f"wavegms @ {WAVEGMS_URL}"]
+    subprocess.run(command, check=True)
+    importlib.invalidate_caches()
+    changed = [n for n, v in loaded.items() if metadata.version(n) != v]
+    if changed:  # a package this kernel had already imported was replaced
+        print(f"pip updated {', '.join(changed)}: Runtime > Restart session, then run all again.")
 if IN_COLAB:
-    # wavegms asks for torch>=2.2, which Colab's own torch satisfies: pip keeps it (never
-    # reinstall torch in Colab, it is built for Colab's GPU drivers).
-    subprocess.run(
-        [sys.executable, "-m", "pip", "install", "-q",
-         "wavegms[notebooks] @ git+https://github.com/wavegms/wavegms"],
-        check=True,
-    )  # fmt: skip
     from google.colab import output
 
     output.enable_custom_widget_manager()  # lets ipywidgets 8 render in Colab
@@ -122,14 +129,27 @@ for ax in axes.flat:
     ax.set_yticks([])
 plt.show()
 
-
 # %% [markdown]
 # The shapes survive but the PSNR is low (a good photo codec reaches 30 dB or more).
 # The error maps tell why: on ultrasound-like images the loss is mostly **speckle**,
-# random pixel-level noise that no 48-fold compression can keep, so the decoder
-# returns a smoothed image. That is fine for us: Wave-GMS never needs to reconstruct
-# *images*, only masks. The image latent is still used, as the **teacher** of the
-# alignment loss (notebook 03).
+# random pixel-level noise that no 48-fold compression can keep. The decoder does not
+# return a smoothed image, though: it **re-creates** speckle-like texture of its own, in
+# the wrong places (the cell below measures how much fine detail its outputs keep). That is
+# fine for us: Wave-GMS never needs to reconstruct *images*, only masks. The image latent is
+# still used, as the **teacher** of the alignment loss (notebook 03).
+
+# %%
+from wavegms.wavelets import haar_pyramid
+
+
+def fine_detail(x):
+    """Energy of the level-1 detail bands (H, V, D) of the Haar pyramid, per image."""
+    return haar_pyramid(x)[0][:, 3:].square().sum((1, 2, 3))
+
+
+kept = (fine_detail(decoded.clamp(0, 1).cpu()) / fine_detail(images.cpu())).mean()
+print(f"the decoded images keep {kept:.0%} of the input's level-1 detail energy")
+print("(a smoothed image would keep almost none: the texture is re-created, not kept)")
 #
 # ## 2. The latent channels, as images
 #
@@ -274,54 +294,90 @@ browse(draw_latents, {"channel": [0, 1, 2, 3]})
 # ### Exercise 1
 #
 # What are the latents of an **all-background** and an **all-foreground** mask? Encode
-# both (at 64 px) and print the mean of each channel. Compare with the two clusters
-# of the scatter plot above.
+# both (at 64 px, as 3-channel images in [-1, 1] like the masks above) and take the mean
+# of each latent channel. Compare with the two clusters of the scatter plot above.
 #
-# <details><summary><b>Solution</b> (try first!)</summary>
-#
-# Both are (almost) constant latents: one 4-vector for "nothing here" and another for
-# "all lesion". They are the two ends of the ramp in the scatter plot: a mask latent
-# is, to a good approximation, a blend of these two vectors weighted by the local
-# foreground fraction. A model that outputs the background vector everywhere predicts
-# an empty mask.
-#
-# </details>
+# Write your answer in the next cell; the cell after it checks it.
 
-# %%
-# Worked solution
+# %% tags=["solution"]
+constant_latents = ...  # {"background": [4 channel means], "foreground": [4 channel means]}
+# BEGIN SOLUTION
+constant_latents = {}
 with torch.no_grad():
     for value, name in [(0.0, "background"), (1.0, "foreground")]:
         constant = torch.full((1, 1, 64, 64), value, device=device)
         latent = vae.encode(constant.expand(-1, 3, -1, -1) * 2 - 1).latents
-        print(f"all {name}: channel means {[round(v, 2) for v in latent.mean((0, 2, 3)).tolist()]}")
+        constant_latents[name] = latent.mean((0, 2, 3)).tolist()
+        print(f"all {name}: channel means {[round(v, 2) for v in constant_latents[name]]}")
+# END SOLUTION
+
+# %% tags=["check"]
+from wavegms.exercises import check, close
+
+# The same two masks through the model's own target encoder.
+constant_masks = torch.tensor([0.0, 1.0], device=device).view(2, 1, 1, 1).expand(2, 1, 64, 64)
+with torch.no_grad():
+    _, reference = model.encode_targets(torch.zeros(2, 3, 64, 64, device=device), constant_masks)
+check(
+    "Exercise 1",
+    constant_latents,
+    lambda answer: close(
+        torch.tensor([answer["background"], answer["foreground"]]),
+        reference.mean((2, 3)).cpu(),
+        atol=1e-3,
+    ),
+)
+
+# %% [markdown] tags=["solution"]
+# **Answer.** Both are (almost) constant latents: one 4-vector for "nothing here" and another for
+# "all lesion". They are the two ends of the ramp in the scatter plot: a mask latent
+# is, to a good approximation, a blend of these two vectors weighted by the local
+# foreground fraction. A model that outputs the background vector everywhere predicts
+# an empty mask.
 
 # %% [markdown]
 # ### Exercise 2
 #
 # Is the latent space smooth? Interpolate between the mask latents of the first two
-# images, `(1 - t) * z0 + t * z1` for t = 0, 0.25, 0.5, 0.75, 1, decode each and look.
+# images, `(1 - t) * z0 + t * z1` for t = 0, 0.25, 0.5, 0.75, 1, and decode each.
 #
-# <details><summary><b>Solution</b> (try first!)</summary>
-#
-# The decoded masks morph gradually: the first shape fades as the second grows, with
-# sharp, mask-like outputs on the way. Small steps in latent space give small changes
-# in the mask, which is what makes a regression onto these latents (with an MSE loss)
-# meaningful.
-#
-# </details>
+# Write your answer in the next cell; the cell after it checks it.
 
-# %%
-# Worked solution
+# %% tags=["solution"]
+blended = ...  # [5, 1, H, W]: the decoded probabilities for t = 0, 0.25, 0.5, 0.75, 1
+# BEGIN SOLUTION
 steps = torch.linspace(0, 1, 5, device=device)
 blend = torch.stack([(1 - t) * mask_latents[0] + t * mask_latents[1] for t in steps])
 with torch.no_grad():
     blended = model.decode(blend)
-fig, axes = plt.subplots(1, 5, figsize=(9, 2))
-for ax, t, picture in zip(axes, steps, blended):
-    ax.imshow(picture[0].cpu(), cmap="gray", vmin=0, vmax=1)
-    ax.set_title(f"t = {t:.2f}", fontsize=9)
-    ax.set_axis_off()
-plt.show()
+# END SOLUTION
+
+# %% tags=["check"]
+with torch.no_grad():
+    ends = model.decode(mask_latents[:2])
+check(
+    "Exercise 2",
+    blended,
+    lambda answer: close(answer[[0, -1]], ends, atol=1e-3),
+    success="The figure below shows them.",
+)
+if not isinstance(blended, type(...)):
+    grey = ((blended > 0.2) & (blended < 0.8)).float().mean((1, 2, 3))
+    fig, axes = plt.subplots(1, 5, figsize=(9, 2.2))
+    for ax, t, picture, share in zip(axes, torch.linspace(0, 1, 5), blended, grey):
+        ax.imshow(picture[0].cpu(), cmap="gray", vmin=0, vmax=1)
+        ax.set_title(f"t = {t:.2f}: {share:.0%} grey", fontsize=9)
+        ax.set_axis_off()
+    plt.show()
+
+# %% [markdown] tags=["solution"]
+# **Answer.** The decoded masks change gradually, but they are **not** sharp masks on the way: in
+# between, the two shapes cross-fade as grey, half-certain probabilities (the titles count
+# the pixels between 0.2 and 0.8), and only the ends are crisp. The latent space is smooth,
+# small steps give small changes, which is what makes a regression onto these latents with
+# an MSE loss meaningful; but the average of two mask latents is not a mask. A model unsure
+# between two shapes predicts such a blur, and the Dice term of the objective (notebook 03)
+# is what pushes it to commit.
 
 # %% [markdown]
 # ## Summary

@@ -29,19 +29,26 @@
 # to prepare the real one) when the dataset you asked for is not there yet.
 
 # %% tags=["install"]
-# Install: in Colab, install wavegms from GitHub; locally, only check that it is installed.
+# Install: in Colab, install wavegms from GitHub (once); locally, only check that it is there.
+import importlib
+import importlib.metadata as metadata
 import subprocess
 import sys
 
+WAVEGMS_URL = "git+https://github.com/wavegms/wavegms"  # where the package comes from
 IN_COLAB = "google.colab" in sys.modules
+if IN_COLAB and importlib.util.find_spec("wavegms") is None:
+    # Plain `wavegms`, never `wavegms[notebooks]`: Colab ships its own torch, ipykernel,
+    # IPython and ipywidgets, and replacing them under a running kernel breaks it. Colab's
+    # torch satisfies wavegms's torch>=2.2, so pip keeps it.
+    loaded = {n: metadata.version(n) for n in ("numpy", "scipy", "pillow") if n in sys.modules}
+    command = [sys.executable, "-m", "pip", "install", "-q", f"wavegms @ {WAVEGMS_URL}"]
+    subprocess.run(command, check=True)
+    importlib.invalidate_caches()
+    changed = [n for n, v in loaded.items() if metadata.version(n) != v]
+    if changed:  # a package this kernel had already imported was replaced
+        print(f"pip updated {', '.join(changed)}: Runtime > Restart session, then run all again.")
 if IN_COLAB:
-    # wavegms asks for torch>=2.2, which Colab's own torch satisfies: pip keeps it (never
-    # reinstall torch in Colab, it is built for Colab's GPU drivers).
-    subprocess.run(
-        [sys.executable, "-m", "pip", "install", "-q",
-         "wavegms[notebooks] @ git+https://github.com/wavegms/wavegms"],
-        check=True,
-    )  # fmt: skip
     from google.colab import output
 
     output.enable_custom_widget_manager()  # lets ipywidgets 8 render in Colab
@@ -97,6 +104,17 @@ sizes = {part: len(items) for part, items in datasets.items()}
 print(f"{config.dataset} at {config.image_size} px: {sizes}")
 print(f"{config.epochs} epochs, batch {config.batch_size}, lr {config.lr}")
 print(f"augmentation: {'on' if config.augment else 'off (quick mode)'}")
+
+# %% [markdown]
+# ## 0. The whole pipeline, on one page
+#
+# Blue boxes learn, grey ones are the frozen TAESD; dashed arrows exist only in training,
+# where the three terms of the objective compare what they point at.
+
+# %%
+from wavegms.viz import plot_pipeline
+
+display(plot_pipeline())
 
 # %% [markdown]
 # ## 1. The model and its parameters
@@ -178,7 +196,154 @@ print(f"{'mask_latents':<15} {[tuple(z.shape) for z in output.mask_latents]}")
 print(f"{'mask_probs':<15} {tuple(output.mask_probs.shape)}  (heads, batch, 1, H, W)")
 losses = WaveGMSLoss()(output, masks)
 print({name: round(value.item(), 3) for name, value in losses.items()})
-model.eval()
+
+# %% [markdown]
+# ## 2b. Inside the LMM: one block in a few lines
+#
+# The LMM is a small UNet that never changes resolution: every stage is a **residual
+# block** (two 3 x 3 convolutions that refine local shape, added to their input) followed
+# by **spatial self-attention**, where every latent position looks at every other one, so
+# that a lesion's border can depend on the whole image. Written out, one block is:
+
+# %%
+import torch.nn.functional as F
+from torch import nn
+
+from wavegms.lmm import ResAttentionBlock
+
+
+class Block(nn.Module):
+    """One LMM block: x + res(x), then x + attention(x). Shapes stay [B, c, h, w]."""
+
+    def __init__(self, c):
+        super().__init__()
+        self.res = nn.Sequential(
+            nn.GroupNorm(16, c, eps=1e-6), nn.PReLU(), nn.Conv2d(c, c, 3, padding=1),
+            nn.GroupNorm(16, c, eps=1e-6), nn.PReLU(), nn.Conv2d(c, c, 3, padding=1),
+        )  # fmt: skip
+        self.norm = nn.GroupNorm(16, c, eps=1e-6)
+        self.qkv, self.proj = nn.Conv2d(c, 3 * c, 1), nn.Conv2d(c, c, 1)
+
+    def forward(self, x):
+        x = x + self.res(x)  # the residual block
+        b, c, h, w = x.shape
+        q, k, v = self.qkv(self.norm(x)).flatten(2).transpose(1, 2).chunk(3, dim=-1)  # [B, hw, c]
+        attended = F.scaled_dot_product_attention(q, k, v)  # softmax(q k^T / sqrt(c)) v
+        return x + self.proj(attended.transpose(1, 2).reshape(b, c, h, w))
+
+
+# The library's block with the same weights gives the same output.
+library = ResAttentionBlock(64, 64).eval()
+mine = Block(64).eval()
+residual, attention = library
+mine.res.load_state_dict(residual.block.state_dict())
+mine.norm.load_state_dict(attention.norm.state_dict())
+mine.proj.load_state_dict(attention.proj.state_dict())
+with torch.no_grad():
+    mine.qkv.weight.copy_(torch.cat([attention.q.weight, attention.k.weight, attention.v.weight]))
+    mine.qkv.bias.copy_(torch.cat([attention.q.bias, attention.k.bias, attention.v.bias]))
+    x = torch.randn(2, 64, 8, 8)
+    print(
+        "same output as wavegms.lmm.ResAttentionBlock:",
+        torch.allclose(mine(x), library(x), atol=1e-4),
+    )
+print(f"{count(mine):,} parameters at 64 channels (library: {count(library):,})")
+
+
+# %% [markdown]
+# ### Exercise 1: write the objective
+#
+# Write the Wave-GMS objective from the description in section 2, for the `output` and
+# `masks` of the forward pass above: `latent` (the MSE of each of the three predicted
+# mask latents against the target, summed over the heads), `mask` (the soft Dice loss,
+# smooth 1e-5 on both sides, of each decoded head against the mask, averaged over the
+# images, summed over the heads), `align` (0.9 times the mean over positions of
+# 1 - cosine similarity over the 4 channels, plus 0.1 times the SmoothL1 loss, between
+# `output.latent` and `output.teacher_latent`) and `total`, their sum. Hints:
+# `torch.nn.functional` has `mse_loss`, `cosine_similarity` and `smooth_l1_loss`;
+# `monai.losses.DiceLoss` computes the soft Dice loss.
+#
+# Write your answer in the next cell; the cell after it checks it against
+# `wavegms.losses.WaveGMSLoss`.
+
+# %% tags=["solution"]
+def objective(output, masks):
+    """The Wave-GMS loss terms: a dict with "latent", "mask", "align" and "total"."""
+    # BEGIN SOLUTION
+    from monai.losses import DiceLoss
+
+    dice = DiceLoss(smooth_nr=1e-5, smooth_dr=1e-5)  # per image, averaged over the batch
+    latent = sum(F.mse_loss(z, output.mask_latent) for z in output.mask_latents)
+    mask = sum(dice(probs, masks) for probs in output.mask_probs)
+    z, teacher = output.latent, output.teacher_latent
+    cosine = F.cosine_similarity(z, teacher, dim=1)  # [B, h, w]
+    align = 0.9 * (1 - cosine).mean() + 0.1 * F.smooth_l1_loss(z, teacher)
+    return {"latent": latent, "mask": mask, "align": align, "total": latent + mask + align}
+    # END SOLUTION
+
+
+# %% tags=["check"]
+from wavegms.exercises import check, close
+
+reference = WaveGMSLoss()(output, masks)
+mine = objective(output, masks)
+check(
+    "Exercise 1",
+    mine,
+    lambda answer: close({key: answer[key] for key in reference}, reference, rtol=1e-4),
+    success="Your objective equals WaveGMSLoss term by term.",
+)
+
+
+# %% [markdown]
+# ### Exercise 2: one optimisation step
+#
+# Write one step of training: clear the gradients, run the model on `images` and `masks`
+# (in training mode it samples `z` and returns what the objective needs), compute the loss
+# with `WaveGMSLoss()`, backpropagate `total`, and let the optimiser update the weights.
+# Return the loss terms. The check runs your step and `wavegms.train.optimisation_step`
+# (what `train()` calls) on two copies of the model, from the same random state, and
+# compares the weights after the update.
+#
+# Write your answer in the next cell; the cell after it checks it.
+
+# %% tags=["solution"]
+def step(model, optimizer, images, masks):
+    """One optimisation step; returns the dict of loss terms."""
+    # BEGIN SOLUTION
+    optimizer.zero_grad()
+    losses = WaveGMSLoss()(model(images, masks), masks)
+    losses["total"].backward()
+    optimizer.step()
+    return losses
+    # END SOLUTION
+
+
+# %% tags=["check"]
+import copy
+
+from wavegms.train import optimisation_step
+
+
+def after_one_step(run):
+    net = copy.deepcopy(model).train()
+    optimizer = torch.optim.AdamW(net.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    torch.manual_seed(SEED)  # the same noise in z for both
+    losses = run(net, optimizer)
+    return losses, torch.cat([p.detach().flatten() for p in net.parameters()])
+
+
+mine, mine_weights = after_one_step(lambda net, opt: step(net, opt, images, masks))
+_, weights = after_one_step(
+    lambda net, opt: optimisation_step(net, WaveGMSLoss(), opt, images, masks)
+)
+check(
+    "Exercise 2",
+    None if mine is None else mine_weights,
+    lambda answer: close(answer, weights, rtol=1e-4, atol=1e-6),
+    success="After your step the weights equal those after the engine's step.",
+)
+_ = model.eval()  # back to evaluation mode (and no module listing printed)
 
 # %% [markdown]
 # ## 3. Train, and watch
@@ -257,7 +422,8 @@ print(f"done in {time.perf_counter() - began:.0f} s")
 
 # %%
 history = course.read_history(run_dir)
-display(plot_training_curves(history))
+if curves.handle is None:  # a reused run: the live figure above was not drawn
+    display(plot_training_curves(history))
 validated = [r for r in history if r.get("val_dice") is not None]
 best = max(validated, key=lambda r: r["val_dice"])
 print(f"best validation Dice {best['val_dice']:.3f} at epoch {best['epoch']}: {run_dir / 'best'}")
@@ -324,7 +490,11 @@ def draw_snapshot(epoch=snapshots.epochs[-1], channel=1):
     return fig
 
 
-browse(draw_snapshot, {"epoch": snapshots.epochs[::-1], "channel": [0, 1, 2, 3]})
+browse(
+    draw_snapshot,
+    {"epoch": snapshots.epochs, "channel": [0, 1, 2, 3]},
+    static={"epoch": snapshots.epochs[-1]},  # the trained model first
+)
 
 # %% [markdown]
 # ## 6. Where the time goes
@@ -336,64 +506,77 @@ browse(draw_snapshot, {"epoch": snapshots.epochs[::-1], "channel": [0, 1, 2, 3]}
 # a full 224 px step takes about 0.1 s on a T4 (an estimate) instead of several seconds.
 
 # %% [markdown]
-# ### Exercise 1
+# ### Exercise 3
 #
 # The authors' code predicts from a **sampled** latent `mu + sigma * eps` even at test
 # time; we use `mu`. Load the trained model, draw 8 samples for the watched images,
-# decode them, and measure how much the masks disagree. What does this say about
-# reporting results from sampled predictions?
+# decode them, and measure the fraction of pixels whose label (> 0.5) changes between
+# samples. What does this say about reporting results from sampled predictions?
 #
-# <details><summary><b>Solution</b> (try first!)</summary>
-#
-# Every sample gives a slightly different mask, so a score computed from one sample
-# is itself random: running the same evaluation twice gives different numbers, and
-# picking the best run inflates them. The spread shrinks as training makes sigma
-# small, but it never vanishes. With `mu`, the prediction is a deterministic function
-# of the image: evaluations are reproducible.
-#
-# </details>
+# Write your answer in the next cell; the cell after it checks it.
 
-# %%
-# Worked solution
+# %% tags=["solution"]
+disagree = ...  # the fraction of pixels whose label differs between the 8 samples
+# BEGIN SOLUTION
 from wavegms.checkpoint import load_model
 
 trained = load_model(run_dir, device=device, tiny_vae=vae)
 with torch.no_grad():
     mu, logvar = trained.encoder(watch_images)
-    masks_from_mu = trained.decode(trained.lmm(mu)[-1]) > 0.5
     samples = []
     for _ in range(8):
         z = mu + torch.exp(0.5 * logvar) * torch.randn_like(mu)
         samples.append(trained.decode(trained.lmm(z)[-1]) > 0.5)
-disagree = torch.stack(samples).float().std(0).gt(0).float().mean()
+disagree = torch.stack(samples).float().std(0).gt(0).float().mean().item()
 print(f"mean sigma {torch.exp(0.5 * logvar).mean():.3f}")
 print(f"{disagree:.2%} of pixels change label between samples")
-print("predict() uses mu:", torch.equal(trained.predict(watch_images) > 0.5, masks_from_mu))
+# END SOLUTION
+
+# %% tags=["check"]
+check(
+    "Exercise 3",
+    disagree,
+    lambda answer: 0.0 <= float(answer) <= 1.0 or "a fraction of pixels is between 0 and 1",
+    success=f"{float(disagree):.2%} of the pixels change label.",
+)
+
+# %% [markdown] tags=["solution"]
+# **Answer.** Every sample gives a slightly different mask, so a score computed from one sample
+# is itself random: running the same evaluation twice gives different numbers, and
+# picking the best run inflates them. The spread shrinks as training makes sigma
+# small, but it never vanishes. With `mu`, the prediction is a deterministic function
+# of the image: evaluations are reproducible.
 
 # %% [markdown]
-# ### Exercise 2
+# ### Exercise 4
 #
-# Halve the LMM's width: `WaveGMS(vae, lmm_base_channels=16)`. How many parameters
-# does the LMM lose, and why is it about three quarters rather than one half?
+# Halve the LMM's width: `WaveGMS(vae, lmm_base_channels=16)`. What share of its
+# parameters does the LMM keep, and why is it about a quarter rather than a half?
 #
-# <details><summary><b>Solution</b> (try first!)</summary>
-#
-# A convolution from C_in to C_out channels has about 9 * C_in * C_out weights, so
-# halving every width divides the count by about 4 (the attention's 1x1 convolutions
-# scale the same way). The LMM shrinks to about a quarter: it loses ~75%. The encoder
-# is untouched, so the total drops from 2.6M to about 1.4M.
-#
-# </details>
+# Write your answer in the next cell; the cell after it checks it.
 
-# %%
-# Worked solution
+# %% tags=["solution"]
+share = ...  # parameters of the narrow LMM / parameters of the paper's LMM
+# BEGIN SOLUTION
 narrow = WaveGMS(vae, image_size=config.image_size, lmm_base_channels=16)
 share = count(narrow.lmm) / count(model.lmm)
 print(f"LMM: {count(model.lmm):,} -> {count(narrow.lmm):,} ({share:.0%})")
 print(f"total: {count(model):,} -> {count(narrow):,}")
+# END SOLUTION
+
+# %% tags=["check"]
+narrow_lmm = WaveGMS(vae, image_size=config.image_size, lmm_base_channels=16).lmm
+expected = sum(p.numel() for p in narrow_lmm.parameters()) / count(model.lmm)
+check("Exercise 4", share, lambda answer: close(answer, expected, rtol=1e-3))
+
+# %% [markdown] tags=["solution"]
+# **Answer.** A convolution from C_in to C_out channels has about 9 * C_in * C_out weights, so
+# halving every width divides the count by about 4 (the attention's 1x1 convolutions
+# scale the same way). The LMM keeps about a quarter: it loses ~75%. The encoder
+# is untouched, so the total drops from 2.6M to about 1.4M.
 
 # %% [markdown]
-# ### Exercise 3
+# ### Exercise 5
 #
 # (On a GPU.) Train longer: set `EPOCHS = 100` (and `QUICK = False` for augmentation)
 # and run the notebook again. How does the gap between the training loss and the

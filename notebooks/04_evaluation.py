@@ -28,19 +28,26 @@
 # to prepare the real one) when the dataset you asked for is not there yet.
 
 # %% tags=["install"]
-# Install: in Colab, install wavegms from GitHub; locally, only check that it is installed.
+# Install: in Colab, install wavegms from GitHub (once); locally, only check that it is there.
+import importlib
+import importlib.metadata as metadata
 import subprocess
 import sys
 
+WAVEGMS_URL = "git+https://github.com/wavegms/wavegms"  # where the package comes from
 IN_COLAB = "google.colab" in sys.modules
+if IN_COLAB and importlib.util.find_spec("wavegms") is None:
+    # Plain `wavegms`, never `wavegms[notebooks]`: Colab ships its own torch, ipykernel,
+    # IPython and ipywidgets, and replacing them under a running kernel breaks it. Colab's
+    # torch satisfies wavegms's torch>=2.2, so pip keeps it.
+    loaded = {n: metadata.version(n) for n in ("numpy", "scipy", "pillow") if n in sys.modules}
+    command = [sys.executable, "-m", "pip", "install", "-q", f"wavegms @ {WAVEGMS_URL}"]
+    subprocess.run(command, check=True)
+    importlib.invalidate_caches()
+    changed = [n for n, v in loaded.items() if metadata.version(n) != v]
+    if changed:  # a package this kernel had already imported was replaced
+        print(f"pip updated {', '.join(changed)}: Runtime > Restart session, then run all again.")
 if IN_COLAB:
-    # wavegms asks for torch>=2.2, which Colab's own torch satisfies: pip keeps it (never
-    # reinstall torch in Colab, it is built for Colab's GPU drivers).
-    subprocess.run(
-        [sys.executable, "-m", "pip", "install", "-q",
-         "wavegms[notebooks] @ git+https://github.com/wavegms/wavegms"],
-        check=True,
-    )  # fmt: skip
     from google.colab import output
 
     output.enable_custom_widget_manager()  # lets ipywidgets 8 render in Colab
@@ -103,8 +110,11 @@ model = load_model(run_dir, device=device, tiny_vae=vae)  # best/: chosen on val
 # - **Dice** $= \dfrac{2|P \cap T|}{|P| + |T|}$ and **IoU** (Jaccard) $= \dfrac{|P \cap T|}{|P \cup T|}$.
 #   Both are 1 for a perfect mask and 0 without overlap; they rank predictions
 #   identically, since $\mathrm{IoU} = \mathrm{Dice} / (2 - \mathrm{Dice})$.
-# - **HD95**: for every boundary pixel of $P$, the distance to the nearest boundary
-#   pixel of $T$, and vice versa; the 95th percentile of all those distances, in pixels.
+# - **HD95**: take the distance from every boundary pixel of $P$ to the nearest boundary
+#   pixel of $T$, and its 95th percentile $d_{95}(P \to T)$; do the same from $T$ to $P$;
+#   HD95 is the **larger** of the two directed percentiles,
+#   $\max\big(d_{95}(P \to T),\, d_{95}(T \to P)\big)$, in pixels (MONAI's definition,
+#   which `wavegms.metrics.hd95` uses; the cell below computes it by hand and compares).
 #   Dice measures overlap, HD95 measures *how far off* the worst (5%-trimmed) parts of
 #   the outline are. The plain Hausdorff distance is the maximum, and one stray pixel
 #   decides it: the percentile makes it robust to a few.
@@ -137,6 +147,29 @@ for ax, (name, pred) in zip(axes, cases.items()):
     ax.set_axis_off()
 fig.suptitle("blue: truth only, green: prediction only, yellow: both", fontsize=9)
 plt.show()
+
+# HD95 by hand, on the stray-blob case: the larger of the two directed 95th percentiles.
+import numpy as np
+from scipy import ndimage
+
+
+def boundary(mask):
+    m = mask[0, 0].numpy()
+    return m & ~ndimage.binary_erosion(m)  # the pixels of the mask on its outline
+
+
+def directed(a, b):
+    """Distances from each boundary pixel of a to the nearest boundary pixel of b."""
+    return ndimage.distance_transform_edt(~boundary(b))[boundary(a)]
+
+
+forward, backward = directed(four_pixels, truth), directed(truth, four_pixels)
+by_hand = max(np.percentile(forward, 95), np.percentile(backward, 95))
+pooled = np.percentile(np.concatenate([forward, backward]), 95)
+library_hd95 = hd95(four_pixels, truth).item()
+print(f"HD95 by hand {by_hand:.2f} px, wavegms.metrics.hd95 {library_hd95:.2f} px")
+print("HD95 by hand equals wavegms.metrics.hd95:", bool(abs(by_hand - library_hd95) < 1e-3))
+print(f"(the 95th percentile of both directions pooled would say {pooled:.2f} px)")
 
 
 # %% [markdown]
@@ -239,19 +272,20 @@ per_image = segmentation_metrics(test_probs, test["mask"])
 order = per_image["dice"].argsort(descending=True).tolist()  # best first
 
 
-def draw_cases(rank=0):
-    chosen = [order[rank], order[-1 - rank]]
+def draw_cases(case=0):
+    chosen = [order[case], order[-1 - case]]
     return plot_cases(
         [test["image"][i] for i in chosen],
         [test["mask"][i] for i in chosen],
         [test_probs[i] > 0.5 for i in chosen],
         [test["name"][i] for i in chosen],
         [f"Dice {per_image['dice'][i]:.3f}, HD95 {per_image['hd95'][i]:.1f} px" for i in chosen],
-        row_labels=[f"best #{rank + 1}", f"worst #{rank + 1}"],
+        row_labels=[f"best #{case + 1}", f"worst #{case + 1}"],
     )
 
 
-browse(draw_cases, {"rank": range(max(1, len(order) // 2))})
+# The slider shows #1, #2, ... as the figure does; draw_cases receives 0, 1, ...
+browse(draw_cases, {"case": [(f"#{k + 1}", k) for k in range(max(1, len(order) // 2))]})
 
 # %% [markdown]
 # ## 5. Cross-domain: the same model elsewhere
@@ -349,45 +383,50 @@ plt.show()
 # %% [markdown]
 # ### Exercise 1
 #
-# The threshold 0.5 is a convention. Sweep it from 0.1 to 0.9 on the test
+# The threshold 0.5 is a convention. Sweep it from 0.1 to 0.9 (steps of 0.1) on the test
 # probabilities computed above: how much does the mean Dice change? Would choosing the
 # best threshold on the test split be fair?
 #
-# <details><summary><b>Solution</b> (try first!)</summary>
-#
-# The Dice usually changes little around 0.5 because the decoder produces confident
-# probabilities (close to 0 or 1) except along borders; the best threshold shifts the
-# borders by a pixel or so. Choosing it on the **test** split would be the same
-# mistake as choosing the checkpoint there: pick it on the validation split, then
-# apply it to the test split once.
-#
-# </details>
+# Write your answer in the next cell; the cell after it checks it.
 
-# %%
-# Worked solution
+# %% tags=["solution"]
+means = ...  # the mean test Dice at thresholds 0.1, 0.2, ..., 0.9 (9 numbers)
+# BEGIN SOLUTION
 thresholds = torch.linspace(0.1, 0.9, 9)
 means = [dice_iou(test_probs > t, test["mask"] > 0.5)[0].mean().item() for t in thresholds]
 for t, m in zip(thresholds, means):
     print(f"threshold {t:.1f}: mean Dice {m:.3f}")
+# END SOLUTION
+
+# %% tags=["check"]
+from wavegms.exercises import check, close
+
+reference = [
+    segmentation_metrics((test_probs > t).float(), test["mask"].float())["dice"].mean()
+    for t in torch.linspace(0.1, 0.9, 9)
+]
+check("Exercise 1", means, lambda answer: close(torch.tensor(answer), torch.stack(reference)))
+
+# %% [markdown] tags=["solution"]
+# **Answer.** The Dice usually changes little around 0.5 because the decoder produces confident
+# probabilities (close to 0 or 1) except along borders; the best threshold shifts the
+# borders by a pixel or so. Choosing it on the **test** split would be the same
+# mistake as choosing the checkpoint there: pick it on the validation split, then
+# apply it to the test split once.
 
 # %% [markdown]
 # ### Exercise 2
 #
 # Build two predictions where the **mean** Dice and the **pooled** Dice disagree
-# strongly: a large lesion segmented well and a tiny lesion missed completely. Which
-# number describes a screening tool better?
+# strongly: a large lesion segmented well and a tiny lesion missed completely (use
+# `disk` from section 1, `segmentation_metrics` and `summarize`). Which number describes a
+# screening tool better?
 #
-# <details><summary><b>Solution</b> (try first!)</summary>
-#
-# The pooled Dice counts pixels, so the large lesion dominates and the result looks
-# good (~0.95); the mean Dice counts images, and the missed lesion pulls it to ~0.48.
-# For screening, a missed small lesion is a failure of the whole image, so the
-# per-image mean (and the count of misses) is the more honest summary.
-#
-# </details>
+# Write your answer in the next cell; the cell after it checks it.
 
-# %%
-# Worked solution
+# %% tags=["solution"]
+totals = ...  # summarize(segmentation_metrics(...)) of the two cases
+# BEGIN SOLUTION
 big_truth, big_pred = disk(32, 32, 20), disk(33, 32, 20)
 tiny_truth, tiny_pred = disk(10, 10, 3), torch.zeros_like(disk(10, 10, 3))
 results = segmentation_metrics(
@@ -396,6 +435,23 @@ results = segmentation_metrics(
 totals = summarize(results)
 print(f"per image: {results['dice'].tolist()}")
 print(f"mean Dice {totals['dice_mean']:.3f} vs pooled Dice {totals['dice_pooled']:.3f}")
+# END SOLUTION
+
+# %% tags=["check"]
+check(
+    "Exercise 2",
+    totals,
+    lambda answer: (
+        answer["dice_pooled"] - answer["dice_mean"] > 0.3
+        or "make the large lesion right and miss the tiny one entirely"
+    ),
+)
+
+# %% [markdown] tags=["solution"]
+# **Answer.** The pooled Dice counts pixels, so the large lesion dominates and the result looks
+# good (~0.95); the mean Dice counts images, and the missed lesion pulls it to ~0.48.
+# For screening, a missed small lesion is a failure of the whole image, so the
+# per-image mean (and the count of misses) is the more honest summary.
 
 # %% [markdown]
 # ## Summary

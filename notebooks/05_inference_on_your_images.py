@@ -27,19 +27,26 @@
 # to prepare the real one) when the dataset you asked for is not there yet.
 
 # %% tags=["install"]
-# Install: in Colab, install wavegms from GitHub; locally, only check that it is installed.
+# Install: in Colab, install wavegms from GitHub (once); locally, only check that it is there.
+import importlib
+import importlib.metadata as metadata
 import subprocess
 import sys
 
+WAVEGMS_URL = "git+https://github.com/wavegms/wavegms"  # where the package comes from
 IN_COLAB = "google.colab" in sys.modules
+if IN_COLAB and importlib.util.find_spec("wavegms") is None:
+    # Plain `wavegms`, never `wavegms[notebooks]`: Colab ships its own torch, ipykernel,
+    # IPython and ipywidgets, and replacing them under a running kernel breaks it. Colab's
+    # torch satisfies wavegms's torch>=2.2, so pip keeps it.
+    loaded = {n: metadata.version(n) for n in ("numpy", "scipy", "pillow") if n in sys.modules}
+    command = [sys.executable, "-m", "pip", "install", "-q", f"wavegms @ {WAVEGMS_URL}"]
+    subprocess.run(command, check=True)
+    importlib.invalidate_caches()
+    changed = [n for n, v in loaded.items() if metadata.version(n) != v]
+    if changed:  # a package this kernel had already imported was replaced
+        print(f"pip updated {', '.join(changed)}: Runtime > Restart session, then run all again.")
 if IN_COLAB:
-    # wavegms asks for torch>=2.2, which Colab's own torch satisfies: pip keeps it (never
-    # reinstall torch in Colab, it is built for Colab's GPU drivers).
-    subprocess.run(
-        [sys.executable, "-m", "pip", "install", "-q",
-         "wavegms[notebooks] @ git+https://github.com/wavegms/wavegms"],
-        check=True,
-    )  # fmt: skip
     from google.colab import output
 
     output.enable_custom_widget_manager()  # lets ipywidgets 8 render in Colab
@@ -202,27 +209,38 @@ for picture in pictures:
 
 
 def draw_threshold(image=0, threshold=0.5):
-    fig, ax = plt.subplots(figsize=(4, 4))
+    fig, ax = plt.subplots(figsize=(4, 4.3))
     mask = full_probs[image] > threshold
     ax.imshow(overlay(pictures[image], mask))
-    ax.set_title(f"threshold {threshold}: {mask.float().mean():.1%} of pixels", fontsize=9)
+    ax.set_title(
+        f"{files[image].name}\nthreshold {threshold}: {mask.float().mean():.1%} of pixels",
+        fontsize=9,
+    )
     ax.set_axis_off()
     return fig
 
 
-browse(draw_threshold, {"image": range(len(pictures)), "threshold": [0.5, 0.3, 0.7, 0.9, 0.1]})
+browse(
+    draw_threshold,
+    {
+        "image": [(file.name, k) for k, file in enumerate(files[: len(pictures)])],
+        "threshold": [0.1, 0.3, 0.5, 0.7, 0.9],
+    },
+    static={"threshold": 0.5},  # what the model was trained and evaluated with
+)
 
 # %% [markdown]
 # ## 4. How fast on a CPU?
 #
 # Inference is one encoder pass, one LMM pass and one TAESD decode, with no gradient.
-# On the 2-core CPU of our CI machine a 224 px image takes about 0.15-0.2 s in fp32
-# (measured; TAESD's decoder is about half of it), so a folder of a hundred images
-# takes well under a minute. Where the CPU or GPU runs bf16 natively,
-# `model.prepare_for_inference("auto")` (channels-last memory, bf16 weights) with
-# `precision="auto"` takes about half that, and the tests check that its masks agree
-# with fp32 on more than 98% of pixels. Where bf16 is not native, "auto" stays fp32.
-# Here are both, at this model's size on your device:
+# The README's *Performance* table (`benchmarks/bench.py` on the 2-core CI machine,
+# medians over rounds) gives 141 ms per 224 px image in fp32 at batch 1, about twice the
+# 74 ms of TAESD's decoder alone, so a folder of a hundred images takes well under a
+# minute. Where the CPU or GPU runs bf16 natively, `model.prepare_for_inference("auto")`
+# (channels-last memory, bf16 weights) with `precision="auto"` took 74 ms there, and the
+# tests check that its masks agree with fp32 on more than 98% of pixels. Where bf16 is not
+# native, "auto" stays fp32. Here are both, at this model's size on your device (the
+# median of 5 timed batches after a warm-up; a busy machine shows larger numbers):
 
 # %%
 import copy
@@ -230,12 +248,17 @@ import copy
 from wavegms.device import resolve_precision
 
 
-def ms_per_image(net, precision):
+def ms_per_image(net, precision, repeats=5):
+    import statistics
+
     batch = torch.rand(8, 3, net.config.image_size, net.config.image_size)
     net.predict(batch[:1], precision=precision)  # warm-up
-    began = time.perf_counter()
-    net.predict(batch, precision=precision)
-    return (time.perf_counter() - began) / len(batch) * 1000
+    times = []
+    for _ in range(repeats):
+        began = time.perf_counter()
+        net.predict(batch, precision=precision)
+        times.append((time.perf_counter() - began) / len(batch) * 1000)
+    return statistics.median(times)
 
 
 fast = copy.deepcopy(model).prepare_for_inference("auto")  # a copy: `model` stays fp32
@@ -276,27 +299,41 @@ print("exit status", status)
 # ### Exercise 1
 #
 # **Test-time augmentation.** Predict each example image and its horizontal mirror,
-# flip the second prediction back, and average the two probabilities. Does the mask
-# change? When could this help?
+# flip the second prediction back, and average the two probabilities. What fraction of
+# each image's pixels changes label? When could this help?
 #
-# <details><summary><b>Solution</b> (try first!)</summary>
-#
-# The two predictions differ a little (the network is not exactly symmetric), mostly
-# along borders; averaging them smooths those disagreements and often gains a fraction
-# of a Dice point for the price of a second forward pass. It helps most when the model
-# is uncertain (small data, borderline cases) and costs twice the time.
-#
-# </details>
+# Write your answer in the next cell; the cell after it checks it.
 
-# %%
-# Worked solution
+# %% tags=["solution"]
+changed = ...  # per image in `pictures`: the fraction of pixels whose label changes
+# BEGIN SOLUTION
+changed = []
 for k, picture in enumerate(pictures):
     x = to_model_input(picture, model.config.image_size)[None]
     plain = model.predict(x)
     mirrored = model.predict(x.flip(-1)).flip(-1)
     averaged = (plain + mirrored) / 2
-    changed = ((plain > 0.5) != (averaged > 0.5)).float().mean()
-    print(f"image {k}: {changed:.2%} of pixels change label with flip averaging")
+    changed.append(((plain > 0.5) != (averaged > 0.5)).float().mean().item())
+    print(f"image {k}: {changed[-1]:.2%} of pixels change label with flip averaging")
+# END SOLUTION
+
+# %% tags=["check"]
+from wavegms.exercises import check, close
+
+check(
+    "Exercise 1",
+    changed,
+    lambda answer: (
+        (len(answer) == len(pictures) and all(0 <= float(c) <= 1 for c in answer))
+        or f"one fraction per image ({len(pictures)}), each between 0 and 1"
+    ),
+)
+
+# %% [markdown] tags=["solution"]
+# **Answer.** The two predictions differ a little (the network is not exactly symmetric), mostly
+# along borders; averaging them smooths those disagreements and often gains a fraction
+# of a Dice point for the price of a second forward pass. It helps most when the model
+# is uncertain (small data, borderline cases) and costs twice the time.
 
 # %% [markdown]
 # ### Exercise 2
@@ -304,21 +341,32 @@ for k, picture in enumerate(pictures):
 # Feed the model something it has never seen: a constant grey image, and random noise.
 # What does it predict, and what does this tell you about using it on the wrong images?
 #
-# <details><summary><b>Solution</b> (try first!)</summary>
-#
-# The model always answers: it has no notion of "this is not an ultrasound image". On a
-# flat image it typically predicts nothing or a blob; on noise, arbitrary shapes. A
-# segmentation model needs a human (or another model) to check that its input belongs
-# to its domain.
-#
-# </details>
+# Write your answer in the next cell; the cell after it checks it.
 
-# %%
-# Worked solution
+# %% tags=["solution"]
+found = ...  # [2]: the fraction of pixels called foreground on the grey image, on the noise
+# BEGIN SOLUTION
 size = model.config.image_size
 strange = torch.stack([torch.full((3, size, size), 0.5), torch.rand(3, size, size)])
 found = (model.predict(strange) > 0.5).float().mean((1, 2, 3))
 print(f"grey image: {found[0]:.1%} of pixels called foreground; noise: {found[1]:.1%}")
+# END SOLUTION
+
+# %% tags=["check"]
+check(
+    "Exercise 2",
+    found,
+    lambda answer: (
+        (len(answer) == 2 and all(0 <= float(f) <= 1 for f in answer))
+        or "two fractions, each between 0 and 1"
+    ),
+)
+
+# %% [markdown] tags=["solution"]
+# **Answer.** The model always answers: it has no notion of "this is not an ultrasound image". On a
+# flat image it typically predicts nothing or a blob; on noise, arbitrary shapes. A
+# segmentation model needs a human (or another model) to check that its input belongs
+# to its domain.
 
 # %% [markdown]
 # ## The end of the course

@@ -11,11 +11,14 @@ import torch
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
 
-# Tests never reach the internet: default to the shared local copy of TAESD.
-os.environ.setdefault("WAVEGMS_TAESD", str(SHARED / "taesd"))
-# Absolute, so that notebook kernels (started in notebooks/) find it too.
-os.environ["WAVEGMS_TAESD"] = str(Path(os.environ["WAVEGMS_TAESD"]).resolve())
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
+# A local TAESD ($WAVEGMS_TAESD, else the shared copy CI has in ../shared/taesd) keeps the tests
+# offline; without one, TAESD comes from the Hugging Face hub, as it does for users.
+if not os.environ.get("WAVEGMS_TAESD") and (SHARED / "taesd" / "config.json").is_file():
+    os.environ["WAVEGMS_TAESD"] = str(SHARED / "taesd")
+if os.environ.get("WAVEGMS_TAESD"):
+    # Absolute, so that notebook kernels (started in notebooks/) find it too.
+    os.environ["WAVEGMS_TAESD"] = str(Path(os.environ["WAVEGMS_TAESD"]).resolve())
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 # Under pytest-xdist the workers already use every core: one thread each (and for the notebook
 # kernels they start) avoids oversubscription, which makes small tensor ops many times slower.

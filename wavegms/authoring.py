@@ -6,16 +6,17 @@ Each course notebook exists three times in ``notebooks/``:
 - ``NN_name.py``: the same cells as a jupytext ``py:percent`` file, what ruff lints and a diff
   shows (the two are a jupytext pair: JupyterLab with jupytext saves both at once);
 - ``student/NN_name.ipynb``: generated, never edited: each ``solution`` cell loses the code
-  between ``# BEGIN SOLUTION`` and ``# END SOLUTION`` (a ``# TODO`` stays, so the notebook
-  still runs top to bottom), and markdown cells tagged ``solution`` are left out.
+  between ``# BEGIN SOLUTION`` and ``# END SOLUTION`` (a ``# TODO`` stays, so the
+  notebook still runs top to bottom), and markdown cells tagged ``solution`` are left out.
 
 ``python -m wavegms.authoring sync`` brings the three in line after an edit of either the
 ``.ipynb`` (in Jupyter) or the ``.py`` (in an editor): the edited one wins, outputs are dropped,
-and the student edition is written again. The edited side is the one that differs from the
-last commit (git); outside git, or when neither does, the newer file. When both were edited
-differently, nothing is overwritten and the command says so. ``--check`` (CI) changes nothing
-and fails when the files are out of step, or the common opening cells (Colab badge, install,
-parameters, start) differ between notebooks.
+and the student edition is written again. The edited side is the one whose cells differ from
+what the last sync wrote (a digest in the notebook's metadata); without one, the newer file.
+When both were edited differently, nothing is overwritten and the command says so.
+``python -m wavegms.authoring check`` (CI) changes nothing and fails when the files are out of
+step, or the common opening cells (Colab badge, install, parameters, start) differ between
+notebooks.
 """
 
 from __future__ import annotations
@@ -161,46 +162,35 @@ def student(notebook, stem: str):  # noqa: ANN001, ANN201
 # ---- which side was edited -----------------------------------------------------------------
 
 
-def _committed(path: Path) -> str | None:
-    """``path`` as in the last commit, or None (no git, not tracked)."""
-    try:
-        result = subprocess.run(
-            ["git", "show", f"HEAD:./{path.name}"],
-            cwd=path.parent,
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-    except OSError:
-        return None
-    return result.stdout if result.returncode == 0 else None
+def _digest(py_text: str) -> str:
+    import hashlib
 
-
-def _cells_of_ipynb_text(text: str) -> str:
-    import nbformat
-
-    return to_py(nbformat.reads(text, as_version=4))
+    return hashlib.sha256(py_text.encode()).hexdigest()[:16]
 
 
 def _edited(ipynb: Path, py: Path) -> Path:
-    """Which file of a pair holds the edit: the one that differs from the last commit (cells
-    only: a notebook saved with outputs is not an edit); else (no git, a file not committed
-    yet, neither changed) the newer one."""
-    committed_ipynb, committed_py = _committed(ipynb), _committed(py)
-    changed = []
-    if committed_ipynb is not None and committed_py is not None:  # both tracked by git
-        if _cells_of_ipynb_text(committed_ipynb) != _cells_of_ipynb_text(ipynb.read_text()):
-            changed.append(ipynb)
-        if committed_py != py.read_text():
-            changed.append(py)
+    """Which file of a pair holds the edit. Each sync records, in the notebook's metadata, a
+    digest of the cells it wrote to both; the file whose cells no longer match it was edited
+    (outputs are not cells: a notebook saved after running is not an edit). Without a record,
+    the newer file."""
+    import nbformat
+
+    notebook = nbformat.read(ipynb, as_version=4)
+    synced = notebook.metadata.get("wavegms", {}).get("synced")
+    if synced is None:
+        return max((ipynb, py), key=lambda path: path.stat().st_mtime_ns)
+    changed = [
+        path
+        for path, text in ((ipynb, to_py(notebook)), (py, py.read_text()))
+        if _digest(text) != synced
+    ]
     if len(changed) == 2:
         raise SyncConflict(
-            f"both {ipynb} and {py.name} were edited since the last commit, differently: keep "
-            f"one (e.g. `git checkout -- {py}` drops the .py's edit), then sync again."
+            f"both {ipynb} and {py.name} were edited since the last sync, differently: keep "
+            f"one (copy the other's edit into it, or undo it, e.g. `git checkout -- {py}`), "
+            "then sync again."
         )
-    if changed:
-        return changed[0]
-    return max((ipynb, py), key=lambda path: path.stat().st_mtime_ns)
+    return changed[0] if changed else max((ipynb, py), key=lambda p: p.stat().st_mtime_ns)
 
 
 # ---- the opening cells every notebook shares -----------------------------------------------
@@ -221,6 +211,8 @@ def _common_part(tag: str, source: str) -> str:
 def opening_problems(notebooks: dict[str, object]) -> list[str]:
     """What differs between the notebooks' common opening cells, in words (empty: none)."""
     problems = []
+    if not notebooks:
+        return problems
     first = next(iter(notebooks))
     for stem, notebook in notebooks.items():
         head = notebook.cells[0].source if notebook.cells else ""
@@ -284,6 +276,7 @@ def sync(folder: str | Path, *, check: bool = False, quiet: bool = False) -> lis
         except ValueError as error:
             problems.append(str(error))
             continue
+        notebook.metadata["wavegms"] = {"synced": _digest(to_py(notebook))}
         wanted = {
             folder / name: _text(notebook),
             folder / f"{stem}.py": to_py(notebook),

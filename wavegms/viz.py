@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from matplotlib.figure import Figure
+from matplotlib.patches import FancyBboxPatch
 
 from .checkpoint import atomic_write_bytes
 
@@ -111,6 +112,79 @@ def plot_cases(
     return fig
 
 
+def plot_pipeline() -> Figure:
+    """The Wave-GMS pipeline as one diagram: what is trained (blue), what is frozen (grey), and
+    where each term of the objective compares what (dashed, training only). Tensor shapes are
+    for an ``[B, 3, H, W]`` input; the latent grid is H/8 x W/8."""
+    trained, frozen, loss = "#cfe2ff", "#e3e3e3", "#ffe0cc"
+    fig = Figure(figsize=(11, 4.6))
+    ax = fig.add_axes((0, 0, 1, 1))
+    ax.set_xlim(0, 110)
+    ax.set_ylim(0, 46)
+    ax.set_axis_off()
+
+    def box(x, y, w, h, text, color, size=8):  # noqa: ANN001, ANN202
+        ax.add_patch(
+            FancyBboxPatch(
+                (x, y), w, h, boxstyle="round,pad=0.4", facecolor=color, edgecolor="#444"
+            )
+        )
+        ax.text(x + w / 2, y + h / 2, text, ha="center", va="center", fontsize=size)
+        return (x, y, w, h)
+
+    def arrow(start, end, dashed=False):  # noqa: ANN001, ANN202
+        ax.annotate(
+            "",
+            xy=end,
+            xytext=start,
+            arrowprops={"arrowstyle": "-|>", "color": "#333", "linestyle": "--" if dashed else "-"},
+        )
+
+    box(0.5, 19, 8, 8, "image\n[3, H, W]", "white")
+    box(12, 19, 10, 8, "Haar pyramid\n3 levels\n12 ch each", "white")
+    for k, y in enumerate((31, 21, 11)):
+        box(26, y, 12, 5, f"extractor L{k + 1}\nH/{2 ** (k + 1)}", trained, 7)
+        arrow((22.6, 23), (25.5, y + 2.5))
+        arrow((38.6, y + 2.5), (41.5, 23))
+    box(42, 19, 10, 8, "aggregator\nto H/8", trained)
+    box(56, 19, 9, 8, "mu, logvar\n[4, H/8, W/8]\nz = mu (+ noise\nin training)", trained, 7)
+    box(
+        69,
+        17,
+        13,
+        12,
+        "LMM\nresidual blocks\n+ self-attention\nheads: level2,\nlevel1, out",
+        trained,
+        7,
+    )
+    box(86, 19, 10, 8, "TAESD\ndecoder\n(frozen)", frozen)
+    box(100, 19, 8, 8, "mask\n[1, H, W]", "white")
+    for start, end in (((8.9, 23), (11.5, 23)), ((52.6, 23), (55.5, 23)), ((65.6, 23), (68.5, 23))):
+        arrow(start, end)
+    arrow((82.6, 23), (85.5, 23))
+    arrow((96.6, 23), (99.5, 23))
+    # Training only: TAESD's encoder gives the targets, three terms compare.
+    box(12, 2, 16, 6, "TAESD encoder (frozen)\nimage -> teacher latent", frozen, 7)
+    box(69, 2, 16, 6, "TAESD encoder (frozen)\nmask -> target latent", frozen, 7)
+    box(40, 2, 24, 6, "align: 0.9 (1 - cos) + 0.1 SmoothL1\nof z vs the teacher latent", loss, 7)
+    box(88, 38, 20, 5, "mask: soft Dice of each\ndecoded head vs the mask", loss, 7)
+    box(88, 2, 20, 6, "latent: MSE of each\nhead vs target latent", loss, 7)
+    arrow((28.5, 5), (39.5, 5), dashed=True)
+    arrow((60, 18.5), (54, 8.5), dashed=True)
+    arrow((91, 27.5), (96, 37.5), dashed=True)
+    arrow((85.5, 5), (87.5, 5), dashed=True)
+    arrow((79, 16.5), (92, 8.5), dashed=True)
+    ax.text(
+        1,
+        44,
+        "Wave-GMS: blue is trained (2.6M parameters), grey is frozen TAESD (2.4M); "
+        "dashed: training only (loss = latent + mask + align)",
+        fontsize=8,
+        va="center",
+    )
+    return fig
+
+
 def save_figure(fig: Figure, path: str | Path, dpi: int = 110) -> Path:
     """Write ``fig`` as a PNG atomically (temp file + rename) and return the path."""
     buffer = io.BytesIO()
@@ -120,4 +194,11 @@ def save_figure(fig: Figure, path: str | Path, dpi: int = 110) -> Path:
     return path
 
 
-__all__ = ["overlay", "plot_cases", "save_figure", "to_numpy_image", "to_numpy_mask"]
+__all__ = [
+    "overlay",
+    "plot_cases",
+    "plot_pipeline",
+    "save_figure",
+    "to_numpy_image",
+    "to_numpy_mask",
+]

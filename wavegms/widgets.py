@@ -1,21 +1,31 @@
 """Interactive browsing for the course notebooks that never breaks a headless run.
 
-:func:`browse` always draws a static matplotlib figure first (what papermill, nbval and the HTML
-export keep), then, where ipywidgets is installed and we run inside a Jupyter kernel, adds
-sliders or drop-downs that redraw the same figure for other values. In a headless execution
-the widget simply renders nothing; the static figure is still there.
+:func:`browse` shows one figure. In a Jupyter kernel with ipywidgets it adds sliders or
+drop-downs above it, and every change redraws that same figure in place; headless
+(papermill, nbval, ``$WAVEGMS_NO_WIDGETS``) the figure is drawn once, statically. The figure is
+an ordinary PNG output, so a saved notebook reopened without a kernel still shows it (only the
+controls need the kernel), and it keeps its size from one value to the next.
 """
 
 from __future__ import annotations
 
+import io
 import os
-from collections.abc import Callable, Mapping, Sequence
+import uuid
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from typing import Any
 
 import matplotlib.pyplot as plt
 from matplotlib.figure import Figure
 
 NO_WIDGETS_ENV = "WAVEGMS_NO_WIDGETS"
+# Every control's label gets the same width, so that the sliders' tracks line up.
+LABEL_WIDTH = "90px"
+CONTROL_WIDTH = "460px"
+DPI = 72
+
+# A control's options: values, or (label, value) pairs whose label is what the slider shows.
+Options = Sequence[Any]
 
 
 def widgets_available() -> bool:
@@ -32,72 +42,111 @@ def widgets_available() -> bool:
     return shell is not None and hasattr(shell, "kernel")
 
 
-def _control(name: str, values: Sequence[Any]):  # noqa: ANN202 - an ipywidgets widget
+def _values(options: Options) -> list[Any]:
+    return [o[1] if isinstance(o, tuple) and len(o) == 2 else o for o in options]
+
+
+def _control(name: str, options: Options, value: Any):  # noqa: ANN202, ANN401 - a widget
     import ipywidgets as widgets
 
-    values = list(values)
-    style = {"description_width": "initial"}
-    if all(isinstance(v, int | float) and not isinstance(v, bool) for v in values):
-        return widgets.SelectionSlider(
-            options=values, value=values[0], description=name, continuous_update=False, style=style
-        )
-    return widgets.Dropdown(options=values, value=values[0], description=name, style=style)
+    options = list(options)
+    common = {
+        "options": options,
+        "value": value,
+        "description": name,
+        "style": {"description_width": LABEL_WIDTH},
+        "layout": widgets.Layout(width=CONTROL_WIDTH),
+    }
+    values = _values(options)
+    labelled = any(isinstance(o, tuple) for o in options)
+    numbers = all(isinstance(v, int | float) and not isinstance(v, bool) for v in values)
+    if numbers or labelled and len(values) > 1 and all(isinstance(v, int) for v in values):
+        return widgets.SelectionSlider(continuous_update=False, **common)
+    return widgets.Dropdown(**common)
+
+
+def render(figure: Figure | None) -> bytes:
+    """A figure as PNG bytes at its own size (no tight cropping: the size never jumps); a
+    pyplot figure is closed afterwards, so it is not shown a second time."""
+    figure = figure if isinstance(figure, Figure) else plt.gcf()
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=DPI, facecolor="white")
+    if figure.canvas.manager is not None:
+        plt.close(figure)
+    return buffer.getvalue()
 
 
 def browse(
     draw: Callable[..., Any],
-    controls: Mapping[str, Sequence[Any]],
+    controls: Mapping[str, Options],
     *,
     static: Mapping[str, Any] | None = None,
 ) -> None:
-    """Show ``draw(**values)`` statically, then interactively for every combination of values.
+    """Show ``draw(**values)``, with controls to change the values where widgets work.
 
     Args:
         draw: makes one matplotlib figure from keyword arguments named like ``controls``,
-            with pyplot or as a bare ``Figure`` that it returns; :func:`browse` shows it.
-        controls: name -> the values to choose from (numbers give a slider, anything else a
-            drop-down). The first value of each is the default.
-        static: the values of the static figure (default: the first of each control).
+            with pyplot or as a ``Figure`` that it returns.
+        controls: name -> the options to choose from, in the order the control shows them:
+            values, or ``(label, value)`` pairs (e.g. ``("#1", 0)``, so that labels can be
+            1-based or names while ``draw`` receives indices). Numbers give a slider,
+            anything else a drop-down.
+        static: the values shown first (default: the first option of each control).
 
     Returns nothing, so that a call ending a notebook cell does not show the panel twice.
     """
-    values = {name: options[0] for name, options in controls.items()}
+    from IPython.display import Image, display
+
+    values = {name: _values(options)[0] for name, options in controls.items()}
     values.update(static or {})
-    _show(draw, **values)
+    cache: dict[Hashable, bytes] = {}
+
+    def picture(chosen: dict[str, Any]) -> Any:  # noqa: ANN401 - an IPython Image
+        key = tuple(sorted(chosen.items()))
+        if key not in cache:
+            cache[key] = render(draw(**chosen))
+        return Image(data=cache[key], format="png")
+
     if not widgets_available():
+        display(picture(values))
         return
     import ipywidgets as widgets
-    from IPython.display import display
+    from IPython.display import update_display
 
-    display(
-        widgets.interactive(
-            lambda **chosen: _show(draw, **chosen),
-            **{name: _control(name, options) for name, options in controls.items()},
+    panel = {name: _control(name, options, values[name]) for name, options in controls.items()}
+    figure_id = uuid.uuid4().hex
+
+    def update(_change: Any = None) -> None:  # noqa: ANN401
+        update_display(
+            picture({name: control.value for name, control in panel.items()}),
+            display_id=figure_id,
         )
-    )
+
+    for control in panel.values():
+        control.observe(update, names="value")
+    display(widgets.VBox(list(panel.values())))
+    display(picture(values), display_id=figure_id)
+    # The first move should be as quick as the next ones: draw the first slider's next value
+    # now, while the student reads the figure (later values are drawn when asked for).
+    first, options = next(iter(controls.items()))
+    ahead = _values(options)
+    if len(ahead) > 1:
+        following = ahead[(ahead.index(values[first]) + 1) % len(ahead)]
+        picture({**values, first: following})
 
 
-def _show(draw: Callable[..., Any], **values: Any) -> None:
-    figure = draw(**values)
-    if isinstance(figure, Figure) and figure.canvas.manager is None:
-        # A Figure built without pyplot (as wavegms.viz makes them): plt.show() ignores it.
-        from IPython.display import display
-
-        display(figure)
-    plt.show()
-
-
-def check_widgets() -> bool:
+def check_widgets() -> bool | None:
     """Display a slider and say how to tell whether widgets render (used by notebook 00).
 
-    Returns whether ipywidgets is usable from this kernel; rendering itself can only be seen.
+    Returns whether ipywidgets is usable from this kernel, or None when widgets are switched
+    off on purpose (headless runs); rendering itself can only be seen.
     """
     if os.environ.get(NO_WIDGETS_ENV):
         print(
             f"Widgets are switched off ({NO_WIDGETS_ENV} is set, as `wavegms course` does for "
             "headless runs): the notebooks show static figures only."
         )
-        return False
+        return None
     if not widgets_available():
         print(
             "ipywidgets is not available in this kernel: the notebooks will show static figures "
@@ -108,7 +157,7 @@ def check_widgets() -> bool:
     import ipywidgets as widgets
     from IPython.display import display
 
-    display(widgets.IntSlider(value=3, min=0, max=10, description="test slider"))
+    display(widgets.IntSlider(value=3, min=1, max=10, description="test slider"))
     print(
         "If a slider shows above, widgets render. If you see 'IntSlider(...)' as text instead: "
         "in Colab run the install cell again; in JupyterLab or VS Code install ipywidgets>=8 in "
@@ -117,4 +166,4 @@ def check_widgets() -> bool:
     return True
 
 
-__all__ = ["browse", "check_widgets", "widgets_available"]
+__all__ = ["browse", "check_widgets", "render", "widgets_available"]
