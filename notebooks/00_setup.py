@@ -20,6 +20,9 @@
 # **Locally:** `pip install -e ".[notebooks]"` in a clone of the repository, then open
 # the notebooks in Jupyter. This notebook only reads and checks; it trains nothing.
 #
+# **In the paper.** This notebook teaches the method overview (the frozen Tiny-VAE that Wave-GMS is built around, and the model's parameter budget). [docs/paper_map.md](https://github.com/wavegms/wavegms/blob/main/docs/paper_map.md) names the paper's section and
+# equation for each function it uses.
+#
 # **Learning objectives.** After this notebook you can:
 # - check that the Python packages of the course are installed, and fix them if not
 # - tell whether PyTorch sees a GPU, and get one in Colab
@@ -356,7 +359,7 @@ check(
     "Exercise 2",
     ratio,
     lambda answer: 1.2 < answer < 8 or f"{answer:.2f}: time the two sizes again, after a warm-up",
-    success=f"Twice the side took {ratio:.1f}x the time here.",
+    success=lambda answer: f"Twice the side took {answer:.1f}x the time here.",
 )
 
 # %% [markdown] tags=["solution"]
@@ -366,6 +369,26 @@ check(
 # buffers) that do not grow with the image, and at small sizes they are a large part of
 # the time; on a GPU, small inputs hardly cost more at all. At 224 px the pixel work
 # dominates, which is why the quick mode uses 64 px.
+
+# %% [markdown]
+# ## Troubleshooting
+#
+# - **No GPU** (section 2 says `cpu`): in Colab, *Runtime > Change runtime type > T4 GPU*,
+#   then *Runtime > Run all*. The quick mode (the defaults) runs on a CPU anyway.
+# - **Widgets show as text or not at all** (section 3): in Colab run the install cell again,
+#   it switches Colab's widget manager on; in JupyterLab install the `notebooks` extra in
+#   the server's environment and reload the page. Every figure is drawn without widgets
+#   too; a saved notebook reopened without a kernel shows its figures, and its sliders come
+#   back when you run the cell.
+# - **TAESD cannot be downloaded** (section 4, offline or behind a firewall): download it
+#   once elsewhere (`hf download madebyollin/taesd --local-dir taesd`), copy the folder,
+#   and set `os.environ["WAVEGMS_TAESD"] = "/path/to/taesd"` before the start cell.
+# - **Out of memory**: lower `BATCH_SIZE`, or `IMAGE_SIZE` (a multiple of 8), in the
+#   parameters cell.
+# - **Version drift** (an odd `ImportError` after Colab updated its packages): never upgrade
+#   Colab's torch, ipykernel or IPython; if the install cell says so, *Runtime > Restart
+#   session*, then run all again (the install is kept). Locally:
+#   `pip install -e ".[notebooks]"` and restart the kernel.
 
 # %% [markdown]
 # ## Next

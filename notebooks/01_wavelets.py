@@ -8,6 +8,9 @@
 # scratch: it feeds its encoder a **Haar wavelet pyramid**, a lossless re-arrangement
 # of the image into coarse approximations and edge-like details at three scales.
 #
+# **In the paper.** This notebook teaches the multi-resolution encoder's input: the 2-D Haar wavelet decomposition into three levels and the division of level l by 2^l. [docs/paper_map.md](https://github.com/wavegms/wavegms/blob/main/docs/paper_map.md) names the paper's section and
+# equation for each function it uses.
+#
 # **Learning objectives.** After this notebook you can:
 # - compute one level of the 2-D Haar transform by hand and with `ptwt`
 # - read the four sub-bands (LL, H, V, D) of each level on ultrasound-like and real images
@@ -229,29 +232,25 @@ for level, bands in enumerate(pyramid, 1):
           f"LL would reach {raw.max():.2f}")  # fmt: skip
 
 # %% [markdown]
-# ## 4. A real image
+# ## 4. A real ultrasound scan beside a synthetic one
 #
-# Real images have richer detail than our synthetic ones. If you prepared a dataset,
-# the first image above is already real; otherwise we use a real MRI slice of a head
-# that ships with matplotlib (256 x 256, 16-bit), so this section always works offline.
+# Real scans have richer detail than our synthetic images. wavegms ships a handful of
+# downscaled breast ultrasound images from BUSI (Al-Dhabyani et al., 2020) with their
+# masks, so this section works offline: the second row is one of them, beside the first
+# image above. Compare the level-1 details: speckle everywhere, tissue layers in H.
 
 # %%
-import numpy as np
-from matplotlib import cbook
+from wavegms.samples import load_samples
 
-if session.synthetic:
-    with cbook.get_sample_data("s1045.ima.gz") as file:  # real MRI data, in matplotlib
-        slice_ = np.frombuffer(file.read(), np.uint16).reshape(256, 256).astype(np.float32)
-    real = torch.from_numpy(slice_ / slice_.max()).expand(1, 3, -1, -1)
-    real = F.interpolate(real, size=(SIZE, SIZE), mode="bilinear", antialias=True)
-    real_name = "MRI slice (matplotlib sample data)"
-else:
-    real, real_name = images[:1], batch["name"][0]
-real_pyramid = haar_pyramid(real.clamp(0, 1))
+sample = load_samples("busi", image_size=SIZE)[0]  # {"image": [3, S, S], "mask", "name", ...}
+real = sample["image"][None]
+real_name = f"{sample['name']} (BUSI sample)"
+first_name = f"{batch['name'][0]} ({'synthetic' if session.synthetic else session.dataset})"
+real_pyramid = haar_pyramid(real)
 
 fig, axes = plt.subplots(2, 5, figsize=(11, 4.6))
 for row, (name, pyr, picture) in enumerate(
-    [(batch["name"][0], pyramid, images[0]), (real_name, real_pyramid, real[0])]
+    [(first_name, pyramid, images[0]), (real_name, real_pyramid, real[0])]
 ):
     axes[row, 0].imshow(picture.permute(1, 2, 0))
     axes[row, 0].set_title(name, fontsize=8)
@@ -265,7 +264,7 @@ for ax in axes.flat:
     ax.set_axis_off()
 plt.show()
 real_shares = energy_shares(real_pyramid)
-for name, s in [("synthetic ultrasound", shares), (real_name, real_shares)]:
+for name, s in [(first_name, shares), (real_name, real_shares)]:
     print(f"{name}: level-1 details hold {s['H1'] + s['V1'] + s['D1']:.2%} of the energy")
 
 # %% [markdown]

@@ -8,6 +8,9 @@
 # that mask; TAESD's decoder then turns the prediction into the mask. This notebook
 # looks at that latent space, and shows why it makes segmentation easier.
 #
+# **In the paper.** This notebook teaches the frozen Tiny-VAE (TAESD) and its latent space, where the model encodes images (the alignment teacher) and masks (the targets). [docs/paper_map.md](https://github.com/wavegms/wavegms/blob/main/docs/paper_map.md) names the paper's section and
+# equation for each function it uses.
+#
 # **Learning objectives.** After this notebook you can:
 # - encode and decode images and masks with TAESD, with the right value ranges
 # - look at the 4 latent channels as images
@@ -90,11 +93,16 @@ from wavegms import load_tiny_vae
 from wavegms.metrics import dice_iou
 
 vae = load_tiny_vae(device=device)
+from wavegms.samples import load_samples
+
 SIZE = max(IMAGE_SIZE, 128)  # a little larger than the quick model input: nicer pictures
-batch = course.sample_batch(session, 6, SIZE)
-images = batch["image"].to(device)  # [6, 3, S, S] in [0, 1]
-masks = batch["mask"].to(device)  # [6, 1, S, S] in {0, 1}
-print("images", tuple(images.shape), "masks", tuple(masks.shape))
+batch = course.sample_batch(session, 3, SIZE)  # the session's dataset (synthetic by default)
+real = load_samples("busi", image_size=SIZE)[:3]  # real breast ultrasound shipped with wavegms
+images = torch.cat([batch["image"], torch.stack([r["image"] for r in real])]).to(device)
+masks = torch.cat([batch["mask"], torch.stack([r["mask"] for r in real])]).to(device)
+names = batch["name"] + [f"{r['name']} (BUSI)" for r in real]
+print("images", tuple(images.shape), "masks", tuple(masks.shape))  # [6, 3, S, S], [6, 1, S, S]
+print("first three:", session.dataset, "| last three: real BUSI samples:", ", ".join(names[3:]))
 
 # %% [markdown]
 # ## 1. Encode and decode an image

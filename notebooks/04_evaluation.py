@@ -9,9 +9,12 @@
 # happens on data from another domain. If 03 has not run with the same parameters, a
 # model is trained first (in quick mode, about 15 s on a CPU).
 #
+# **In the paper.** This notebook teaches the evaluation: Dice, IoU and HD95, per-image means, model selection, and the cross-domain experiments. [docs/paper_map.md](https://github.com/wavegms/wavegms/blob/main/docs/paper_map.md) names the paper's section and
+# equation for each function it uses.
+#
 # **Learning objectives.** After this notebook you can:
 # - compute Dice, IoU and HD95 by hand and with the library, and relate them
-# - handle empty masks the way this project's specification does, and see what changes otherwise
+# - handle empty masks the way this library does, and see what changes otherwise
 # - read a per-image distribution, pooled versus mean Dice, and the best and worst cases
 # - measure a domain gap: the same model on images from another scanner or modality
 #
@@ -183,7 +186,7 @@ print(f"(the 95th percentile of both directions pooled would say {pooled:.2f} px
 # ## 2. Empty masks: a pitfall with consequences
 #
 # What is the Dice of an empty prediction for an image without a lesion? The formula
-# gives 0/0. This project's specification decides every case explicitly:
+# gives 0/0. This library (`wavegms.metrics`) decides every case explicitly:
 #
 # | truth | prediction | Dice, IoU | HD95 |
 # |---|---|---|---|
@@ -212,7 +215,7 @@ pairs = {
     "missed lesion": (empty, truth),
     "both present": (shifted, truth),
 }
-print(f"{'case':<14} {'SPEC Dice':>9} {'SPEC HD95':>9} {'authors Dice':>12} {'authors HD95':>12}")
+print(f"{'case':<14} {'our Dice':>9} {'our HD95':>9} {'authors Dice':>12} {'authors HD95':>12}")
 for name, (pred, target) in pairs.items():
     ours = dice_iou(pred, target)[0].item(), hd95(pred, target).item()
     theirs = authors_rule(pred, target)
@@ -252,6 +255,95 @@ left.legend()
 right.hist([float(r["hd95"]) for r in rows], bins=20)
 right.set(xlabel="HD95 (pixels)", title="HD95 per test image")
 plt.show()
+
+# %% [markdown]
+# ## 3b. The baseline: one constant mask for every image
+#
+# Before praising a Dice, ask what a model that looks at nothing would score. The best
+# **constant** prediction is the training split's mean mask, thresholded where it scores
+# best on the training split (`wavegms.prior`); it knows *where* lesions usually are and
+# nothing about what they look like. A model that does not beat it by a clear margin has
+# learned the location prior, not the lesions. (`wavegms evaluate` prints the same
+# baseline as `prior_dice_mean` in `summary.json`.)
+
+# %%
+from wavegms.prior import constant_mask_prior, prior_dice
+
+splits = build_datasets(config, run_dir)[0]  # the splits saved with the run
+train_masks = torch.stack([splits["train"][i]["mask"] for i in range(len(splits["train"]))])
+test_masks = torch.stack([splits["test"][i]["mask"] for i in range(len(splits["test"]))])
+mean_mask, threshold = constant_mask_prior(train_masks)
+baseline = prior_dice(mean_mask, threshold, test_masks).mean().item()
+print(f"model:         mean test Dice {summary['dice_mean']:.3f}")
+print(f"constant mask: mean test Dice {baseline:.3f} (mean training mask > {threshold:.2f})")
+if "prior_dice_mean" in summary:
+    print(f"evaluate's summary.json: prior_dice_mean {summary['prior_dice_mean']:.3f}")
+print(f"the model's margin over the constant mask: {summary['dice_mean'] - baseline:+.3f}")
+
+fig, axes = plt.subplots(1, 2, figsize=(6, 3))
+axes[0].imshow(mean_mask[0], cmap="magma", vmin=0, vmax=1)
+axes[0].set_title("mean training mask", fontsize=9)
+axes[1].imshow(mean_mask[0] > threshold, cmap="gray")
+axes[1].set_title(f"the constant prediction (> {threshold:.2f})", fontsize=9)
+for ax in axes:
+    ax.set_axis_off()
+plt.show()
+
+# %% [markdown]
+# ## 3c. A model trained for real: the pretrained BUSI model
+#
+# The quick model has seen a few dozen synthetic images for a few epochs. wavegms ships a
+# Wave-GMS model trained on the real BUSI training images on a CPU (its model card, in
+# `wavegms/pretrained/busi/README.md`, says how and for how long), and a handful of BUSI
+# sample scans with their masks. Here it segments those samples. The baseline beside it
+# is the constant mask of the *other* samples, scored on each one in turn. When you have
+# prepared BUSI (`python -m data_download busi --root data`), the cell also evaluates it on
+# the GMS test split, which it never saw.
+
+# %%
+from IPython.display import display
+
+from wavegms.pretrained import list_pretrained, load_pretrained
+from wavegms.samples import load_samples
+from wavegms.viz import plot_cases
+
+if "busi" in list_pretrained():
+    pretrained = load_pretrained("busi", device=device)
+    size = pretrained.config.image_size
+    samples = load_samples("busi", image_size=size)
+    sample_images = torch.stack([s["image"] for s in samples])
+    sample_masks = torch.stack([s["mask"] for s in samples])
+    sample_probs = pretrained.predict(sample_images.to(device)).cpu()
+    sample_scores = segmentation_metrics(sample_probs, sample_masks)
+    others = [torch.cat([sample_masks[:i], sample_masks[i + 1 :]]) for i in range(len(samples))]
+    sample_prior = torch.cat(
+        [prior_dice(*constant_mask_prior(o), sample_masks[i : i + 1]) for i, o in enumerate(others)]
+    )
+    print(f"pretrained BUSI model on {len(samples)} BUSI samples at {size} px:")
+    print(f"  mean Dice {sample_scores['dice'].mean():.3f} | constant mask {sample_prior.mean():.3f}")
+    shown = sample_scores["dice"].argsort(descending=True)[[0, len(samples) // 2, -1]].tolist()
+    display(
+        plot_cases(
+            [sample_images[i] for i in shown],
+            [sample_masks[i] for i in shown],
+            [sample_probs[i] > 0.5 for i in shown],
+            [samples[i]["name"] for i in shown],
+            [f"Dice {sample_scores['dice'][i]:.3f}" for i in shown],
+            row_labels=["best", "middle", "worst"],
+            title="The pretrained model on BUSI samples",
+        )
+    )
+    if (session.data_dir / "busi").is_dir():  # the real test split, prepared by the student
+        from wavegms.cli import main as wavegms_command
+
+        out = session.out_dir / "evaluation" / "pretrained_busi"
+        wavegms_command(
+            ["evaluate", "--pretrained", "busi", "--dataset", "busi"]
+            + ["--data", str(session.data_dir), "--out", str(out), "--no-progress"]
+        )
+else:
+    print("This installation has no pretrained BUSI model (wavegms.pretrained.list_pretrained()")
+    print("is empty): update wavegms to get it.")
 
 # %% [markdown]
 # ## 4. Best and worst cases

@@ -8,6 +8,9 @@
 # image files: yours (`IMAGES`, or `UPLOAD = True` in Colab) or a few example files
 # written for you. Everything runs on a CPU.
 #
+# **In the paper.** This notebook teaches inference: the encoder's mean, the LMM's last head and the frozen decoder, thresholded at 0.5. [docs/paper_map.md](https://github.com/wavegms/wavegms/blob/main/docs/paper_map.md) names the paper's section and
+# equation for each function it uses.
+#
 # **Learning objectives.** After this notebook you can:
 # - load a trained checkpoint and segment image files of any size and format
 # - follow what happens to an image on its way through the model and back
@@ -178,6 +181,42 @@ for row, mask_path in enumerate(report.written):
         ax.set_title(title, fontsize=8)
         ax.set_axis_off()
 plt.show()
+
+# %% [markdown]
+# ## 2b. Real ultrasound with the pretrained model
+#
+# The quick model only knows synthetic images. For real breast ultrasound, use the model
+# wavegms ships, trained on BUSI (`wavegms predict --pretrained busi IMAGES --out DIR` does
+# the same from the command line). Here it segments three of the BUSI sample files that
+# come with wavegms, at their own size, and we score them against their masks.
+
+# %%
+from wavegms.metrics import dice_iou
+from wavegms.pretrained import list_pretrained, load_pretrained
+from wavegms.samples import load_samples, samples_dir
+
+if "busi" in list_pretrained():
+    pretrained = load_pretrained("busi", device=device)
+    real = load_samples("busi")[:3]  # native size: [3, H, W] images, [1, H, W] masks
+    real_files = [
+        next((samples_dir("busi") / "images").glob(f"{item['name']}.*")) for item in real
+    ]
+    real_out = session.out_dir / "pretrained_predictions"
+    real_report = predict_files(pretrained, real_files, real_out, save_overlay=True, progress=False)
+    print(real_report)
+    fig, axes = plt.subplots(1, len(real), figsize=(3.2 * len(real), 3.4), squeeze=False)
+    for ax, item, mask_path in zip(axes[0], real, real_report.written):
+        predicted = torch.from_numpy(np.asarray(Image.open(mask_path)) > 127)[None, None]
+        dice = dice_iou(predicted, item["mask"][None] > 0.5)[0].item()
+        ax.imshow(np.asarray(Image.open(real_out / f"{mask_path.stem}_overlay.png")))
+        ax.contour(item["mask"][0], levels=[0.5], colors="lime", linewidths=1)
+        ax.set_title(f"{item['name']}: Dice {dice:.2f}", fontsize=9)
+        ax.set_axis_off()
+    fig.suptitle("pretrained BUSI model (red) and the true outline (green)", fontsize=9)
+    plt.show()
+else:
+    print("This installation has no pretrained BUSI model (wavegms.pretrained.list_pretrained()")
+    print("is empty): update wavegms to get it.")
 
 # %% [markdown]
 # ## 3. Step by step

@@ -24,7 +24,7 @@ def check(
     answer: Any,  # noqa: ANN401
     test: Callable[[Any], bool | str | None],
     *,
-    success: str = "",
+    success: str | Callable[[Any], str] = "",
 ) -> str:
     """Print and return the verdict on ``answer``: ``"correct"``, ``"not quite"`` or
     ``"not done yet"``.
@@ -34,7 +34,8 @@ def check(
         answer: the student's value (``...`` or ``None``: not done yet).
         test: ``test(answer)`` returns True when right; False or a sentence saying what is
             wrong otherwise. An exception it raises is reported as the reason.
-        success: a sentence printed after a right answer (what it shows).
+        success: a sentence printed after a right answer (what it shows), or a function of
+            the answer making one (called only then: the stub's ``...`` never reaches it).
     """
     if is_stub(answer):
         print(f"{name}: {NOT_DONE}: replace the `...` in the cell above, then run both cells.")
@@ -44,7 +45,8 @@ def check(
     except Exception as error:  # noqa: BLE001 - the student's code may fail in any way
         verdict = f"{type(error).__name__}: {error}"
     if verdict is True:
-        print(f"{name}: {CORRECT}." + (f" {success}" if success else ""))
+        note = success(answer) if callable(success) else success
+        print(f"{name}: {CORRECT}." + (f" {note}" if note else ""))
         return CORRECT
     reason = verdict if isinstance(verdict, str) and verdict else "the answer does not match."
     print(f"{name}: {WRONG}: {reason}")
