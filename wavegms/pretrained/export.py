@@ -34,6 +34,7 @@ def export(run_dir: str | Path, name: str, dtype: torch.dtype = torch.float16) -
     half = {k: v.to(dtype) if v.is_floating_point() else v for k, v in state.items()}
     tmp = target / f".{WEIGHTS}.tmp"
     save_file(half, tmp, metadata={"format": "pt"})
+    tmp.chmod(0o644)  # safetensors creates files 0600; this one is shared with everyone
     tmp.replace(target / WEIGHTS)
     atomic_write_bytes(target / "config.json", (best / "config.json").read_bytes())
     atomic_write_bytes(target / "metrics.json", (best / "metrics.json").read_bytes())
