@@ -19,6 +19,9 @@ _EXPORTS = {
     "TAESD_HUB_ID": "wavegms.tiny_vae",
     "TinyVAEUnavailableError": "wavegms.tiny_vae",
     "load_tiny_vae": "wavegms.tiny_vae",
+    "load_pretrained": "wavegms.pretrained",
+    "list_pretrained": "wavegms.pretrained",
+    "load_samples": "wavegms.samples",
 }
 
 __all__ = [
@@ -29,12 +32,17 @@ __all__ = [
     "WaveGMSOutput",
     "__version__",
     "get_device",
+    "list_pretrained",
+    "load_pretrained",
+    "load_samples",
     "load_tiny_vae",
 ]
 
 if TYPE_CHECKING:
     from .device import get_device
     from .model import HEAD_NAMES, WaveGMS, WaveGMSOutput
+    from .pretrained import list_pretrained, load_pretrained
+    from .samples import load_samples
     from .tiny_vae import TAESD_HUB_ID, TinyVAEUnavailableError, load_tiny_vae
 
 

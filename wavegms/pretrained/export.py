@@ -1,0 +1,57 @@
+"""Turn a finished training run into a shipped pretrained model (maintainers' tool).
+
+``python -m wavegms.pretrained.export RUN_DIR --name busi`` writes ``wavegms/pretrained/<name>/``:
+the ``best/`` checkpoint's ``config.json`` and weights in fp16 (half the size; loading casts them
+back), the run's ``train_config.json``, ``log.jsonl``, ``curves.png`` and the best epoch's
+``metrics.json``. The model card (``README.md``) is written by hand and kept.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file, save_file
+
+from ..checkpoint import atomic_write_bytes
+from . import pretrained_dir
+
+WEIGHTS = "diffusion_pytorch_model.safetensors"
+RUN_FILES = ("train_config.json", "log.jsonl", "curves.png")
+
+
+def export(run_dir: str | Path, name: str, dtype: torch.dtype = torch.float16) -> Path:
+    """Write run ``run_dir``'s ``best/`` model as the shipped model ``name``; return its folder."""
+    run_dir, target = Path(run_dir), pretrained_dir(name)
+    best = run_dir / "best"
+    state = load_file(best / WEIGHTS)
+    too_large = [k for k, v in state.items() if v.is_floating_point() and v.abs().max() > 6e4]
+    if dtype == torch.float16 and too_large:
+        raise ValueError(f"weights exceed fp16's range: {too_large[:3]}")
+    target.mkdir(parents=True, exist_ok=True)
+    half = {k: v.to(dtype) if v.is_floating_point() else v for k, v in state.items()}
+    tmp = target / f".{WEIGHTS}.tmp"
+    save_file(half, tmp, metadata={"format": "pt"})
+    tmp.chmod(0o644)  # safetensors creates files 0600; this one is shared with everyone
+    tmp.replace(target / WEIGHTS)
+    atomic_write_bytes(target / "config.json", (best / "config.json").read_bytes())
+    atomic_write_bytes(target / "metrics.json", (best / "metrics.json").read_bytes())
+    for file in RUN_FILES:
+        if (run_dir / file).is_file():
+            shutil.copyfile(run_dir / file, target / file)
+    return target
+
+
+def main() -> None:
+    prog = "python -m wavegms.pretrained.export"
+    parser = argparse.ArgumentParser(prog=prog, description=__doc__)
+    parser.add_argument("run_dir", help="a finished `wavegms train` run folder")
+    parser.add_argument("--name", required=True, help="the shipped model's name, e.g. busi")
+    args = parser.parse_args()
+    print(export(args.run_dir, args.name))
+
+
+if __name__ == "__main__":
+    main()
