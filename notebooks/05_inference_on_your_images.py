@@ -198,9 +198,7 @@ from wavegms.samples import load_samples, samples_dir
 if "busi" in list_pretrained():
     pretrained = load_pretrained("busi", device=device)
     real = load_samples("busi")[:3]  # native size: [3, H, W] images, [1, H, W] masks
-    real_files = [
-        next((samples_dir("busi") / "images").glob(f"{item['name']}.*")) for item in real
-    ]
+    real_files = [next((samples_dir("busi") / "images").glob(f"{item['name']}.*")) for item in real]
     real_out = session.out_dir / "pretrained_predictions"
     real_report = predict_files(pretrained, real_files, real_out, save_overlay=True, progress=False)
     print(real_report)
