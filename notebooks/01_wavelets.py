@@ -234,10 +234,12 @@ for level, bands in enumerate(pyramid, 1):
 # %% [markdown]
 # ## 4. A real ultrasound scan beside a synthetic one
 #
-# Real scans have richer detail than our synthetic images. wavegms ships a handful of
-# downscaled breast ultrasound images from BUSI (Al-Dhabyani et al., 2020) with their
-# masks, so this section works offline: the second row is one of them, beside the first
-# image above. Compare the level-1 details: speckle everywhere, tissue layers in H.
+# wavegms ships a handful of downscaled breast ultrasound images from BUSI (Al-Dhabyani
+# et al., 2020) with their masks, so this section works offline: the second row is one of
+# them, beside the first image above. Compare the level-1 details. Our synthetic images
+# exaggerate speckle; at this size the real scan keeps far less of its energy in the
+# finest details (the numbers below the figure), and its structure, the tissue layers and
+# the lesion's border, shows in the coarser levels 2 and 3, which the encoder also sees.
 
 # %%
 from wavegms.samples import load_samples

@@ -138,9 +138,11 @@ for ax in axes.flat:
 plt.show()
 
 # %% [markdown]
-# The shapes survive but the PSNR is low (a good photo codec reaches 30 dB or more).
-# The error maps tell why: on ultrasound-like images the loss is mostly **speckle**,
-# random pixel-level noise that no 48-fold compression can keep. The decoder does not
+# The shapes survive everywhere, but the PSNR differs (a good photo codec reaches 30 dB or
+# more): on our synthetic images (the first three) it is low, on the real scans (the last
+# three, downscaled, with far less pixel-level noise) much higher. The error maps tell why:
+# the loss is mostly **speckle**, random pixel-level noise that no 48-fold compression can
+# keep, and our synthetic images exaggerate it. The decoder does not
 # return a smoothed image, though: it **re-creates** speckle-like texture of its own, in
 # the wrong places (the cell below measures how much fine detail its outputs keep). That is
 # fine for us: Wave-GMS never needs to reconstruct *images*, only masks. The image latent is

@@ -312,6 +312,16 @@ def test_what_the_notebooks_say_matches_what_they_show(executed_course):
         r"keep (\d+)% of the input's level-1 detail energy", printed["02_tiny_vae_latents"]
     )
     assert kept and int(kept[1]) > 20, "the text says the decoder keeps much fine detail"
+    # 01: the synthetic images hold more fine detail than the real scan, as the text says.
+    shares = re.findall(
+        r"\((synthetic|BUSI sample)\): level-1 details hold ([\d.]+)%", printed["01_wavelets"]
+    )
+    assert [kind for kind, _ in shares] == ["synthetic", "BUSI sample"], shares
+    assert float(shares[0][1]) > float(shares[1][1])
+    # 02: the real scans (the last three) come back from TAESD better than the synthetic ones.
+    psnr = re.search(r"round-trip PSNR per image \(dB\): \[(.*)\]", printed["02_tiny_vae_latents"])
+    values = [float(v) for v in psnr[1].split(",")]
+    assert min(values[3:]) > max(values[:3]), values
     # 04: HD95 is defined as MONAI computes it (the larger directed 95th percentile).
     assert "HD95 by hand equals wavegms.metrics.hd95: True" in printed["04_evaluation"]
     # 03: the curves are drawn once, and no cell prints a module listing.
