@@ -18,7 +18,7 @@
 # - read a per-image distribution, pooled versus mean Dice, and the best and worst cases
 # - measure a domain gap: the same model on images from another scanner or modality
 #
-# **Time.** CPU quick mode (the defaults): about 10 s (measured on a 2-core CPU). Colab T4, full run: about 1 minute when the run of 03 exists (an estimate, not a measurement).
+# **Time.** CPU quick mode (the defaults): about 10 s (measured on a quiet 2-core CPU before the exercise checks and the real BUSI samples were added; they add about 3 s, an estimate). Colab T4, full run: about 1 minute when the run of 03 exists (an estimate, not a measurement).
 
 # %% [markdown]
 # ## Setup
