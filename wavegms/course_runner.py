@@ -128,13 +128,20 @@ def _failure(error: Exception, executed: Path) -> dict[str, Any]:
         notebook = nbformat.read(executed, as_version=4)
     except (OSError, ValueError):
         notebook = None
-    for index, candidate in enumerate(notebook.cells if notebook else []):
-        if candidate.get("metadata", {}).get("papermill", {}).get("status") in (
-            "running",
-            "failed",
-        ):
-            cell, count, source = index, candidate.get("execution_count"), candidate.source
-            break
+    cells = list(enumerate(notebook.cells if notebook else []))
+    marked = [
+        (index, c)
+        for index, c in cells
+        if c.get("metadata", {}).get("papermill", {}).get("status") in ("running", "failed")
+    ]
+    # A timed-out cell can end up marked "completed": then it is the last one that started.
+    started = [
+        (index, c)
+        for index, c in cells
+        if c.get("metadata", {}).get("papermill", {}).get("start_time")
+    ]
+    for index, candidate in marked or started[-1:]:
+        cell, count, source = index, candidate.get("execution_count"), candidate.source
     what = str(error).strip().splitlines()[0] if str(error).strip() else ""
     return {
         "cell": cell,
