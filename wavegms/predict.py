@@ -22,10 +22,9 @@ from diffusers import AutoencoderTiny
 from PIL import Image
 from tqdm.auto import tqdm
 
-from data_download.images import to_uint8
-
 from .checkpoint import atomic_write_bytes, load_model
 from .data import load_image
+from .data.images import to_uint8
 from .data.io import resize_image
 from .device import PRECISIONS, get_device
 from .model import WaveGMS
