@@ -20,6 +20,7 @@ from .data.layout import DATASETS
 from .data.splits import PROTOCOLS, SELECTIONS
 from .data.synthetic import KINDS
 from .device import PRECISIONS
+from .tiny_vae import check_image_size
 
 SOURCES = ("synthetic", *DATASETS)
 PAPER_SEED = 2333
@@ -142,16 +143,6 @@ class TrainConfig:
 
     def replace(self, **overrides: Any) -> TrainConfig:
         return dataclasses.replace(self, **overrides)
-
-
-def check_image_size(image_size: int) -> None:
-    """Raise ``ValueError`` unless ``image_size`` is a positive multiple of 8 (TAESD's latents
-    are 1/8 of the image)."""
-    if not (isinstance(image_size, int) and image_size > 0 and image_size % 8 == 0):
-        raise ValueError(
-            f"Invalid image_size={image_size!r}: must be a positive multiple of 8 (TAESD works "
-            "at 1/8 resolution), e.g. 224."
-        )
 
 
 # The paper's settings (docs/paper_map.md, "Training"); HAM10000 is 10x larger: fewer epochs.

@@ -15,8 +15,9 @@ The names below are imported lazily: ``data_download`` imports :mod:`wavegms.dat
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from .. import lazy_exports
 
 _EXPORTS = {
     "Augment": "augment",
@@ -54,11 +55,4 @@ if TYPE_CHECKING:
     from .synthetic import SyntheticDataset, make_synthetic_datasets
 
 
-def __getattr__(name: str) -> Any:
-    if name in _EXPORTS:
-        return getattr(importlib.import_module(f"{__name__}.{_EXPORTS[name]}"), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return __all__
+__getattr__, __dir__ = lazy_exports(__name__, {k: f"{__name__}.{m}" for k, m in _EXPORTS.items()})
