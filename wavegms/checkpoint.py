@@ -24,6 +24,7 @@ import torch
 from .atomic import atomic_write, atomic_write_bytes, atomic_write_json, atomic_write_text
 from .config import TrainConfig
 from .data.splits import SPLITS_FILE as SPLITS
+from .schedule import sync_lr
 
 if TYPE_CHECKING:
     from diffusers import AutoencoderTiny
@@ -66,6 +67,59 @@ def save_checkpoint(
 def write_log(run_dir: Path, history: list[dict[str, Any]]) -> None:
     """``RUN_DIR/log.jsonl``: one JSON object per finished epoch."""
     atomic_write_text(run_dir / LOG, "".join(json.dumps(record) + "\n" for record in history))
+
+
+def training_state(
+    epoch: int,
+    model: WaveGMS,
+    optimizer: torch.optim.Optimizer,
+    scheduler: Any,
+    scaler: Any,
+    best: dict[str, Any],
+    history: list[dict[str, Any]],
+) -> dict[str, Any]:
+    """Everything a resume needs, as tensors and plain values (loads with weights_only)."""
+    return {
+        "epoch": epoch + 1,
+        "model": model.state_dict(),
+        "optimizer": optimizer.state_dict(),
+        "scheduler": scheduler.state_dict(),
+        "scaler": scaler.state_dict() if scaler is not None else None,
+        "best": best,
+        "history": history,
+        "rng": {
+            "torch": torch.get_rng_state(),
+            "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+        },
+    }
+
+
+def restore_training_state(
+    run_dir: Path,
+    config: TrainConfig,
+    model: WaveGMS,
+    optimizer: torch.optim.Optimizer,
+    scheduler: Any,
+    scaler: Any,
+) -> tuple[int, dict[str, Any], list[dict[str, Any]]]:
+    """Restore ``last/training_state.pt`` into the given objects; returns
+    ``(start_epoch, best, history)``."""
+    state = load_training_state(run_dir / "last" / TRAINING_STATE)
+    if state["epoch"] > config.epochs:
+        raise ValueError(
+            f"{run_dir} has already trained {state['epoch']} epochs: --epochs must be at "
+            f"least that (got {config.epochs})."
+        )
+    model.load_state_dict(state["model"])
+    optimizer.load_state_dict(state["optimizer"])
+    scheduler.load_state_dict(state["scheduler"])
+    sync_lr(scheduler)  # the schedule may have been extended
+    if scaler is not None and state["scaler"] is not None:
+        scaler.load_state_dict(state["scaler"])
+    torch.set_rng_state(state["rng"]["torch"])
+    if state["rng"]["cuda"] and len(state["rng"]["cuda"]) == torch.cuda.device_count():
+        torch.cuda.set_rng_state_all(state["rng"]["cuda"])
+    return state["epoch"], state["best"], state["history"]
 
 
 def resolve_checkpoint(path: str | Path) -> Path:
@@ -135,6 +189,8 @@ __all__ = [
     "load_train_config",
     "load_training_state",
     "resolve_checkpoint",
+    "restore_training_state",
     "save_checkpoint",
+    "training_state",
     "write_log",
 ]

@@ -30,7 +30,7 @@ RESUMABLE = ("epochs", "num_workers", "device", "taesd", "data_dir", "notes")
 
 def _setting(default: Any, help: str, **cli: Any) -> Any:  # noqa: A002 - argparse's word
     """A field with its command-line ``help`` (and e.g. ``choices``, ``flag``, ``metavar``)."""
-    factory = {"default_factory": lambda: default} if isinstance(default, dict) else {}
+    factory = {"default_factory": lambda: dict(default)} if isinstance(default, dict) else {}
     value = {} if factory else {"default": default}
     return field(**value, **factory, metadata={"help": help, **cli})
 

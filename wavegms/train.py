@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, DistributedSampler
+from torch.utils.data import DataLoader
 
 from . import distributed
 from .checkpoint import (
@@ -39,19 +39,21 @@ from .checkpoint import (
     TRAIN_CONFIG,
     TRAINING_STATE,
     atomic_torch_save,
-    load_training_state,
+    restore_training_state,
     save_checkpoint,
+    training_state,
     write_log,
 )
 from .config import RESUMABLE, TrainConfig
 from .console import Console, banner
 from .curves import plot_training_curves
 from .data import Augment, build_datasets
+from .data.loaders import evaluation_loaders, training_loader
 from .device import autocast, get_device, resolve_precision
 from .losses import WaveGMSLoss
 from .metrics import dice_iou
 from .model import WaveGMS
-from .schedule import sync_lr, warmup_cosine
+from .schedule import warmup_cosine
 from .tiny_vae import load_tiny_vae
 
 if TYPE_CHECKING:
@@ -147,8 +149,8 @@ def _train(
 
     # Data. Seeded splits come out the same on every rank; a resumed run reads its own.
     datasets, splits = build_datasets(config, run_dir if resume else None)
-    train_loader, sampler, shuffle = _train_loader(datasets["train"], config, world, device)
-    eval_loaders = _eval_loaders(datasets, config, device)
+    train_loader, sampler, shuffle = training_loader(datasets["train"], config, world, device)
+    eval_loaders = evaluation_loaders(datasets, config, device)
     if config.selection == "test" and world.is_main:
         warnings.warn(TEST_SELECTION_WARNING, stacklevel=3)
 
@@ -171,7 +173,7 @@ def _train(
     scaler = _grad_scaler(device) if dtype == torch.float16 else None
     start_epoch, best, history = 0, {"dice": None, "epoch": None}, []
     if resume:
-        start_epoch, best, history = _load_state(
+        start_epoch, best, history = restore_training_state(
             run_dir, config, model, optimizer, scheduler, scaler
         )
     if world.is_main:  # only now that everything is in place: a failed start leaves no folder
@@ -242,7 +244,7 @@ def _train(
                 ):
                     best = {"dice": record[key], "epoch": epoch + 1, "on": config.selection}
                     save_checkpoint(model, run_dir, "best", record, config.selection)
-                state = _training_state(epoch, model, optimizer, scheduler, scaler, best, history)
+                state = training_state(epoch, model, optimizer, scheduler, scaler, best, history)
                 atomic_torch_save(state, run_dir / "last" / TRAINING_STATE)
                 save_checkpoint(model, run_dir, "last", record, config.selection)
                 write_log(run_dir, history)
@@ -379,68 +381,6 @@ def resolve_config(config: TrainConfig | None, run_dir: Path, resume: bool) -> T
 _PRECISION_NAMES = {None: "fp32", torch.bfloat16: "bf16", torch.float16: "fp16"}
 
 
-def _train_loader(
-    dataset: Any, config: TrainConfig, world: distributed.World, device: torch.device
-) -> tuple[DataLoader, DistributedSampler | None, torch.Generator]:
-    """The training loader, its distributed sampler (None on one process) and the generator
-    that shuffles it (reseeded every epoch)."""
-    if len(dataset) == 0:
-        raise ValueError(f"The training split of {config.dataset} is empty.")
-    sampler = (
-        DistributedSampler(dataset, world.size, world.rank, seed=config.seed)
-        if world.distributed
-        else None
-    )
-    shuffle = torch.Generator()
-    loader = _loader(
-        dataset,
-        config.batch_size // world.size,
-        config,
-        device,
-        persistent=True,  # the training loader runs every epoch: keep its workers
-        sampler=sampler,
-        shuffle=sampler is None,
-        generator=shuffle,
-    )
-    return loader, sampler, shuffle
-
-
-def _eval_loaders(
-    datasets: dict[str, Any], config: TrainConfig, device: torch.device
-) -> dict[str, DataLoader]:
-    """Validation (and test, when selecting on it) loaders; the selection split must exist."""
-    parts = ["val", "test"] if config.selection == "test" else ["val"]
-    loaders = {
-        part: _loader(datasets[part], config.batch_size, config, device)
-        for part in parts
-        if len(datasets[part])
-    }
-    if config.selection not in loaders:
-        raise ValueError(
-            f"The {config.selection} split is empty: nothing to select the best model on."
-        )
-    return loaders
-
-
-def _loader(
-    dataset: Any,
-    batch_size: int,
-    config: TrainConfig,
-    device: torch.device,
-    persistent: bool = False,
-    **kwargs: Any,
-) -> DataLoader:
-    # Pinned memory + non_blocking copies overlap host-to-GPU transfers with compute.
-    return DataLoader(
-        dataset,
-        batch_size=batch_size,
-        num_workers=config.num_workers,
-        pin_memory=device.type == "cuda",
-        persistent_workers=persistent and config.num_workers > 0,
-        **kwargs,
-    )
-
-
 class _EagerStep:
     """:func:`optimisation_step` on ``model``."""
 
@@ -493,59 +433,6 @@ def _epoch_record(
         )
     names = [f"train_{'loss' if key == 'total' else key}" for key in LOSS_KEYS]
     return {"epoch": epoch + 1, "lr": lr, **dict(zip(names, means))}
-
-
-def _training_state(
-    epoch: int,
-    model: WaveGMS,
-    optimizer: torch.optim.Optimizer,
-    scheduler: Any,
-    scaler: Any,
-    best: dict[str, Any],
-    history: list[dict[str, Any]],
-) -> dict[str, Any]:
-    """Everything a resume needs, as tensors and plain values (loads with weights_only)."""
-    return {
-        "epoch": epoch + 1,
-        "model": model.state_dict(),
-        "optimizer": optimizer.state_dict(),
-        "scheduler": scheduler.state_dict(),
-        "scaler": scaler.state_dict() if scaler is not None else None,
-        "best": best,
-        "history": history,
-        "rng": {
-            "torch": torch.get_rng_state(),
-            "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
-        },
-    }
-
-
-def _load_state(
-    run_dir: Path,
-    config: TrainConfig,
-    model: WaveGMS,
-    optimizer: torch.optim.Optimizer,
-    scheduler: Any,
-    scaler: Any,
-) -> tuple[int, dict[str, Any], list[dict[str, Any]]]:
-    """Restore ``last/training_state.pt`` into the given objects; returns
-    ``(start_epoch, best, history)``."""
-    state = load_training_state(run_dir / "last" / TRAINING_STATE)
-    if state["epoch"] > config.epochs:
-        raise ValueError(
-            f"{run_dir} has already trained {state['epoch']} epochs: --epochs must be at "
-            f"least that (got {config.epochs})."
-        )
-    model.load_state_dict(state["model"])
-    optimizer.load_state_dict(state["optimizer"])
-    scheduler.load_state_dict(state["scheduler"])
-    sync_lr(scheduler)  # the schedule may have been extended
-    if scaler is not None and state["scaler"] is not None:
-        scaler.load_state_dict(state["scaler"])
-    torch.set_rng_state(state["rng"]["torch"])
-    if state["rng"]["cuda"] and len(state["rng"]["cuda"]) == torch.cuda.device_count():
-        torch.cuda.set_rng_state_all(state["rng"]["cuda"])
-    return state["epoch"], state["best"], state["history"]
 
 
 def _grad_scaler(device: torch.device) -> torch.amp.GradScaler:
