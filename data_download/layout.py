@@ -45,12 +45,12 @@ class Discovery:
     extra_info: dict[str, Any] = field(default_factory=dict)
 
 
-def _read_info(folder: Path) -> dict[str, Any] | None:
+def _read_info(folder: Path) -> dict[str, Any]:
     # An unreadable info.json counts as none: such a folder is not one this tool can vouch for.
     try:
         return read_info(folder)
     except (OSError, ValueError):
-        return None
+        return {}
 
 
 def is_complete(folder: Path, dataset: str) -> bool:
@@ -91,7 +91,7 @@ def check_target(data_dir: Path, dataset: str, force: bool = False) -> bool:
         target.rmdir()
         return False
     info = _read_info(target)
-    if info is None or "dataset" not in info:
+    if "dataset" not in info:
         raise PreparationError(
             f"{target} exists but has no info.json: it is not a folder this tool prepared, so "
             "it is left untouched. Move it away (if it holds the raw download, pass it with "

@@ -61,7 +61,7 @@ class SegmentationDataset(Dataset):
         self.image_size = int(image_size)
         self._images = {n: images[n] for n in names}
         self._masks = {n: masks[n] for n in names}
-        self.info = read_info(self.root) or {}
+        self.info = read_info(self.root)
         all_classes = self.info.get("classes") or {}
         classes = {n: all_classes[n] for n in names if n in all_classes}
         self.classes: dict[str, str] | None = classes or None

@@ -38,8 +38,8 @@ def prepare_command(root: Path) -> str:
     return f"python -m data_download {dataset} --root {root.parent}"
 
 
-def read_info(folder: str | Path) -> dict[str, Any] | None:
-    """``folder/info.json`` as a dict, or None when there is none.
+def read_info(folder: str | Path) -> dict[str, Any]:
+    """``folder/info.json`` as a dict (empty when there is none).
 
     Raises:
         ValueError: the file is not a JSON object (names it and what to do).
@@ -48,7 +48,7 @@ def read_info(folder: str | Path) -> dict[str, Any] | None:
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        return None
+        return {}
     try:
         info = json.loads(text)
     except ValueError as e:

@@ -179,7 +179,7 @@ def make_splits(
             f"val_fraction={val_fraction}, test_fraction={test_fraction}"
         )
     on_disk = list_names(root)
-    classes = (read_info(root) or {}).get("classes") or None
+    classes = read_info(root).get("classes") or None
     rng = np.random.default_rng(seed)
     if protocol == "gms":
         if include_normal:
