@@ -12,7 +12,7 @@ from pathlib import Path
 
 from .discover import describe, pair_by_name
 from .layout import Discovery, PreparationError
-from .registry import ManualDownloadRequired, Recipe, Remote
+from .recipe import ManualDownloadRequired, Recipe, Remote
 
 HOMEPAGE = "http://www2.docm.mmu.ac.uk/STAFF/M.Yap/dataset.php"
 

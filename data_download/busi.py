@@ -14,7 +14,7 @@ from pathlib import Path
 
 from .discover import describe, image_files
 from .layout import Discovery, PreparationError, RawItem
-from .registry import Recipe, Remote
+from .recipe import Recipe, Remote
 
 _FILE = re.compile(r"(?i)^(benign|malignant|normal) \((\d+)\)(_mask(?:_\d+)?)?$")
 

@@ -16,8 +16,10 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from wavegms.atomic import atomic_write_json as write_json_atomic
+
 from .fetch import download, extract_nested, is_archive, is_junk, safe_extract
-from .layout import PreparationError, write_json_atomic
+from .layout import PreparationError
 
 REPOSITORY = "https://github.com/King-HAW/GMS"
 COMMIT = "5a9ce0084d2558c800e420f2712ab2adc1af38a6"  # pinned: the lists must never drift

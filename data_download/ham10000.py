@@ -18,7 +18,7 @@ from pathlib import Path
 from .discover import describe, image_files, is_junk, pair_by_name
 from .fetch import download
 from .layout import Discovery, PreparationError
-from .registry import Recipe, Remote
+from .recipe import Recipe, Remote
 
 DATAVERSE = "https://dataverse.harvard.edu"
 DOI = "doi:10.7910/DVN/DBW86T"

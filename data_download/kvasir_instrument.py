@@ -12,7 +12,7 @@ from pathlib import Path
 
 from .discover import describe, is_junk, pair_by_name
 from .layout import Discovery, PreparationError
-from .registry import Recipe, Remote
+from .recipe import Recipe, Remote
 
 
 def _read_split_file(path: Path) -> list[str]:

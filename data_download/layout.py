@@ -1,10 +1,4 @@
-"""The prepared layout, and how a preparation reaches it atomically.
-
-::
-
-    DATA_DIR/<dataset>/images/<name>.png   8-bit grey or RGB
-    DATA_DIR/<dataset>/masks/<name>.png    single channel, 0/255
-    DATA_DIR/<dataset>/info.json           {"dataset": ..., "counts": ..., "classes": ..., ...}
+"""How a preparation reaches the prepared layout (:mod:`wavegms.data.layout`) atomically.
 
 A preparation writes everything into ``DATA_DIR/.<dataset>.partial-XXXX`` and renames that
 folder to ``DATA_DIR/<dataset>`` as its very last step, so an interrupted run never leaves a
@@ -13,7 +7,6 @@ folder that looks complete. ``info.json`` is written last inside the staging fol
 
 from __future__ import annotations
 
-import json
 import multiprocessing as mp
 import os
 import shutil
@@ -26,12 +19,8 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
-from .images import load_image, load_mask, save_image_png, save_mask_png
-
-IMAGES = "images"
-MASKS = "masks"
-INFO = "info.json"
-LAYOUT_VERSION = 1
+from wavegms.data.images import load_image, load_mask, save_image_png, save_mask_png
+from wavegms.data.layout import IMAGES, INFO, LAYOUT_VERSION, MASKS, read_info, write_info
 
 
 class PreparationError(RuntimeError):
@@ -56,31 +45,17 @@ class Discovery:
     extra_info: dict[str, Any] = field(default_factory=dict)
 
 
-def read_info(folder: Path) -> dict[str, Any] | None:
-    """The parsed ``info.json`` of ``folder``, or None when there is none or it is unreadable."""
+def _read_info(folder: Path) -> dict[str, Any]:
+    # An unreadable info.json counts as none: such a folder is not one this tool can vouch for.
     try:
-        return json.loads((folder / INFO).read_text(encoding="utf-8"))
+        return read_info(folder)
     except (OSError, ValueError):
-        return None
-
-
-def write_json_atomic(path: Path, data: Any) -> None:
-    """Write JSON through a temporary file and ``os.replace``, so readers never see half."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(data, f, indent=2, sort_keys=False)
-            f.write("\n")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+        return {}
 
 
 def is_complete(folder: Path, dataset: str) -> bool:
     """Whether ``folder`` holds a complete preparation of ``dataset`` (counts match info.json)."""
-    info = read_info(folder)
+    info = _read_info(folder)
     if not info or info.get("dataset") != dataset:
         return False
     expected = info.get("counts", {}).get("images")
@@ -102,7 +77,7 @@ def check_target(data_dir: Path, dataset: str, force: bool = False) -> bool:
             different dataset, or files that are not a preparation; or it is damaged and
             ``force`` is off.
     """
-    own = read_info(data_dir)
+    own = _read_info(data_dir)
     if own and "dataset" in own:
         raise PreparationError(
             f"{data_dir} is itself a prepared '{own['dataset']}' folder. --root must be the "
@@ -115,8 +90,8 @@ def check_target(data_dir: Path, dataset: str, force: bool = False) -> bool:
     if target.is_dir() and not any(target.iterdir()):
         target.rmdir()
         return False
-    info = read_info(target)
-    if info is None or "dataset" not in info:
+    info = _read_info(target)
+    if "dataset" not in info:
         raise PreparationError(
             f"{target} exists but has no info.json: it is not a folder this tool prepared, so "
             "it is left untouched. Move it away (if it holds the raw download, pass it with "
@@ -228,7 +203,7 @@ def write_prepared(
                 for it, rec in zip(items, records, strict=True)
             },
         }
-        write_json_atomic(staging / INFO, full_info)
+        write_info(staging, full_info)
         target = data_dir / dataset
         if replace and target.exists():
             old = Path(tempfile.mkdtemp(prefix=f".{dataset}.old-", dir=data_dir))

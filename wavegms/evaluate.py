@@ -2,7 +2,7 @@
 
 What is measured, which files are written and which images are used is stated once, in
 ``DESCRIPTION`` below (the command's ``--help``). Metrics come from :mod:`wavegms.metrics`;
-the run's own items come from :func:`wavegms.train.build_datasets`, so evaluation sees exactly
+the run's own items come from :func:`wavegms.data.build_datasets`, so evaluation sees exactly
 the split (and, for synthetic runs, the very images) that training held out.
 """
 
@@ -20,18 +20,20 @@ from matplotlib.figure import Figure
 from torch.utils.data import ConcatDataset, DataLoader, Dataset
 from tqdm.auto import tqdm
 
+from .atomic import atomic_write_json, atomic_write_text
 from .checkpoint import (
     METRICS,
-    atomic_write_json,
-    atomic_write_text,
     find_run_dir,
     load_model,
     load_train_config,
     resolve_checkpoint,
 )
 from .config import SOURCES, TrainConfig
+from .data import SegmentationDataset, build_datasets, make_splits
+from .data.splits import EXCLUDED_CLASSES
 from .metrics import segmentation_metrics, summarize
 from .predict import add_model_arguments
+from .tiny_vae import check_image_size
 from .viz import plot_cases, save_figure
 
 HELP = "evaluate a trained model (Dice, IoU, HD95) on its test split or another dataset"
@@ -63,14 +65,6 @@ CASES = "cases.png"
 N_CASES = 3  # best and worst shown in cases.png
 
 
-def _check_image_size(image_size: int) -> None:
-    if image_size <= 0 or image_size % 8:
-        raise ValueError(
-            f"Invalid image size {image_size}: must be a positive multiple of 8 (TAESD works at "
-            "1/8 resolution), e.g. 224."
-        )
-
-
 def select_items(
     config: TrainConfig | None,
     run_dir: Path | None,
@@ -80,7 +74,10 @@ def select_items(
     split: str | None,
     image_size: int,
 ) -> tuple[Dataset, dict[str, Any]]:
-    """The dataset to evaluate and a description of it (see the module docstring).
+    """The dataset to evaluate and a description of it (see ``DESCRIPTION``).
+
+    The run's own dataset comes from its saved ``splits.json`` (synthetic data: regenerated, the
+    very images training held out); another dataset is a cross-domain evaluation.
 
     Returns ``(items, info)``: ``items`` yields ``{"image", "mask", "name"}`` at ``image_size``;
     ``info`` has ``trained_on``, ``evaluated_on``, ``split``, ``cross_domain``, ``data_dir``.
@@ -94,12 +91,18 @@ def select_items(
         )
     if dataset not in SOURCES:
         raise ValueError(f"Unknown dataset {dataset!r}: choose one of {', '.join(SOURCES)}.")
-    cross_domain = trained_on is not None and dataset != trained_on
+    own = dataset == trained_on
+    cross_domain = trained_on is not None and not own
     split = split or ("all" if cross_domain else "test")
     if split not in SPLIT_CHOICES:
         raise ValueError(f"Unknown split {split!r}: choose one of {', '.join(SPLIT_CHOICES)}.")
-    if not cross_domain and config is not None:
+    if own:
         data_dir = data_dir or config.data_dir
+    if dataset != "synthetic" and not data_dir:
+        raise ValueError(
+            f"Evaluating on {dataset!r} needs --data DATA_DIR (the folder holding {dataset}/). "
+            f"Prepare it with: python -m data_download {dataset} --root DATA_DIR"
+        )
     info = {
         "trained_on": trained_on or "unknown",
         "evaluated_on": dataset,
@@ -107,29 +110,16 @@ def select_items(
         "cross_domain": cross_domain,
         "data_dir": str(data_dir) if data_dir and dataset != "synthetic" else None,
     }
-
-    if dataset != "synthetic" and not data_dir:
-        raise ValueError(
-            f"Evaluating on {dataset!r} needs --data DATA_DIR (the folder holding {dataset}/). "
-            f"Prepare it with: python -m data_download {dataset} --root DATA_DIR"
-        )
-    own_data = config is not None and not cross_domain
-    if not own_data and dataset != "synthetic":
+    if not own and dataset != "synthetic":
         return _other_dataset(Path(data_dir).expanduser() / dataset, split, image_size), info
-    from .train import build_datasets
-
-    # The run's own data from its saved splits.json (synthetic: regenerated, deterministic),
-    # or the default synthetic set for a model trained on something else.
-    base = config if own_data else TrainConfig(dataset="synthetic")
+    base = config if own else TrainConfig(dataset="synthetic")
     base = base.replace(image_size=image_size, data_dir=str(data_dir) if data_dir else None)
-    datasets, _ = build_datasets(base, run_dir if own_data else None)
+    datasets, _ = build_datasets(base, run_dir if own else None)
     return (ConcatDataset(list(datasets.values())) if split == "all" else datasets[split]), info
 
 
 def _other_dataset(root: Path, split: str, image_size: int) -> Dataset:
     """A dataset the model was not trained on: all usable items, or a part of its GMS split."""
-    from .data import SegmentationDataset, make_splits
-    from .data.splits import EXCLUDED_CLASSES
 
     if split == "all":
         everything = SegmentationDataset(root, image_size=image_size)
@@ -258,7 +248,7 @@ def evaluate(
         image_size: evaluation resolution; default the model's (``config.image_size``).
         batch_size: images per forward pass.
         device: default :func:`~wavegms.get_device`.
-        threshold: foreground where the probability is above this (SPEC: 0.5).
+        threshold: foreground where the probability is above this (the paper: 0.5).
         precision: ``"fp32"`` (default, exact) or mixed precision, see :meth:`WaveGMS.predict`
             (the model is loaded in its fastest form for it, see
             :meth:`WaveGMS.prepare_for_inference`).
@@ -274,7 +264,7 @@ def evaluate(
     config = load_train_config(folder)
     model_config = json.loads((folder / "config.json").read_text())
     image_size = int(image_size or model_config.get("image_size", 224))
-    _check_image_size(image_size)
+    check_image_size(image_size)
     if batch_size < 1:
         raise ValueError(f"batch_size must be at least 1, got {batch_size}")
     if not 0 < threshold < 1:

@@ -9,7 +9,6 @@ the exit status are stated in ``DESCRIPTION`` below (the command's ``--help``).
 from __future__ import annotations
 
 import argparse
-import io
 import sys
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -22,10 +21,9 @@ from diffusers import AutoencoderTiny
 from PIL import Image
 from tqdm.auto import tqdm
 
-from data_download.images import to_uint8
-
-from .checkpoint import atomic_write_bytes, load_model
-from .data import load_image
+from .atomic import atomic_write
+from .checkpoint import load_model
+from .data.images import load_image, to_uint8
 from .data.io import resize_image
 from .device import PRECISIONS, get_device
 from .model import WaveGMS
@@ -110,9 +108,7 @@ def _output_stems(files: Sequence[Path]) -> list[str]:
 
 def write_png(array: np.ndarray, path: str | Path) -> None:
     """Write uint8 ``[H, W]`` (grey) or ``[H, W, 3]`` (RGB) as a PNG, atomically."""
-    buffer = io.BytesIO()
-    Image.fromarray(array).save(buffer, format="PNG")
-    atomic_write_bytes(path, buffer.getvalue())
+    atomic_write(path, lambda file: Image.fromarray(array).save(file, format="PNG"))
 
 
 def to_model_input(image: np.ndarray, size: int) -> torch.Tensor:

@@ -1,8 +1,8 @@
-"""Decoding of image and mask files, the one place that knows about PIL modes.
+"""Image and mask files <-> numpy arrays: the one place that knows about PIL modes.
 
-Both the preparation step (``python -m data_download``) and the training library
-(``wavegms.data``) read files through these two functions, so a mask means the same thing
-everywhere. Only numpy and Pillow are needed: preparing data must not import torch.
+Both the preparation step (``python -m data_download``) and the library (``wavegms.data``,
+``predict``) read and write files through these functions, so a mask means the same thing
+everywhere. Only numpy and Pillow are imported: preparing data must not import torch.
 """
 
 from __future__ import annotations
