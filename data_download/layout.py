@@ -14,19 +14,18 @@ folder that looks complete. ``info.json`` is written last inside the staging fol
 from __future__ import annotations
 
 import json
-import multiprocessing as mp
 import os
 import shutil
 import tempfile
 from collections.abc import Iterable, Sequence
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from tqdm.auto import tqdm
 
-from .images import load_image, load_mask, save_image_png, save_mask_png
+from .images import load_image, read_mask, save_image_png, save_mask_png
+from .pool import process_pool
 
 IMAGES = "images"
 MASKS = "masks"
@@ -57,11 +56,13 @@ class Discovery:
 
 
 def read_info(folder: Path) -> dict[str, Any] | None:
-    """The parsed ``info.json`` of ``folder``, or None when there is none or it is unreadable."""
+    """The parsed ``info.json`` of ``folder``, or None when there is none, it is unreadable, or
+    it is not a JSON object (``[]``, a string: not written by this tool)."""
     try:
-        return json.loads((folder / INFO).read_text(encoding="utf-8"))
+        info = json.loads((folder / INFO).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
+    return info if isinstance(info, dict) else None
 
 
 def write_json_atomic(path: Path, data: Any) -> None:
@@ -83,7 +84,8 @@ def is_complete(folder: Path, dataset: str) -> bool:
     info = read_info(folder)
     if not info or info.get("dataset") != dataset:
         return False
-    expected = info.get("counts", {}).get("images")
+    counts = info.get("counts")
+    expected = counts.get("images") if isinstance(counts, dict) else None
     try:
         n_images = sum(1 for p in (folder / IMAGES).iterdir() if p.suffix == ".png")
         n_masks = sum(1 for p in (folder / MASKS).iterdir() if p.suffix == ".png")
@@ -139,10 +141,19 @@ def check_target(data_dir: Path, dataset: str, force: bool = False) -> bool:
 
 def _convert(item: RawItem, staging: str) -> dict[str, Any]:
     """Read one raw item, merge its masks, write the two PNGs; runs in worker processes."""
-    image = load_image(item.image)
+    try:
+        image = load_image(item.image)
+        read = [(path, *read_mask(path)) for path in item.masks]
+    except ValueError as e:
+        # A raw source file: preparing again would not help, so give Pillow's own reason.
+        reason = e.__cause__ or e
+        raise PreparationError(
+            f"cannot read {_failed(e, item)}: {reason}. Fix or "
+            "replace that file in the source (or get a fresh copy of the dataset)."
+        ) from None
     mask = None
-    for path in item.masks:
-        m = load_mask(path)
+    notes = [f"{_relative_name(path)} ({note})" for path, _, note in read if note]
+    for path, m, _ in read:
         if m.shape != image.shape[:2]:
             raise PreparationError(
                 f"size mismatch: image {item.image} is {image.shape[1]}x{image.shape[0]} but "
@@ -157,7 +168,13 @@ def _convert(item: RawItem, staging: str) -> dict[str, Any]:
         "height": int(image.shape[0]),
         "width": int(image.shape[1]),
         "foreground": float(mask.mean()),
+        **({"mask_values": "; ".join(notes)} if notes else {}),
     }
+
+
+def _failed(error: ValueError, item: RawItem) -> Path:
+    """Which of an item's files ``error`` is about (its message names the path)."""
+    return next((p for p in (item.image, *item.masks) if str(p) in str(error)), item.image)
 
 
 def _check_names(items: Sequence[RawItem]) -> None:
@@ -260,9 +277,7 @@ def _convert_all(
                 out.append(_convert(it, str(staging)))
                 bar.update()
             return out
-        # "spawn": forking a process that already runs torch threads (a notebook that
-        # imported wavegms) can deadlock; fresh interpreters only import numpy and Pillow.
-        pool = ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn"))
+        pool = process_pool(workers)
         try:
             futures = [pool.submit(_convert, it, str(staging)) for it in items]
             out = []
