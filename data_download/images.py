@@ -97,16 +97,12 @@ def _binarise(a: np.ndarray, top: float) -> tuple[np.ndarray, str | None]:
     """Apply the mask rule to one channel; also describe values other than 0/1 or 0/255."""
     levels = np.unique(a)
     peak = float(levels[-1]) if levels.size else 0.0
-    fg = a > top / 2 if peak > top / 2 else a > 0
-    clean = (
-        set(levels.tolist()) <= {0, 1}
-        or set(levels.tolist()) <= {0, 255}
-        or (set(levels.tolist()) <= {0, top})
-    )
-    if clean:
+    scale = top if peak > top / 2 else peak
+    fg = a >= scale / 2 if scale > 0 else np.zeros(a.shape, bool)
+    values = set(levels.tolist())
+    if values <= {0, 1} or values <= {0, 255} or values <= {0, top}:
         return fg, None
-    low = float(levels[0])
-    return fg, f"{levels.size} levels {low:g}..{peak:g}"
+    return fg, f"{levels.size} levels {float(levels[0]):g}..{peak:g}"
 
 
 def binarise_mask(img: Image.Image) -> tuple[np.ndarray, str | None]:
@@ -118,12 +114,13 @@ def binarise_mask(img: Image.Image) -> tuple[np.ndarray, str | None]:
 
     - alpha: a fully transparent pixel is background; colour: a pixel's value is its largest
       channel; palette files are read through their colours.
-    - Let ``top`` be the largest value of the pixel type (255 for 8-bit, 65535 for 16-bit,
-      1.0 for float files in [0, 1], else 255). A file whose values reach above ``top / 2``
-      (0/255 masks, anti-aliased or JPEG 0..255 masks) is thresholded there: foreground is
-      ``value > top / 2`` (> 127 for 8-bit), so compression noise and faint edges are dropped.
-    - A file whose values all lie in the lower half is a label map (0/1, 0/1/2, 0/100 masks,
-      anti-aliased 0..100 masks): any nonzero value is foreground.
+    - A pixel is foreground when its value is at least half the mask's scale. The scale is
+      the largest value of the pixel type (``top``: 255 for 8-bit, 65535 for 16-bit, 1.0 for
+      float files in [0, 1], else 255) when the file has values above ``top / 2``: 0/255,
+      anti-aliased and JPEG 0..255 masks are cut at 128, so compression noise and faint edges
+      stay background. A file whose values all lie in the lower half is on its own scale,
+      its largest value: 0/1, 0/1/2 and 0/100 masks keep every labelled pixel, anti-aliased
+      0..100 masks are cut at 50. An all-zero file is empty.
     """
     mode = img.mode
     alpha = None
@@ -167,7 +164,8 @@ def mask_to_array(img: Image.Image) -> np.ndarray:
 def load_mask(path: str | Path) -> np.ndarray:
     """Read a mask file as bool ``[H, W]`` (True = foreground). 0/1 and 0/255 files: nonzero
     is foreground; other files follow the one rule documented in :func:`binarise_mask`
-    (threshold at half the type's range, unless every value lies below it).
+    (at least half the type's range, or of the file's largest value when every value lies in
+    the lower half of the range).
 
     Raises:
         FileNotFoundError: missing file. ValueError: corrupt or truncated file (names the path).
