@@ -9,6 +9,7 @@ injected by monkeypatching.
 from __future__ import annotations
 
 import errno
+import importlib
 import io
 import json
 import os
@@ -18,6 +19,7 @@ import sys
 import tempfile
 import time
 import zipfile
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -371,3 +373,24 @@ def test_full_disk_is_one_line(tmp_path, capsys, monkeypatch):
     err = _one_line_error(capsys)
     assert "No space left" in err and "free some disk space" in err
     assert not list(root.glob(".busi.*"))  # staging and extract folders cleaned up
+
+
+def test_damaged_download_is_deleted_so_the_next_run_fetches_it_again(tmp_path, monkeypatch):
+    from data_download import busi
+    from data_download.registry import Remote
+
+    prepare_module = importlib.import_module("data_download.prepare")  # not the function
+
+    data = tmp_path / "data"
+
+    def fake_download(urls, dest, **kwargs):  # the server sent an error page, say
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        dest.write_bytes(b"<html>503 Service Unavailable</html>")
+        return dest
+
+    remote = Remote("Dataset_BUSI.zip", ("https://example.invalid/Dataset_BUSI.zip",))
+    monkeypatch.setattr(busi, "RECIPE", replace(busi.RECIPE, remote_files=lambda: [remote]))
+    monkeypatch.setattr(prepare_module, "download", fake_download)
+    with pytest.raises(BadArchiveError, match=r"Dataset_BUSI\.zip.*deleted.*again"):
+        prepare("busi", data, progress=False)
+    assert not (data / ".downloads" / "Dataset_BUSI.zip").exists()
