@@ -450,8 +450,8 @@ def safe_extract(
             raise _damaged(archive, e, member) from e
         return target
     raise BadArchiveError(
-        f"{archive} is neither a zip nor a tar archive (or it is damaged). Download it again, "
-        "or check the file you passed with --source."
+        f"{archive} is not a readable archive: neither zip nor tar (damaged, incomplete, or "
+        "another kind of file). Download it again, or check the file you passed with --source."
     )
 
 

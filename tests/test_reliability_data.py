@@ -109,6 +109,20 @@ def test_nested_archives_share_one_budget(tmp_path):
     assert not (out / "inner.extracted" / "data.bin").exists()
 
 
+def test_headers_that_understate_sizes_cannot_write_more_than_declared(tmp_path):
+    payload = os.urandom(5000)
+    archive = _zip(tmp_path / "liar.zip", {"big.bin": payload}, zipfile.ZIP_STORED)
+    data = bytearray(archive.read_bytes())
+    central = data.index(b"PK\x01\x02")
+    data[central + 24 : central + 28] = (10).to_bytes(4, "little")  # "10 bytes", it says
+    archive.write_bytes(bytes(data))
+    limit = ExtractLimit(1000)  # the declared 10 bytes pass the budget check...
+    with pytest.raises(BadArchiveError, match=r"liar\.zip.*big\.bin"):
+        safe_extract(archive, tmp_path / "out", progress=False, limit=limit)
+    assert limit.written <= 10  # ...and no more than that was ever counted or written
+    assert not (tmp_path / "out" / "big.bin").exists()
+
+
 def test_cli_refuses_a_bomb_in_one_line_and_the_flag_lets_a_genuine_archive_through(
     tmp_path, monkeypatch, capsys
 ):
