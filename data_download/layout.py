@@ -17,7 +17,7 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -141,16 +141,8 @@ def check_target(data_dir: Path, dataset: str, force: bool = False) -> bool:
 
 def _convert(item: RawItem, staging: str) -> dict[str, Any]:
     """Read one raw item, merge its masks, write the two PNGs; runs in worker processes."""
-    try:
-        image = load_image(item.image)
-        read = [(path, *read_mask(path)) for path in item.masks]
-    except ValueError as e:
-        # A raw source file: preparing again would not help, so give Pillow's own reason.
-        reason = e.__cause__ or e
-        raise PreparationError(
-            f"cannot read {_failed(e, item)}: {reason}. Fix or "
-            "replace that file in the source (or get a fresh copy of the dataset)."
-        ) from None
+    image = _read_source(load_image, item.image)
+    read = [(path, *_read_source(read_mask, path)) for path in item.masks]
     mask = None
     notes = [f"{_relative_name(path)} ({note})" for path, _, note in read if note]
     for path, m, _ in read:
@@ -172,9 +164,17 @@ def _convert(item: RawItem, staging: str) -> dict[str, Any]:
     }
 
 
-def _failed(error: ValueError, item: RawItem) -> Path:
-    """Which of an item's files ``error`` is about (its message names the path)."""
-    return next((p for p in (item.image, *item.masks) if str(p) in str(error)), item.image)
+def _read_source(load: Callable[[Path], Any], path: Path) -> Any:
+    """``load(path)`` for a raw source file, whose problems re-preparing would not cure."""
+    try:
+        return load(path)
+    except ValueError as e:
+        if e.__cause__ is None:  # our own message (e.g. over the pixel limit) says what to do
+            raise PreparationError(str(e)) from None
+        raise PreparationError(
+            f"cannot read {path}: {e.__cause__}. Fix or replace that file in the source "
+            "(or get a fresh copy of the dataset)."
+        ) from None
 
 
 def _check_names(items: Sequence[RawItem]) -> None:

@@ -16,6 +16,7 @@ import os
 import signal
 import subprocess
 import sys
+import tarfile
 import tempfile
 import time
 import zipfile
@@ -291,6 +292,34 @@ def test_bad_image_inside_an_archive_names_the_archive_and_the_member(tmp_path):
     assert f"{archive}, member original/000002.png" in message
     assert ".bus.extract-" not in message and "--force" not in message
     assert "fresh copy" in message
+
+
+def test_bad_image_in_a_nested_archive_names_every_level(tmp_path):
+    members = _bus_members()
+    members["original/000002.png"] = b"not a png at all"
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz") as tf:
+        for name, data in members.items():
+            if name.startswith("original/"):
+                info = tarfile.TarInfo(name)
+                info.size = len(data)
+                tf.addfile(info, io.BytesIO(data))
+    outer = {f"B/{k}": v for k, v in members.items() if k.startswith("GT/")}
+    outer["B/original.tar.gz"] = buf.getvalue()
+    archive = _zip(tmp_path / "DatasetB.zip", outer)
+    with pytest.raises(PreparationError) as e:
+        prepare("bus", tmp_path / "data", archive, progress=False, workers=1)
+    assert f"{archive}, member B/original.tar.gz, member original/000002.png" in str(e.value)
+
+
+def test_image_over_the_pixel_limit_in_a_source_is_not_called_corrupt(tmp_path, monkeypatch):
+    monkeypatch.setattr(PIL.Image, "MAX_IMAGE_PIXELS", 100)  # the 20 x 24 images: 480 pixels
+    archive = _zip(tmp_path / "DatasetB.zip", _bus_members())
+    with pytest.raises(PreparationError) as e:
+        prepare("bus", tmp_path / "data", archive, progress=False, workers=1)
+    message = str(e.value)
+    assert "too large (480 pixels" in message and "member original/000001.png" in message
+    assert "corrupt" not in message and "--force" not in message
 
 
 def test_image_over_the_pixel_limit_is_called_too_large(tmp_path, monkeypatch):
