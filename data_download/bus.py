@@ -63,4 +63,6 @@ RECIPE = Recipe(
     remote_files=_no_download,
     discover=discover,
     expected_images=163,
+    extracted_mb=50,  # 163 PNG images and masks, about 20 MB
+    name_pattern=r"\d{6}",
 )

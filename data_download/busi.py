@@ -70,4 +70,6 @@ RECIPE = Recipe(
     ],
     discover=discover,
     expected_images=780,
+    extracted_mb=250,  # Dataset_BUSI.zip is about 200 MB
+    name_pattern=_FILE.pattern,
 )

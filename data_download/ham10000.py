@@ -126,4 +126,6 @@ RECIPE = Recipe(
     remote_files=remote_files,
     discover=discover,
     expected_images=10015,
+    extracted_mb=3500,  # the three zips are about 3 GB
+    name_pattern=r"ISIC_\d{7}",
 )

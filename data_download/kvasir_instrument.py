@@ -66,4 +66,6 @@ RECIPE = Recipe(
     ],
     discover=discover,
     expected_images=590,
+    extracted_mb=500,  # a 170 MB zip holding two tar.gz, both unpacked
+    name_pattern=r"c[a-z0-9]{24}",
 )

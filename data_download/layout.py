@@ -7,20 +7,20 @@ folder that looks complete. ``info.json`` is written last inside the staging fol
 
 from __future__ import annotations
 
-import multiprocessing as mp
 import os
 import shutil
 import tempfile
-from collections.abc import Iterable, Sequence
-from concurrent.futures import ProcessPoolExecutor
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from tqdm.auto import tqdm
 
-from wavegms.data.images import load_image, load_mask, save_image_png, save_mask_png
+from wavegms.data.images import load_image, read_mask, save_image_png, save_mask_png
 from wavegms.data.layout import IMAGES, INFO, LAYOUT_VERSION, MASKS, read_info, write_info
+
+from .pool import process_pool
 
 
 class PreparationError(RuntimeError):
@@ -58,7 +58,8 @@ def is_complete(folder: Path, dataset: str) -> bool:
     info = _read_info(folder)
     if not info or info.get("dataset") != dataset:
         return False
-    expected = info.get("counts", {}).get("images")
+    counts = info.get("counts")
+    expected = counts.get("images") if isinstance(counts, dict) else None
     try:
         n_images = sum(1 for p in (folder / IMAGES).iterdir() if p.suffix == ".png")
         n_masks = sum(1 for p in (folder / MASKS).iterdir() if p.suffix == ".png")
@@ -114,10 +115,11 @@ def check_target(data_dir: Path, dataset: str, force: bool = False) -> bool:
 
 def _convert(item: RawItem, staging: str) -> dict[str, Any]:
     """Read one raw item, merge its masks, write the two PNGs; runs in worker processes."""
-    image = load_image(item.image)
+    image = _read_source(load_image, item.image)
+    read = [(path, *_read_source(read_mask, path)) for path in item.masks]
     mask = None
-    for path in item.masks:
-        m = load_mask(path)
+    notes = [f"{_relative_name(path)} ({note})" for path, _, note in read if note]
+    for path, m, _ in read:
         if m.shape != image.shape[:2]:
             raise PreparationError(
                 f"size mismatch: image {item.image} is {image.shape[1]}x{image.shape[0]} but "
@@ -132,7 +134,21 @@ def _convert(item: RawItem, staging: str) -> dict[str, Any]:
         "height": int(image.shape[0]),
         "width": int(image.shape[1]),
         "foreground": float(mask.mean()),
+        **({"mask_values": "; ".join(notes)} if notes else {}),
     }
+
+
+def _read_source(load: Callable[[Path], Any], path: Path) -> Any:
+    """``load(path)`` for a raw source file, whose problems re-preparing would not cure."""
+    try:
+        return load(path)
+    except ValueError as e:
+        if e.__cause__ is None:  # our own message (e.g. over the pixel limit) says what to do
+            raise PreparationError(str(e)) from None
+        raise PreparationError(
+            f"cannot read {path}: {e.__cause__}. Fix or replace that file in the source "
+            "(or get a fresh copy of the dataset)."
+        ) from None
 
 
 def _check_names(items: Sequence[RawItem]) -> None:
@@ -235,9 +251,7 @@ def _convert_all(
                 out.append(_convert(it, str(staging)))
                 bar.update()
             return out
-        # "spawn": forking a process that already runs torch threads (a notebook that
-        # imported wavegms) can deadlock; fresh interpreters only import numpy and Pillow.
-        pool = ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn"))
+        pool = process_pool(workers)
         try:
             futures = [pool.submit(_convert, it, str(staging)) for it in items]
             out = []

@@ -6,6 +6,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from .fetch import ExtractLimit
 from .layout import Discovery
 
 
@@ -27,7 +28,10 @@ class Recipe:
     ``remote_files`` returns what to download (it may ask a web API, as for Dataverse), or
     raises :class:`ManualDownloadRequired` when the data cannot be downloaded by us.
     ``discover`` finds the raw items below the given folders (extracted archives, or the
-    user's ``--source`` folder).
+    user's ``--source`` folder). ``extracted_mb`` is roughly how large the raw data is once
+    unpacked: it bounds what extraction may write (:func:`extract_limit`). ``name_pattern``
+    matches the dataset's image file stems (mask suffixes stripped), so that a folder of
+    another dataset is recognised and refused with the right command.
     """
 
     name: str
@@ -38,6 +42,17 @@ class Recipe:
     remote_files: Callable[[], Sequence[Remote]]
     discover: Callable[[Sequence[Path]], Discovery]
     expected_images: int | None = None
+    extracted_mb: int = 1000
+    name_pattern: str | None = None
+
+
+def extract_limit(recipe_mb: int, max_gb: float | None = None) -> ExtractLimit:
+    """The extraction bound of a preparation: 3x the dataset's known size plus 1 GB of slack
+    (mirrors differ, archives nest), checked with the bomb ratio of :class:`ExtractLimit`; a
+    limit given by hand (``--max-extract-gb``) replaces both, the user vouching for the data."""
+    if max_gb is not None:
+        return ExtractLimit(max_bytes=int(max_gb * 1e9), max_ratio=None)
+    return ExtractLimit(max_bytes=3 * recipe_mb * 10**6 + 10**9)
 
 
 class ManualDownloadRequired(RuntimeError):

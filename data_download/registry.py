@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from . import bus, busi, ham10000, kvasir_instrument
-from .recipe import ManualDownloadRequired, Recipe, Remote
+from .recipe import ManualDownloadRequired, Recipe, Remote, extract_limit
 
 
 def recipes() -> dict[str, Recipe]:
@@ -11,4 +11,4 @@ def recipes() -> dict[str, Recipe]:
     return {r.name: r for r in (busi.RECIPE, bus.RECIPE, kvasir_instrument.RECIPE, ham10000.RECIPE)}
 
 
-__all__ = ["ManualDownloadRequired", "Recipe", "Remote", "recipes"]
+__all__ = ["ManualDownloadRequired", "Recipe", "Remote", "extract_limit", "recipes"]
