@@ -32,7 +32,8 @@ from .config import SOURCES, TrainConfig
 from .data import SegmentationDataset, build_datasets, make_splits
 from .data.splits import EXCLUDED_CLASSES
 from .metrics import segmentation_metrics, summarize
-from .predict import add_model_arguments
+from .predict import add_model_arguments, model_folder
+from .prior import PRIOR_FILE, constant_mask_prior, load_prior, prior_dice
 from .tiny_vae import check_image_size
 from .viz import plot_cases, save_figure
 
@@ -43,8 +44,11 @@ threshold 0.5: Dice, IoU and HD95 in pixels, with explicit empty-mask rules (bot
 HD95 0; one empty: Dice 0, HD95 = the image diagonal).
 
 Writes to EVAL_DIR:
-  summary.json    mean and std of each metric, pooled Dice, n_images, and provenance
-                  (checkpoint, trained_on, evaluated_on, split, cross_domain, selected_on)
+  summary.json    mean and std of each metric, pooled Dice, n_images, the constant-mask
+                  baseline (prior_dice_mean: the Dice of the training split's mean mask,
+                  thresholded where it scores best on the training split, predicted for every
+                  image), and provenance (checkpoint, trained_on, evaluated_on, split,
+                  cross_domain, selected_on)
   per_image.csv   name, dice, iou, hd95, gt_empty, pred_empty
   cases.png       the best and the worst cases: image, ground truth, prediction
 
@@ -53,8 +57,12 @@ synthetic runs regenerate theirs). With --dataset OTHER --data DATA_DIR the eval
 cross-domain (e.g. a BUSI checkpoint on BUS): all usable items of OTHER (BUSI's empty "normal"
 class excluded, as in the paper), or its GMS test list with --split test.
 
+A model that does not clearly beat the constant-mask baseline has learned where lesions
+usually are, not what they look like; evaluate says so.
+
 Examples:
   wavegms evaluate --checkpoint runs/busi --out evals/busi
+  wavegms evaluate --pretrained busi --dataset busi --data DATA_DIR --out evals/pretrained
   wavegms evaluate --checkpoint runs/busi --dataset bus --data DATA_DIR --out evals/busi_on_bus
 """
 
@@ -128,6 +136,33 @@ def _other_dataset(root: Path, split: str, image_size: int) -> Dataset:
     else:
         names = getattr(make_splits(root, "gms"), split)
     return SegmentationDataset(root, names=names, image_size=image_size)
+
+
+def training_prior(
+    config: TrainConfig | None,
+    run_dir: Path | None,
+    folder: Path,
+    image_size: int,
+    data_dir: str | Path | None = None,
+) -> tuple[torch.Tensor, float, str] | None:
+    """The constant-mask baseline of the data the model was trained on.
+
+    From the run's training split when its data can be read (``data_dir`` first, then the
+    run's own), else from the ``prior.safetensors`` stored with the checkpoint (shipped
+    models), else None. Returns ``(mean_mask [1, S, S], threshold, source)``.
+    """
+    if config is not None:
+        for where in dict.fromkeys([data_dir or config.data_dir, config.data_dir]):
+            try:
+                base = config.replace(image_size=image_size, data_dir=where)
+                train = build_datasets(base, run_dir)[0]["train"]
+            except (FileNotFoundError, ValueError):
+                continue
+            masks = torch.stack([train[i]["mask"] for i in range(len(train))])
+            return (*constant_mask_prior(masks), f"the training split ({len(train)} masks)")
+    if (folder / PRIOR_FILE).is_file():
+        return (*load_prior(folder, image_size), f"{PRIOR_FILE} stored with the checkpoint")
+    return None
 
 
 def _provenance(checkpoint: Path, config: TrainConfig | None) -> dict[str, Any]:
@@ -284,8 +319,12 @@ def evaluate(
         progress=progress,
     )
     description = f"trained on {info['trained_on']}, evaluated on {info['evaluated_on']}"
+    prior = training_prior(config, run_dir, folder, image_size, data_dir)
+    masks = torch.stack([items[i]["mask"] for i in range(len(items))])
     summary: dict[str, Any] = {
         **summarize(per_image),
+        "prior_dice_mean": prior_dice(*prior[:2], masks).mean().item() if prior else None,
+        "prior_source": prior[2] if prior else "unavailable (the training data is not at hand)",
         "n_gt_empty": int((per_image["target_size"] == 0).sum()),
         "hd95_unit": "pixels",
         "checkpoint": str(folder),
@@ -339,9 +378,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
 
 
+PRIOR_MARGIN = 0.1  # a model this close to the constant mask has learned little appearance
+
+
 def run(args: argparse.Namespace) -> int:
     summary = evaluate(
-        args.checkpoint,
+        model_folder(args),
         dataset=args.dataset,
         data_dir=args.data,
         split=args.split,
@@ -359,6 +401,16 @@ def run(args: argparse.Namespace) -> int:
         f"(pooled {summary['dice_pooled']:.4f}), IoU {summary['iou_mean']:.4f}, "
         f"HD95 {summary['hd95_mean']:.2f} px -> {args.out}"
     )
+    prior = summary["prior_dice_mean"]
+    if prior is None:
+        print(f"constant-mask baseline: {summary['prior_source']}")
+        return 0
+    print(f"constant-mask baseline: Dice {prior:.4f} (from {summary['prior_source']})")
+    if summary["dice_mean"] < prior + PRIOR_MARGIN:
+        print(
+            f"close to a constant mask (Dice {summary['dice_mean']:.3f} vs {prior:.3f}): the "
+            "model has learned where lesions usually are, not what they look like"
+        )
     return 0
 
 

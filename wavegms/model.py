@@ -137,6 +137,11 @@ class WaveGMS(nn.Module):
         """Where the weights are (all on one device)."""
         return next(self.parameters()).device
 
+    @property
+    def dtype(self) -> torch.dtype:
+        """The weights' dtype (all alike): float32, or bfloat16 after ``prepare_for_inference``."""
+        return next(self.parameters()).dtype
+
     @torch.no_grad()
     def encode_targets(
         self, images: torch.Tensor, masks: torch.Tensor
