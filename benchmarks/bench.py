@@ -4,7 +4,7 @@
 
 Reports, as a printed table and as JSON:
 
-* training: images/s of a full optimisation step (SPEC objective over all heads, backward, AdamW)
+* training: images/s of a full optimisation step (the objective over all heads, backward, AdamW)
   per batch size and variant, with peak memory (CUDA max allocated on GPU, peak RSS on CPU);
 * the frozen floor of the same batch, measured in the same run: the TAESD work a step cannot
   avoid (encoding image and mask, and the decoder's forward and backward over the supervised

@@ -10,8 +10,9 @@ Datasets: ``busi``, ``bus`` (``--source`` only), ``kvasir_instrument``, ``ham100
 This package needs only numpy, Pillow and tqdm (no torch), so it runs anywhere first.
 """
 
+from wavegms.data.images import load_image, load_mask
+
 from .fetch import DownloadError, UnsafeArchiveError, download, safe_extract
-from .images import load_image, load_mask
 from .layout import PreparationError
 from .prepare import available, prepare
 from .registry import ManualDownloadRequired

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import sys
 from collections.abc import Sequence
 
 from . import gms_splits
 from .bus import HOW_TO_REQUEST
-from .fetch import DownloadError, UnsafeArchiveError
-from .layout import PreparationError
+from .fetch import LIMIT_FLAG
 from .registry import ManualDownloadRequired, recipes
 
 EPILOG = """\
@@ -20,6 +20,8 @@ examples:
 
 Every dataset is prepared as DATA_DIR/<dataset>/{images,masks}/<name>.png + info.json.
 Downloads resume after an interruption; preparing twice does nothing.
+Exit status: 0 done, 2 error (one line saying what to do; BUS: how to request it),
+130 interrupted.
 """
 
 
@@ -51,7 +53,19 @@ def _add_common(p: argparse.ArgumentParser) -> None:
         metavar="N",
         help="processes converting images (default: number of CPUs, at most 8)",
     )
+    p.add_argument(
+        LIMIT_FLAG,
+        type=float,
+        default=None,
+        metavar="GB",
+        help="the most that extracting archives may write (default: from the dataset's known "
+        "size, and archives may not expand more than 20-fold); set it for a genuine archive "
+        "that is refused",
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument(
+        "--debug", action="store_true", help="show full tracebacks instead of one-line errors"
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -87,6 +101,20 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _os_error_line(error: OSError, root: str) -> str:
+    """One line for a failed file operation: what, where, and what to do."""
+    where = error.filename or root
+    if error.errno == errno.ENOSPC:
+        hint = "free some disk space or choose another --root"
+    elif error.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        hint = "check that you may write there, or choose another --root"
+    elif error.errno in (errno.ENOTDIR, errno.EEXIST, errno.EISDIR):
+        hint = "a file stands where a folder is needed (or the reverse): move it away"
+    else:
+        hint = "check the path"
+    return f"{error.strerror or error}: {where}. {hint}."
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from .prepare import prepare
@@ -100,19 +128,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             keep_archives=args.keep_archives,
             workers=args.workers,
             progress=not args.quiet,
+            max_extract_gb=args.max_extract_gb,
         )
     except ManualDownloadRequired as e:
-        print(str(e), file=sys.stderr)
+        print(str(e), file=sys.stderr)  # several lines on purpose: how to request BUS
         return 2
-    except (
-        PreparationError,
-        DownloadError,
-        UnsafeArchiveError,
-        ValueError,
-        FileNotFoundError,
-    ) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
     except KeyboardInterrupt:
         print(
             "\ninterrupted: nothing half-prepared was left behind; run the same command "
@@ -120,6 +140,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 130
+    # PreparationError, DownloadError (RuntimeError), UnsafeArchiveError, BadArchiveError
+    # (ValueError) and OSError (unwritable, full, a file as --root) all carry what to do.
+    except (OSError, ValueError, RuntimeError) as e:
+        if args.debug:
+            raise
+        message = _os_error_line(e, args.root) if isinstance(e, OSError) else str(e)
+        print(f"data_download {args.dataset}: error: {' '.join(message.split())}", file=sys.stderr)
+        return 2
     return 0
 
 

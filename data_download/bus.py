@@ -12,7 +12,7 @@ from pathlib import Path
 
 from .discover import describe, pair_by_name
 from .layout import Discovery, PreparationError
-from .registry import ManualDownloadRequired, Recipe, Remote
+from .recipe import ManualDownloadRequired, Recipe, Remote
 
 HOMEPAGE = "http://www2.docm.mmu.ac.uk/STAFF/M.Yap/dataset.php"
 
@@ -63,4 +63,6 @@ RECIPE = Recipe(
     remote_files=_no_download,
     discover=discover,
     expected_images=163,
+    extracted_mb=50,  # 163 PNG images and masks, about 20 MB
+    name_pattern=r"\d{6}",
 )

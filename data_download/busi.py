@@ -14,7 +14,7 @@ from pathlib import Path
 
 from .discover import describe, image_files
 from .layout import Discovery, PreparationError, RawItem
-from .registry import Recipe, Remote
+from .recipe import Recipe, Remote
 
 _FILE = re.compile(r"(?i)^(benign|malignant|normal) \((\d+)\)(_mask(?:_\d+)?)?$")
 
@@ -70,4 +70,6 @@ RECIPE = Recipe(
     ],
     discover=discover,
     expected_images=780,
+    extracted_mb=250,  # Dataset_BUSI.zip is about 200 MB
+    name_pattern=_FILE.pattern,
 )

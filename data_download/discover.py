@@ -110,3 +110,20 @@ def describe(paths: Sequence[Path], limit: int = 3) -> str:
     """A short human list: ``a, b, c and 12 more``."""
     shown = ", ".join(str(p) for p in paths[:limit])
     return shown + (f" and {len(paths) - limit} more" if len(paths) > limit else "")
+
+
+def dominant_pattern(roots: Sequence[Path], patterns: dict[str, str]) -> tuple[str, list[str]]:
+    """Which name pattern most image files below ``roots`` follow (mask suffixes stripped).
+
+    Returns ``(key, a few example file names)`` for the pattern matched by more than half of
+    the files, or ``("", [])`` when none is (or there are no image files).
+    """
+    files = [p for _, _, p in image_files(roots)]
+    if not files:
+        return "", []
+    compiled = {key: re.compile(pattern) for key, pattern in patterns.items()}
+    for key, pattern in compiled.items():
+        hits = [p.name for p in files if pattern.fullmatch(strip_mask_suffix(p.stem))]
+        if 2 * len(hits) > len(files):
+            return key, hits[:2]
+    return "", []

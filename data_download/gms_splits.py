@@ -16,8 +16,18 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from .fetch import download, extract_nested, is_archive, is_junk, safe_extract
-from .layout import PreparationError, write_json_atomic
+from wavegms.atomic import atomic_write_json as write_json_atomic
+
+from .fetch import (
+    ExtractLimit,
+    download,
+    extract_nested,
+    is_archive,
+    is_junk,
+    remove_tree,
+    safe_extract,
+)
+from .layout import PreparationError
 
 REPOSITORY = "https://github.com/King-HAW/GMS"
 COMMIT = "5a9ce0084d2558c800e420f2712ab2adc1af38a6"  # pinned: the lists must never drift
@@ -37,6 +47,7 @@ CITATION = (
     "Huo J, Ouyang X, Ourselin S, Sparks R. Generative Medical Segmentation. "
     "AAAI 2025. https://arxiv.org/abs/2403.18198"
 )
+_TMP_PREFIX = ".gms_splits."  # a temporary folder in DATA_DIR; stale ones are removed
 _IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
 
 
@@ -105,18 +116,27 @@ def _is_done(out_dir: Path) -> bool:
 
 
 def prepare(
-    data_dir: Path, source: Path | None = None, *, force: bool = False, progress: bool = True
+    data_dir: Path,
+    source: Path | None = None,
+    *,
+    force: bool = False,
+    progress: bool = True,
+    limit: ExtractLimit | None = None,
 ) -> Path:
     """Write ``data_dir/splits/gms/<dataset>.json`` for the four datasets; return that folder.
 
     From ``source`` (a folder such as a clone of the GMS repository, or an archive of it) when
-    given, else downloaded from the GMS repository at a pinned commit.
+    given, else downloaded from the GMS repository at a pinned commit. ``limit`` bounds what
+    extracting a source archive may write.
     """
     out_dir = data_dir / "splits" / "gms"
     if not force and _is_done(out_dir):
         print(f"GMS split lists already prepared in {out_dir}: nothing to do.")
         return out_dir
-    with tempfile.TemporaryDirectory(prefix=".gms_splits.", dir=_mkdir(data_dir)) as tmp:
+    for stale in sorted(data_dir.glob(f"{_TMP_PREFIX}*")) if data_dir.is_dir() else []:
+        print(f"removing {stale}, left by an interrupted run")
+        remove_tree(stale)
+    with tempfile.TemporaryDirectory(prefix=_TMP_PREFIX, dir=_mkdir(data_dir)) as tmp:
         pickles: dict[str, Path] = {}
         if source is None:
             for dataset, rel in PICKLES.items():
@@ -131,8 +151,9 @@ def prepare(
         else:
             root = source
             if source.is_file() and is_archive(source):
-                root = safe_extract(source, Path(tmp) / "src", progress=progress)
-                extract_nested(root, progress=progress)
+                limit = limit if limit is not None else ExtractLimit()
+                root = safe_extract(source, Path(tmp) / "src", progress=progress, limit=limit)
+                extract_nested(root, progress=progress, limit=limit)
             elif source.is_file():
                 root = source.parent
             for pkl in sorted(root.rglob("*_train_test_names.pkl")):

@@ -18,7 +18,7 @@ from pathlib import Path
 from .discover import describe, image_files, is_junk, pair_by_name
 from .fetch import download
 from .layout import Discovery, PreparationError
-from .registry import Recipe, Remote
+from .recipe import Recipe, Remote
 
 DATAVERSE = "https://dataverse.harvard.edu"
 DOI = "doi:10.7910/DVN/DBW86T"
@@ -126,4 +126,6 @@ RECIPE = Recipe(
     remote_files=remote_files,
     discover=discover,
     expected_images=10015,
+    extracted_mb=3500,  # the three zips are about 3 GB
+    name_pattern=r"ISIC_\d{7}",
 )

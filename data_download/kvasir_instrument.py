@@ -12,7 +12,7 @@ from pathlib import Path
 
 from .discover import describe, is_junk, pair_by_name
 from .layout import Discovery, PreparationError
-from .registry import Recipe, Remote
+from .recipe import Recipe, Remote
 
 
 def _read_split_file(path: Path) -> list[str]:
@@ -66,4 +66,6 @@ RECIPE = Recipe(
     ],
     discover=discover,
     expected_images=590,
+    extracted_mb=500,  # a 170 MB zip holding two tar.gz, both unpacked
+    name_pattern=r"c[a-z0-9]{24}",
 )

@@ -1,10 +1,4 @@
-"""The prepared layout, and how a preparation reaches it atomically.
-
-::
-
-    DATA_DIR/<dataset>/images/<name>.png   8-bit grey or RGB
-    DATA_DIR/<dataset>/masks/<name>.png    single channel, 0/255
-    DATA_DIR/<dataset>/info.json           {"dataset": ..., "counts": ..., "classes": ..., ...}
+"""How a preparation reaches the prepared layout (:mod:`wavegms.data.layout`) atomically.
 
 A preparation writes everything into ``DATA_DIR/.<dataset>.partial-XXXX`` and renames that
 folder to ``DATA_DIR/<dataset>`` as its very last step, so an interrupted run never leaves a
@@ -13,25 +7,20 @@ folder that looks complete. ``info.json`` is written last inside the staging fol
 
 from __future__ import annotations
 
-import json
-import multiprocessing as mp
 import os
 import shutil
 import tempfile
-from collections.abc import Iterable, Sequence
-from concurrent.futures import ProcessPoolExecutor
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from tqdm.auto import tqdm
 
-from .images import load_image, load_mask, save_image_png, save_mask_png
+from wavegms.data.images import load_image, read_mask, save_image_png, save_mask_png
+from wavegms.data.layout import IMAGES, INFO, LAYOUT_VERSION, MASKS, read_info, write_info
 
-IMAGES = "images"
-MASKS = "masks"
-INFO = "info.json"
-LAYOUT_VERSION = 1
+from .pool import process_pool
 
 
 class PreparationError(RuntimeError):
@@ -56,34 +45,21 @@ class Discovery:
     extra_info: dict[str, Any] = field(default_factory=dict)
 
 
-def read_info(folder: Path) -> dict[str, Any] | None:
-    """The parsed ``info.json`` of ``folder``, or None when there is none or it is unreadable."""
+def _read_info(folder: Path) -> dict[str, Any]:
+    # An unreadable info.json counts as none: such a folder is not one this tool can vouch for.
     try:
-        return json.loads((folder / INFO).read_text(encoding="utf-8"))
+        return read_info(folder)
     except (OSError, ValueError):
-        return None
-
-
-def write_json_atomic(path: Path, data: Any) -> None:
-    """Write JSON through a temporary file and ``os.replace``, so readers never see half."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(data, f, indent=2, sort_keys=False)
-            f.write("\n")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+        return {}
 
 
 def is_complete(folder: Path, dataset: str) -> bool:
     """Whether ``folder`` holds a complete preparation of ``dataset`` (counts match info.json)."""
-    info = read_info(folder)
+    info = _read_info(folder)
     if not info or info.get("dataset") != dataset:
         return False
-    expected = info.get("counts", {}).get("images")
+    counts = info.get("counts")
+    expected = counts.get("images") if isinstance(counts, dict) else None
     try:
         n_images = sum(1 for p in (folder / IMAGES).iterdir() if p.suffix == ".png")
         n_masks = sum(1 for p in (folder / MASKS).iterdir() if p.suffix == ".png")
@@ -102,7 +78,7 @@ def check_target(data_dir: Path, dataset: str, force: bool = False) -> bool:
             different dataset, or files that are not a preparation; or it is damaged and
             ``force`` is off.
     """
-    own = read_info(data_dir)
+    own = _read_info(data_dir)
     if own and "dataset" in own:
         raise PreparationError(
             f"{data_dir} is itself a prepared '{own['dataset']}' folder. --root must be the "
@@ -115,8 +91,8 @@ def check_target(data_dir: Path, dataset: str, force: bool = False) -> bool:
     if target.is_dir() and not any(target.iterdir()):
         target.rmdir()
         return False
-    info = read_info(target)
-    if info is None or "dataset" not in info:
+    info = _read_info(target)
+    if "dataset" not in info:
         raise PreparationError(
             f"{target} exists but has no info.json: it is not a folder this tool prepared, so "
             "it is left untouched. Move it away (if it holds the raw download, pass it with "
@@ -139,10 +115,11 @@ def check_target(data_dir: Path, dataset: str, force: bool = False) -> bool:
 
 def _convert(item: RawItem, staging: str) -> dict[str, Any]:
     """Read one raw item, merge its masks, write the two PNGs; runs in worker processes."""
-    image = load_image(item.image)
+    image = _read_source(load_image, item.image)
+    read = [(path, *_read_source(read_mask, path)) for path in item.masks]
     mask = None
-    for path in item.masks:
-        m = load_mask(path)
+    notes = [f"{_relative_name(path)} ({note})" for path, _, note in read if note]
+    for path, m, _ in read:
         if m.shape != image.shape[:2]:
             raise PreparationError(
                 f"size mismatch: image {item.image} is {image.shape[1]}x{image.shape[0]} but "
@@ -157,7 +134,21 @@ def _convert(item: RawItem, staging: str) -> dict[str, Any]:
         "height": int(image.shape[0]),
         "width": int(image.shape[1]),
         "foreground": float(mask.mean()),
+        **({"mask_values": "; ".join(notes)} if notes else {}),
     }
+
+
+def _read_source(load: Callable[[Path], Any], path: Path) -> Any:
+    """``load(path)`` for a raw source file, whose problems re-preparing would not cure."""
+    try:
+        return load(path)
+    except ValueError as e:
+        if e.__cause__ is None:  # our own message (e.g. over the pixel limit) says what to do
+            raise PreparationError(str(e)) from None
+        raise PreparationError(
+            f"cannot read {path}: {e.__cause__}. Fix or replace that file in the source "
+            "(or get a fresh copy of the dataset)."
+        ) from None
 
 
 def _check_names(items: Sequence[RawItem]) -> None:
@@ -228,7 +219,7 @@ def write_prepared(
                 for it, rec in zip(items, records, strict=True)
             },
         }
-        write_json_atomic(staging / INFO, full_info)
+        write_info(staging, full_info)
         target = data_dir / dataset
         if replace and target.exists():
             old = Path(tempfile.mkdtemp(prefix=f".{dataset}.old-", dir=data_dir))
@@ -260,9 +251,7 @@ def _convert_all(
                 out.append(_convert(it, str(staging)))
                 bar.update()
             return out
-        # "spawn": forking a process that already runs torch threads (a notebook that
-        # imported wavegms) can deadlock; fresh interpreters only import numpy and Pillow.
-        pool = ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn"))
+        pool = process_pool(workers)
         try:
             futures = [pool.submit(_convert, it, str(staging)) for it in items]
             out = []

@@ -2,16 +2,30 @@
 
 from __future__ import annotations
 
+import json
 import tarfile
 import tempfile
 import zipfile
 from pathlib import Path
 
 from . import gms_splits, registry
-from .fetch import DownloadError, download, extract_nested, is_archive, remove_tree, safe_extract
-from .layout import PreparationError, check_target, stale_partials, write_prepared
+from .discover import dominant_pattern
+from .fetch import (
+    BadArchiveError,
+    DownloadError,
+    ExtractLimit,
+    archive_stem,
+    download,
+    extract_nested,
+    is_archive,
+    remove_tree,
+    safe_extract,
+)
+from .layout import INFO, PreparationError, check_target, stale_partials, write_prepared
 
 TOOL = "data_download 0.1"
+EXTRACT_PREFIX = ".{dataset}.extract-"  # a temporary folder in DATA_DIR; stale ones are removed
+_SHOWN = 3  # file names quoted in a warning
 
 
 def available() -> tuple[str, ...]:
@@ -26,38 +40,101 @@ def _inside(path: Path, folder: Path) -> bool:
         return False
 
 
-def _extract_archives_below(folder: Path, work: Path, progress: bool) -> Path | None:
-    """Extract archives found in a user's folder into ``work`` (never into the user's folder)."""
-    archives = [
-        p
-        for p in sorted(folder.rglob("*"))
-        if p.is_file() and is_archive(p) and not p.name.startswith(".")
-    ]
-    if not archives:
-        return None
-    for archive in archives:
-        rel = archive.parent.relative_to(folder)
-        safe_extract(archive, work / rel / f"{archive.name}.extracted", progress=progress)
-    extract_nested(work, progress=progress)
-    return work
+class _Sources:
+    """Extracts the inputs into ``work`` and remembers which archive each folder came from,
+    so that a problem with an extracted file is reported as ``archive, member path``."""
+
+    def __init__(self, work: Path, limit: ExtractLimit, progress: bool) -> None:
+        self.work, self.limit, self.progress = work, limit, progress
+        self.origin: dict[Path, Path] = {}  # extraction folder -> the archive it came from
+
+    def _extract(self, archive: Path, target: Path) -> Path:
+        self.origin[target] = archive
+        safe_extract(archive, target, progress=self.progress, limit=self.limit)
+        extract_nested(target, progress=self.progress, limit=self.limit)
+        return target
+
+    def roots(self, inputs: list[Path]) -> list[Path]:
+        """Folders (and plain files) that the recipe's discovery searches."""
+        roots: list[Path] = []
+        for i, path in enumerate(inputs):
+            if path.is_dir():
+                roots.append(path)
+                # Archives inside a user's folder go to ``work``, never into the user's folder.
+                archives = [
+                    p
+                    for p in sorted(path.rglob("*"))
+                    if p.is_file() and is_archive(p) and not p.name.startswith(".")
+                ]
+                for archive in archives:
+                    rel = archive.parent.relative_to(path)
+                    self._extract(archive, self.work / f"in{i}" / rel / f"{archive.name}.extracted")
+                if archives:
+                    roots.append(self.work / f"in{i}")
+            elif is_archive(path) or zipfile.is_zipfile(path) or tarfile.is_tarfile(path):
+                roots.append(self._extract(path, self.work / f"in{i}"))
+            else:
+                roots.append(path)  # e.g. a metadata table
+        return roots
+
+    def describe(self, path: Path) -> str:
+        """``path``, or ``ARCHIVE, member M`` (repeated for nested archives) when extracted."""
+        for folder in path.parents:
+            if folder in self.origin:
+                archive = self.origin[folder]
+            elif folder.name.endswith(".extracted") and folder.is_relative_to(self.work):
+                stem = folder.name.removesuffix(".extracted")
+                archive = next(
+                    (p for p in folder.parent.iterdir() if p.is_file() and archive_stem(p) == stem),
+                    None,
+                )
+                if archive is None:
+                    continue
+            else:
+                continue
+            member = path.relative_to(folder).as_posix()
+            return f"{self.describe(archive)}, member {member}"
+        return str(path)
+
+    def explain(self, message: str, paths: list[Path]) -> str:
+        """``message`` with the temporary paths of ``paths`` replaced by archive and member."""
+        for path in sorted(paths, key=lambda p: len(str(p)), reverse=True):
+            if path.is_relative_to(self.work) and str(path) in message:
+                message = message.replace(str(path), self.describe(path))
+        return message
 
 
-def _roots_for(inputs: list[Path], work: Path, progress: bool) -> list[Path]:
-    """Folders (and plain files) that the recipe's discovery searches."""
-    roots: list[Path] = []
-    for i, path in enumerate(inputs):
-        if path.is_dir():
-            roots.append(path)
-            extracted = _extract_archives_below(path, work / f"in{i}", progress)
-            if extracted is not None:
-                roots.append(extracted)
-        elif zipfile.is_zipfile(path) or tarfile.is_tarfile(path):
-            out = safe_extract(path, work / f"in{i}", progress=progress)
-            extract_nested(out, progress=progress)
-            roots.append(out)
-        else:
-            roots.append(path)  # e.g. a metadata table
-    return roots
+def _check_root(data_dir: Path) -> None:
+    if data_dir.exists() and not data_dir.is_dir():
+        raise PreparationError(
+            f"--root {data_dir} is a file, not a folder. Pass a folder (it is created if "
+            "missing), e.g. --root data."
+        )
+
+
+def _refuse_other_dataset(dataset: str, roots: list[Path], data_dir: Path, src: Path) -> None:
+    """A source whose file names follow another dataset's pattern is that dataset."""
+    table = registry.recipes()
+    patterns = {name: r.name_pattern for name, r in table.items() if r.name_pattern}
+    found, examples = dominant_pattern(roots, patterns)
+    if found and found != dataset:
+        raise PreparationError(
+            f"{src} looks like {found.upper()} ({', '.join(examples)} ...), not {dataset}: "
+            f"prepare it with: python -m data_download {found} --root {data_dir} --source {src}"
+        )
+
+
+def _warn_unusual_masks(out: Path, dataset: str) -> None:
+    """One line naming the source masks that were not 0/1 or 0/255 (recorded in info.json)."""
+    items = json.loads((out / INFO).read_text(encoding="utf-8"))["items"]
+    odd = [rec["mask_values"] for rec in items.values() if "mask_values" in rec]
+    if odd:
+        more = f" and {len(odd) - _SHOWN} more" if len(odd) > _SHOWN else ""
+        print(
+            f"warning: {len(odd)} of {len(items)} {dataset} masks are not 0/1 or 0/255 and were "
+            "binarised by the rule in data_download/README.md (Masks): "
+            f"{'; '.join(odd[:_SHOWN])}{more}. Check {out / 'masks'}."
+        )
 
 
 def prepare(
@@ -69,6 +146,7 @@ def prepare(
     keep_archives: bool = False,
     workers: int | None = None,
     progress: bool = True,
+    max_extract_gb: float | None = None,
 ) -> Path:
     """Download (or take from ``source``) and prepare ``dataset`` into ``root/<dataset>``.
 
@@ -79,20 +157,30 @@ def prepare(
         force: prepare again even if a complete preparation exists (same dataset only).
         keep_archives: keep downloaded archives in ``root/.downloads`` after success.
         workers: processes for image conversion (default: CPU count, at most 8).
+        max_extract_gb: the most that extracting archives may write, in GB; default: from
+            the dataset's known size, with a bound on the compression ratio.
 
     Returns:
         The prepared folder. Preparing twice is a no-op.
 
     Raises:
         ManualDownloadRequired: the dataset cannot be downloaded (BUS) and no source was given.
-        PreparationError, DownloadError, UnsafeArchiveError: with a message saying what to do.
+        PreparationError, DownloadError, UnsafeArchiveError, BadArchiveError: with a message
+            saying what to do. OSError: the data folder cannot be written.
     """
     data_dir = Path(root).expanduser()
     src = Path(source).expanduser() if source is not None else None
     if src is not None and not src.exists():
         raise PreparationError(f"--source {src} does not exist")
+    _check_root(data_dir)
     if dataset == "gms_splits":
-        return gms_splits.prepare(data_dir, src, force=force, progress=progress)
+        return gms_splits.prepare(
+            data_dir,
+            src,
+            force=force,
+            progress=progress,
+            limit=registry.extract_limit(1000, max_extract_gb),
+        )
     table = registry.recipes()
     if dataset not in table:
         raise PreparationError(
@@ -108,7 +196,9 @@ def prepare(
     if check_target(data_dir, dataset, force):
         print(f"{dataset} is already prepared in {target}: nothing to do.")
         return target
-    for stale in stale_partials(data_dir, dataset):
+    extract_glob = EXTRACT_PREFIX.format(dataset=dataset) + "*"
+    stale_extracts = sorted(data_dir.glob(extract_glob)) if data_dir.is_dir() else []
+    for stale in (*stale_partials(data_dir, dataset), *stale_extracts):
         print(f"removing {stale}, left by an interrupted run")
         remove_tree(stale)
 
@@ -132,11 +222,36 @@ def prepare(
                 print(f"note: optional file {remote.filename} skipped: {e}")
         inputs, where = downloaded, " ".join(r.urls[0] for r in remotes)
     else:
+        if src.is_file() and not (
+            is_archive(src) or zipfile.is_zipfile(src) or tarfile.is_tarfile(src)
+        ):
+            raise BadArchiveError(
+                f"--source {src} is neither a folder nor a zip or tar archive. Pass the "
+                "dataset's archive or the folder it was extracted to."
+            )
         inputs, where = [src], str(src.resolve())
 
     data_dir.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix=f".{dataset}.extract-", dir=data_dir) as work:
-        discovery = recipe.discover(_roots_for(inputs, Path(work), progress))
+    limit = registry.extract_limit(recipe.extracted_mb, max_extract_gb)
+    with tempfile.TemporaryDirectory(
+        prefix=EXTRACT_PREFIX.format(dataset=dataset), dir=data_dir
+    ) as work:
+        sources = _Sources(Path(work), limit, progress)
+        try:
+            roots = sources.roots(inputs)
+        except BadArchiveError as e:
+            bad = [p for p in downloaded if str(p) in str(e)]
+            if not bad:
+                raise
+            for path in bad:  # ours, in DATA_DIR/.downloads: a fresh download is the cure
+                path.unlink(missing_ok=True)
+            raise BadArchiveError(
+                f"{e} The downloaded file was deleted: run the same command again to download "
+                "it afresh."
+            ) from None
+        if src is not None:
+            _refuse_other_dataset(dataset, roots, data_dir, src)
+        discovery = recipe.discover(roots)
         n = len(discovery.items)
         if recipe.expected_images and n != recipe.expected_images:
             print(
@@ -150,15 +265,27 @@ def prepare(
             "citation": recipe.citation,
             "prepared_by": TOOL,
         }
-        out = write_prepared(
-            data_dir,
-            dataset,
-            discovery,
-            info,
-            workers=workers,
-            progress=progress,
-            replace=force and target.exists(),
-        )
+        try:
+            out = write_prepared(
+                data_dir,
+                dataset,
+                discovery,
+                info,
+                workers=workers,
+                progress=progress,
+                replace=force and target.exists(),
+            )
+        except PreparationError as e:
+            paths = [p for it in discovery.items for p in (it.image, *it.masks)]
+            message = sources.explain(str(e), paths)
+            if message == str(e):
+                raise
+            raise PreparationError(
+                message + " The file came out of an archive: get a fresh copy of the archive "
+                "(a downloaded one is kept in DATA_DIR/.downloads; delete it to download it "
+                "again), or extract it, fix or remove that file, and pass the folder with --source."
+            ) from None
+    _warn_unusual_masks(out, dataset)
     if downloaded and not keep_archives:
         for path in downloaded:
             path.unlink(missing_ok=True)

@@ -52,6 +52,6 @@ def test_prepare_from_source_then_no_op(tmp_path, capsys):
     assert "already prepared" in capsys.readouterr().out
 
 
-def test_errors_exit_1_with_a_message(tmp_path, capsys):
-    assert main(["busi", "--root", str(tmp_path), "--source", str(tmp_path / "nope")]) == 1
+def test_errors_exit_2_with_one_line(tmp_path, capsys):
+    assert main(["busi", "--root", str(tmp_path), "--source", str(tmp_path / "nope")]) == 2
     assert "does not exist" in capsys.readouterr().err

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from data_download.fetch import (
+    BadArchiveError,
     DownloadError,
     UnsafeArchiveError,
     download,
@@ -229,7 +230,7 @@ def test_nested_archive_with_an_escaping_member_is_refused(tmp_path):
 
 def test_not_an_archive(tmp_path):
     (tmp_path / "x.zip").write_text("not really")
-    with pytest.raises(ValueError, match="neither a zip nor a tar"):
+    with pytest.raises(BadArchiveError, match="not a readable archive: neither zip nor tar"):
         safe_extract(tmp_path / "x.zip", tmp_path / "out", progress=False)
 
 

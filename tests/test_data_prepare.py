@@ -287,4 +287,4 @@ def test_unsafe_member_in_source_archive_is_refused(tmp_path):
     with pytest.raises(ValueError, match=r"\.\./\.\./escaped\.png"):
         prepare("bus", tmp_path / "data", bad, progress=False)
     assert not (tmp_path.parent / "escaped.png").exists()
-    assert main(["bus", "--root", str(tmp_path / "data"), "--source", str(bad)]) == 1
+    assert main(["bus", "--root", str(tmp_path / "data"), "--source", str(bad)]) == 2

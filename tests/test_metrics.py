@@ -1,4 +1,4 @@
-"""Metric values, including the empty-mask rules of SPEC 5."""
+"""Metric values, including the empty-mask rules (docs/paper_map.md, "Metrics")."""
 
 from __future__ import annotations
 

@@ -1,6 +1,10 @@
+import json
+from pathlib import Path
+
 import pytest
 import torch
 from batches import disks
+from safetensors.torch import load_file
 
 from wavegms import HEAD_NAMES, WaveGMS
 from wavegms.losses import WaveGMSLoss
@@ -113,6 +117,34 @@ def test_loading_a_checkpoint_of_another_configuration_fails_clearly(tiny_vae, t
         WaveGMS.from_pretrained(tmp_path / "missing", tiny_vae=tiny_vae)
 
 
+def test_a_checkpoint_written_by_version_0_1_still_loads(tiny_vae):
+    """tests/fixtures/checkpoint_v0_1 was written by the diffusers-ModelMixin model of
+    wavegms 0.1 (config.json with _diffusers_version, + safetensors); it must load unchanged and
+    predict what it predicted then."""
+    fixtures = Path(__file__).parent / "fixtures"
+    model = WaveGMS.from_pretrained(fixtures / "checkpoint_v0_1", tiny_vae=tiny_vae).eval()
+    assert model.config.image_size == 32 and model.config.lmm_channel_mult == (1, 1, 1)
+    saved = load_file(fixtures / "checkpoint_v0_1" / "diffusion_pytorch_model.safetensors")
+    assert all(torch.equal(saved[k], v) for k, v in model.state_dict().items())
+    assert set(saved) == set(model.state_dict())
+    # Same weights, same predictions; the tolerance covers only the CPU's summation order.
+    expected = load_file(fixtures / "checkpoint_v0_1_expected.safetensors")
+    torch.testing.assert_close(
+        model.predict(expected["images"]), expected["probs"], rtol=0, atol=1e-4
+    )
+
+
+def test_save_pretrained_writes_what_the_loader_and_diffusers_layout_expect(tiny_vae, tmp_path):
+    model = WaveGMS(tiny_vae, lmm_base_channels=16, image_size=64)
+    model.save_pretrained(tmp_path / "ckpt")
+    config = json.loads((tmp_path / "ckpt" / "config.json").read_text())
+    assert config["_class_name"] == "WaveGMS" and config["lmm_base_channels"] == 16
+    assert set(load_file(tmp_path / "ckpt" / "diffusion_pytorch_model.safetensors")) == set(
+        model.state_dict()
+    )
+    assert not list((tmp_path / "ckpt").glob(".*"))  # no temporary files left behind
+
+
 def test_taesd_round_trip_of_a_disk_mask_is_near_perfect(model):
     _, masks = disks(224, batch=2, seed=3)
     with torch.no_grad():
@@ -124,11 +156,12 @@ def test_taesd_round_trip_of_a_disk_mask_is_near_perfect(model):
 
 
 def test_decode_is_the_channel_mean_of_taesds_rgb_output(model):
-    """decode() folds the RGB mean into TAESD's last conv; it must equal the plain formula."""
+    """decode() folds the RGB mean into TAESD's last conv; it must equal the plain path."""
     latents = torch.randn(3, 4, 8, 8, generator=torch.Generator().manual_seed(4)) * 2
     latents.requires_grad_(True)
     rgb = model.tiny_vae.decode(latents).sample  # [-1, 1]
     expected = ((rgb.mean(dim=1, keepdim=True) + 1) / 2).clamp(0, 1)
+    torch.testing.assert_close(model.decode_reference(latents), expected, rtol=0, atol=0)
     probs = model.decode(latents)
     torch.testing.assert_close(probs, expected, rtol=0, atol=1e-5)
     assert 0 < (probs > 0.5).float().mean() < 1  # both sides of the threshold are covered

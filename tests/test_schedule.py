@@ -1,4 +1,4 @@
-"""The warm-up + cosine learning-rate schedule (SPEC 3, starting above zero)."""
+"""The warm-up + cosine learning-rate schedule, starting above zero (paper_map "Training")."""
 
 from __future__ import annotations
 

@@ -58,7 +58,7 @@ def test_training_learns_far_beyond_the_untrained_model(tiny_vae, tmp_path):
 
     assert result.best_dice > 0.6
     assert result.best_dice > untrained + 0.35, (untrained, result.best_dice)
-    assert result.selected_on == "val" and result.best_val_dice == result.best_dice
+    assert result.selected_on == "val"
     assert seen == [(e, False, 64, e) for e in range(1, 7)]
 
     # best/ is the model that scored best_dice, loadable on its own.

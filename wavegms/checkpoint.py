@@ -1,4 +1,4 @@
-"""Run folders and atomic writes: nothing a user made is ever lost or half-written.
+"""Run folders: what a training run writes, and how it is read back.
 
 A training run folder (``RUN_DIR``) holds::
 
@@ -9,76 +9,117 @@ A training run folder (``RUN_DIR``) holds::
     log.jsonl            one JSON object per epoch
     curves.png           loss and validation Dice curves
 
-Every file is written to a temporary sibling and moved into place with ``os.replace``.
+Every file is written atomically (:mod:`wavegms.atomic`); nothing is read with pickle:
+weights with safetensors, ``training_state.pt`` with ``torch.load(weights_only=True)``.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
+from .atomic import atomic_write, atomic_write_bytes, atomic_write_json, atomic_write_text
 from .config import TrainConfig
+from .data.splits import SPLITS_FILE as SPLITS
+from .schedule import sync_lr
+
+if TYPE_CHECKING:
+    from diffusers import AutoencoderTiny
+
+    from .model import WaveGMS
 
 TRAIN_CONFIG = "train_config.json"
-SPLITS = "splits.json"
 TRAINING_STATE = "training_state.pt"
 METRICS = "metrics.json"
 LOG = "log.jsonl"
-
-
-def _current_umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-_UMASK = _current_umask()
-
-
-def _atomic(path: Path, write) -> None:  # noqa: ANN001 - write(file object)
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600 files; give the usual permissions
-        with os.fdopen(fd, "wb") as file:
-            write(file)
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def atomic_write_text(path: str | Path, text: str) -> None:
-    """Write ``text`` to ``path`` (UTF-8) atomically."""
-    _atomic(Path(path), lambda file: file.write(text.encode()))
-
-
-def atomic_write_bytes(path: str | Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` atomically (figures, other binary files)."""
-    _atomic(Path(path), lambda file: file.write(data))
-
-
-def atomic_write_json(path: str | Path, obj: Any) -> None:
-    atomic_write_text(path, json.dumps(obj, indent=2))
+TEST_SELECTION_WARNING = (
+    "the checkpoint is selected on the TEST split (paper protocol): its test scores are "
+    "optimistic; select on validation for an honest estimate"
+)
 
 
 def atomic_torch_save(obj: Any, path: str | Path) -> None:
     """``torch.save`` atomically. Keep ``obj`` to tensors and plain Python values so that it
     loads with ``weights_only=True``."""
-    _atomic(Path(path), lambda file: torch.save(obj, file))
+    atomic_write(path, lambda file: torch.save(obj, file))
 
 
 def load_training_state(path: str | Path, map_location: str | torch.device = "cpu") -> dict:
     """Read a ``training_state.pt`` safely (``weights_only=True``: no arbitrary unpickling)."""
     return torch.load(path, map_location=map_location, weights_only=True)
+
+
+def save_checkpoint(
+    model: WaveGMS, run_dir: Path, name: str, record: dict[str, Any], selection: str
+) -> None:
+    """``RUN_DIR/<name>/``: the model's weights and the epoch's ``metrics.json``."""
+    folder = run_dir / name
+    model.save_pretrained(folder)
+    metrics = {**record, "checkpoint": name, "selected_on": selection}
+    if selection == "test":
+        metrics["warning"] = TEST_SELECTION_WARNING
+    atomic_write_json(folder / METRICS, metrics)
+
+
+def write_log(run_dir: Path, history: list[dict[str, Any]]) -> None:
+    """``RUN_DIR/log.jsonl``: one JSON object per finished epoch."""
+    atomic_write_text(run_dir / LOG, "".join(json.dumps(record) + "\n" for record in history))
+
+
+def training_state(
+    epoch: int,
+    model: WaveGMS,
+    optimizer: torch.optim.Optimizer,
+    scheduler: Any,
+    scaler: Any,
+    best: dict[str, Any],
+    history: list[dict[str, Any]],
+) -> dict[str, Any]:
+    """Everything a resume needs, as tensors and plain values (loads with weights_only)."""
+    return {
+        "epoch": epoch + 1,
+        "model": model.state_dict(),
+        "optimizer": optimizer.state_dict(),
+        "scheduler": scheduler.state_dict(),
+        "scaler": scaler.state_dict() if scaler is not None else None,
+        "best": best,
+        "history": history,
+        "rng": {
+            "torch": torch.get_rng_state(),
+            "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+        },
+    }
+
+
+def restore_training_state(
+    run_dir: Path,
+    config: TrainConfig,
+    model: WaveGMS,
+    optimizer: torch.optim.Optimizer,
+    scheduler: Any,
+    scaler: Any,
+) -> tuple[int, dict[str, Any], list[dict[str, Any]]]:
+    """Restore ``last/training_state.pt`` into the given objects; returns
+    ``(start_epoch, best, history)``."""
+    state = load_training_state(run_dir / "last" / TRAINING_STATE)
+    if state["epoch"] > config.epochs:
+        raise ValueError(
+            f"{run_dir} has already trained {state['epoch']} epochs: --epochs must be at "
+            f"least that (got {config.epochs})."
+        )
+    model.load_state_dict(state["model"])
+    optimizer.load_state_dict(state["optimizer"])
+    scheduler.load_state_dict(state["scheduler"])
+    sync_lr(scheduler)  # the schedule may have been extended
+    if scaler is not None and state["scaler"] is not None:
+        scaler.load_state_dict(state["scaler"])
+    torch.set_rng_state(state["rng"]["torch"])
+    if state["rng"]["cuda"] and len(state["rng"]["cuda"]) == torch.cuda.device_count():
+        torch.cuda.set_rng_state_all(state["rng"]["cuda"])
+    return state["epoch"], state["best"], state["history"]
 
 
 def resolve_checkpoint(path: str | Path) -> Path:
@@ -113,8 +154,8 @@ def load_train_config(path: str | Path) -> TrainConfig | None:
 def load_model(
     path: str | Path,
     device: str | torch.device | None = None,
-    tiny_vae=None,  # noqa: ANN001
-):
+    tiny_vae: AutoencoderTiny | None = None,
+) -> WaveGMS:
     """Load a trained :class:`~wavegms.WaveGMS` from a run folder or checkpoint folder.
 
     TAESD comes from ``tiny_vae`` if given, else from the run's ``taesd`` setting, else from
@@ -131,3 +172,25 @@ def load_model(
         tiny_vae = load_tiny_vae(config.taesd if config else None)
     model = WaveGMS.from_pretrained(folder, tiny_vae=tiny_vae)
     return model.to(get_device(device)).eval()
+
+
+__all__ = [
+    "LOG",
+    "METRICS",
+    "SPLITS",
+    "TRAINING_STATE",
+    "TRAIN_CONFIG",
+    "atomic_torch_save",
+    "atomic_write_bytes",
+    "atomic_write_json",
+    "atomic_write_text",
+    "find_run_dir",
+    "load_model",
+    "load_train_config",
+    "load_training_state",
+    "resolve_checkpoint",
+    "restore_training_state",
+    "save_checkpoint",
+    "training_state",
+    "write_log",
+]

@@ -1,23 +1,29 @@
 """The ``wavegms`` command line: one subcommand per module.
 
 Each subcommand module defines ``HELP`` (one line), ``add_arguments(parser)`` and
-``run(args) -> int``. Errors a user can fix (a bad value, a missing folder, no TAESD) print one
-clear line and exit with status 2; ``--debug`` shows the traceback instead.
+``run(args) -> int``; ``wavegms train``'s are here, its flags built from
+:class:`~wavegms.config.TrainConfig`'s own fields (help, choices), so a new setting is a new
+field and nothing else. Errors a user can fix (a bad value, a missing folder, no TAESD) print
+one clear line and exit with status 2; ``--debug`` shows the traceback instead.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import importlib
+import json
 import sys
 import textwrap
 from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
 
 from . import __version__
 
 # name -> module; order is the order of `wavegms --help`.
 COMMANDS = {
-    "train": "wavegms.train",
+    "train": __name__,  # its flags come from TrainConfig: built below
     "evaluate": "wavegms.evaluate",
     "predict": "wavegms.predict",
     "demo": "wavegms.demo",
@@ -64,12 +70,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, module_name in COMMANDS.items():
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError as error:
-            if error.name != module_name:
-                raise
-            continue  # a subcommand not built yet
+        module = importlib.import_module(module_name)
         sub = subparsers.add_parser(
             name,
             help=module.HELP,
@@ -79,6 +80,86 @@ def build_parser() -> argparse.ArgumentParser:
         module.add_arguments(sub)
         sub.set_defaults(_run=module.run)
     return parser
+
+
+# ---- the `wavegms train` subcommand --------------------------------------------------------------
+
+HELP = "train Wave-GMS (paper presets, or `quick`: synthetic data on a CPU in minutes)"
+DESCRIPTION = (
+    "Train Wave-GMS into a run folder (--out): train_config.json, splits.json, best/, last/, "
+    "log.jsonl, curves.png. Settings come from --preset (default quick); every flag given "
+    "overrides it. Ctrl-C keeps every finished epoch: continue with --out RUN_DIR --resume. "
+    "Several GPUs: torchrun --nproc_per_node=N -m wavegms train ... (--batch-size is the global "
+    "batch)."
+)
+
+
+def config_flags() -> dict[str, tuple[str, dict[str, Any]]]:
+    """flag -> (TrainConfig field, argparse options), from the fields' types and metadata."""
+    from .config import TrainConfig
+
+    flags = {}
+    for setting in dataclasses.fields(TrainConfig):
+        meta = dict(setting.metadata)
+        if not meta.pop("cli", True):
+            continue
+        flag = meta.pop("flag", "--" + setting.name.replace("_", "-"))
+        default = setting.default
+        if isinstance(default, bool):
+            meta["action"] = argparse.BooleanOptionalAction
+        elif isinstance(default, tuple):
+            meta.update(type=type(default[0]), nargs=len(default))
+        elif isinstance(default, (int, float)):
+            meta["type"] = type(default)
+        flags[flag] = (setting.name, meta)
+    return flags
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from .config import PRESETS
+
+    parser.add_argument("--out", required=True, metavar="RUN_DIR", help="the run folder")
+    parser.add_argument(
+        "--preset",
+        choices=tuple(PRESETS),
+        default=argparse.SUPPRESS,
+        help="starting settings (default: quick; with --resume: the run's saved settings)",
+    )
+    parser.add_argument(
+        "--resume", action="store_true", help="continue the run in RUN_DIR from its last epoch"
+    )
+    parser.add_argument("--no-progress", action="store_true", help="one line per epoch, no bars")
+    parser.add_argument(
+        "--print-config", action="store_true", help="print the resolved settings and exit"
+    )
+    group = parser.add_argument_group("settings (default: the preset's value)")
+    for flag, (name, options) in config_flags().items():
+        group.add_argument(flag, dest=name, default=argparse.SUPPRESS, **options)
+
+
+def run(args: argparse.Namespace) -> int:
+    from .checkpoint import TRAIN_CONFIG
+    from .config import TrainConfig, preset
+    from .train import train
+
+    fields = [name for name, _ in config_flags().values()]
+    overrides = {name: getattr(args, name) for name in fields if hasattr(args, name)}
+    name = getattr(args, "preset", None)
+    if args.resume and name is None:
+        saved = Path(args.out).expanduser() / TRAIN_CONFIG
+        if not saved.is_file():
+            raise FileNotFoundError(
+                f"No run to resume in {args.out} (no {TRAIN_CONFIG}); start one without --resume."
+            )
+        config = TrainConfig.load(saved).replace(**overrides)
+    else:
+        config = preset(name or "quick", **overrides)
+        config.notes.setdefault("preset", name or "quick")
+    if args.print_config:
+        print(json.dumps(config.to_dict()))
+        return 0
+    train(config, args.out, resume=args.resume, progress=not args.no_progress)
+    return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:

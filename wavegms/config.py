@@ -1,8 +1,10 @@
 """Training configuration: one dataclass, the paper's presets, and a CPU ``quick`` preset.
 
 Every field can be overridden from Python (``TrainConfig(**overrides)`` or
-``preset("busi", epochs=50)``) and from the command line (``wavegms train --epochs 50``); the
-resolved configuration is saved with each run as ``train_config.json``.
+``preset("busi", epochs=50)``) and from the command line (``wavegms train --epochs 50``: the
+flags are built from the fields below, their ``help`` and their ``choices``). The resolved
+configuration is saved with each run as ``train_config.json``. Defaults are the paper's
+(docs/paper_map.md, "Training").
 """
 
 from __future__ import annotations
@@ -13,40 +15,81 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-DATASETS = ("busi", "bus", "kvasir_instrument", "ham10000")
+from .atomic import atomic_write_json
+from .data.layout import DATASETS
+from .data.splits import PROTOCOLS, SELECTIONS
+from .data.synthetic import KINDS
+from .device import PRECISIONS
+from .tiny_vae import check_image_size
+
 SOURCES = ("synthetic", *DATASETS)
 PAPER_SEED = 2333
+# Settings a resumed run may change: extending the schedule, or moving to another machine.
+RESUMABLE = ("epochs", "num_workers", "device", "taesd", "data_dir", "notes")
+
+
+def _setting(default: Any, help: str, **cli: Any) -> Any:  # noqa: A002 - argparse's word
+    """A field with its command-line ``help`` (and e.g. ``choices``, ``flag``, ``metavar``)."""
+    factory = {"default_factory": lambda: dict(default)} if isinstance(default, dict) else {}
+    value = {} if factory else {"default": default}
+    return field(**value, **factory, metadata={"help": help, **cli})
 
 
 @dataclass
 class TrainConfig:
-    """Everything that defines a training run (SPEC 3 defaults)."""
+    """Everything that defines a training run."""
 
-    dataset: str = "synthetic"  # "synthetic" or one of DATASETS
-    data_dir: str | None = None  # DATA_DIR holding prepared <dataset>/ folders
-    split: str = "gms"  # "gms" (the GMS lists; val carved from train) or "random"
-    val_fraction: float = 0.1
-    test_fraction: float = 0.2  # "random" split only
-    selection: str = "val"  # pick `best` on "val"; "test" reproduces the paper (inflated)
-    image_size: int = 224
-    epochs: int = 1000
-    batch_size: int = 12
-    lr: float = 2e-3
-    weight_decay: float = 0.01
-    warmup_epochs: int = 5
-    seed: int = PAPER_SEED
-    augment: bool = True
-    precision: str = "fp32"  # "fp32", "bf16", "fp16" or "auto" (fastest supported)
-    channels_last: bool = False
-    compile: bool = False
-    gradient_checkpointing: bool = False  # recompute TAESD's decoder in backward: less peak memory
-    val_every: int = 1
-    num_workers: int = 2
-    device: str = "auto"
-    taesd: str | None = None  # TAESD hub id or folder; None: $WAVEGMS_TAESD or the hub
-    synthetic_kind: str = "ultrasound"  # "ultrasound", "endoscopy" or "mixed"
-    synthetic_sizes: tuple[int, int, int] = (96, 24, 24)  # train, val, test items
-    notes: dict[str, Any] = field(default_factory=dict)
+    dataset: str = _setting("synthetic", "the data to train on", choices=SOURCES)
+    data_dir: str | None = _setting(
+        None,
+        "folder holding the prepared <dataset>/ folders "
+        "(python -m data_download <dataset> --root DATA_DIR)",
+        flag="--data",
+        metavar="DATA_DIR",
+    )
+    split: str = _setting(
+        "gms", "gms: the published lists (val carved from train); random", choices=PROTOCOLS
+    )
+    val_fraction: float = _setting(0.1, "share of train for validation")
+    test_fraction: float = _setting(0.2, "test share (--split random)")
+    selection: str = _setting(
+        "val",
+        "split that picks best/; test: the paper's protocol (all of train is trained on, best/ "
+        "is picked on test, so its test scores are optimistic)",
+        choices=SELECTIONS,
+    )
+    image_size: int = _setting(224, "square input side, multiple of 8")
+    epochs: int = _setting(1000, "epochs in all (with --resume: extend a run)")
+    batch_size: int = _setting(12, "global batch size (paper: 12)")
+    lr: float = _setting(2e-3, "peak AdamW learning rate (paper: 2e-3)")
+    weight_decay: float = _setting(0.01, "AdamW weight decay")
+    warmup_epochs: int = _setting(5, "linear warm-up epochs")
+    seed: int = _setting(PAPER_SEED, "seeds initialisation, splits and every epoch")
+    augment: bool = _setting(True, "train-time augmentation (docs/paper_map.md, Training)")
+    precision: str = _setting(
+        "fp32",
+        "autocast precision; fp16 uses a gradient scaler; auto: bf16 where fast, else fp16 "
+        "(GPU) or fp32",
+        choices=PRECISIONS,
+    )
+    channels_last: bool = _setting(False, "channels-last memory format (faster convolutions)")
+    compile: bool = _setting(False, "torch.compile the model (falls back to eager if it fails)")
+    gradient_checkpointing: bool = _setting(
+        False,
+        "recompute TAESD's decoder, one head at a time, in the backward pass: less peak memory "
+        "(larger batches on small GPUs) for ~20%% more time per step",
+    )
+    val_every: int = _setting(1, "validate every N epochs (and the last)")
+    num_workers: int = _setting(2, "data-loading processes")
+    device: str = _setting("auto", "cpu, cuda, cuda:1, mps or auto")
+    taesd: str | None = _setting(
+        None, "TAESD folder or hub id (default: $WAVEGMS_TAESD or the hub)"
+    )
+    synthetic_kind: str = _setting("ultrasound", "synthetic images to train on", choices=KINDS)
+    synthetic_sizes: tuple[int, int, int] = _setting(
+        (96, 24, 24), "synthetic item counts", metavar=("TRAIN", "VAL", "TEST")
+    )
+    notes: dict[str, Any] = _setting({}, "free-form notes saved with the run", cli=False)
 
     def __post_init__(self) -> None:
         self.synthetic_sizes = tuple(self.synthetic_sizes)
@@ -54,33 +97,23 @@ class TrainConfig:
 
     def validate(self) -> None:
         """Raise ``ValueError`` naming the first invalid value and what is allowed."""
+        for setting in dataclasses.fields(self):
+            choices = setting.metadata.get("choices")
+            if choices is not None and getattr(self, setting.name) not in choices:
+                raise ValueError(
+                    f"Invalid {setting.name}={getattr(self, setting.name)!r}: must be one of "
+                    f"{', '.join(map(repr, choices))}."
+                )
+        check_image_size(self.image_size)
         checks = [
-            (self.dataset in SOURCES, "dataset", f"one of {', '.join(SOURCES)}"),
-            (self.split in ("gms", "random"), "split", "'gms' or 'random'"),
-            (self.selection in ("val", "test"), "selection", "'val' or 'test'"),
-            (
-                self.image_size > 0 and self.image_size % 8 == 0,
-                "image_size",
-                "a positive multiple of 8 (TAESD works at 1/8 resolution), e.g. 224",
-            ),
             (self.epochs >= 1, "epochs", "at least 1"),
             (self.batch_size >= 1, "batch_size", "at least 1"),
             (self.lr > 0, "lr", "positive"),
             (self.warmup_epochs >= 0, "warmup_epochs", "0 or more"),
             (0 < self.val_fraction < 1, "val_fraction", "between 0 and 1"),
             (0 < self.test_fraction < 1, "test_fraction", "between 0 and 1"),
-            (
-                self.precision in ("fp32", "bf16", "fp16", "auto"),
-                "precision",
-                "'fp32', 'bf16', 'fp16' or 'auto'",
-            ),
             (self.val_every >= 1, "val_every", "at least 1"),
             (self.num_workers >= 0, "num_workers", "0 or more"),
-            (
-                self.synthetic_kind in ("ultrasound", "endoscopy", "mixed"),
-                "synthetic_kind",
-                "'ultrasound', 'endoscopy' or 'mixed'",
-            ),
             (
                 len(self.synthetic_sizes) == 3 and min(self.synthetic_sizes) >= 1,
                 "synthetic_sizes",
@@ -100,9 +133,7 @@ class TrainConfig:
         return dataclasses.asdict(self)
 
     def save(self, path: str | Path) -> None:
-        from .checkpoint import atomic_write_text
-
-        atomic_write_text(Path(path), json.dumps(self.to_dict(), indent=2))
+        atomic_write_json(Path(path), self.to_dict())
 
     @classmethod
     def load(cls, path: str | Path) -> TrainConfig:
@@ -114,7 +145,7 @@ class TrainConfig:
         return dataclasses.replace(self, **overrides)
 
 
-# The paper's settings (SPEC 3); HAM10000 is 10x larger, hence fewer epochs.
+# The paper's settings (docs/paper_map.md, "Training"); HAM10000 is 10x larger: fewer epochs.
 PRESETS: dict[str, dict[str, Any]] = {
     "busi": {"dataset": "busi", "epochs": 1000},
     "bus": {"dataset": "bus", "epochs": 1000},

@@ -6,7 +6,6 @@ worker processes and in notebooks alike.
 
 from __future__ import annotations
 
-import io
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -14,7 +13,7 @@ from typing import Any
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-from .checkpoint import atomic_write_bytes
+from .viz import save_figure
 
 LOSS_KEYS = {
     "train_loss": "total",
@@ -72,9 +71,7 @@ def plot_training_curves(
         if ax.get_legend_handles_labels()[0]:
             ax.legend(fontsize=8)
     if path is not None:
-        buffer = io.BytesIO()
-        fig.savefig(buffer, format="png", dpi=120)
-        atomic_write_bytes(path, buffer.getvalue())
+        save_figure(fig, path, dpi=120)
     return fig
 
 

@@ -13,9 +13,8 @@ from typing import Any
 
 from diffusers import AutoencoderTiny
 
-from data_download.images import to_uint8
-
 from .config import preset
+from .data.images import to_uint8
 from .evaluate import evaluate
 from .predict import predict_files, write_png
 from .viz import to_numpy_image
@@ -52,7 +51,8 @@ def run_demo(
     Returns ``{"run_dir", "eval_dir", "predictions", "summary", "best_dice"}``. Refuses an
     ``out_dir`` that already holds a demo (nothing is overwritten).
     """
-    from .train import build_datasets, train
+    from .data import build_datasets
+    from .train import train
 
     out_dir = Path(out_dir).expanduser()
     if (out_dir / "run").exists():

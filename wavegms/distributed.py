@@ -95,17 +95,6 @@ def wrap(model: nn.Module, world: World, device: torch.device) -> nn.Module:
     )
 
 
-def unwrap(model: nn.Module) -> nn.Module:
-    """The plain model inside DDP and/or ``torch.compile`` wrappers (what checkpoints hold)."""
-    while True:
-        if isinstance(model, nn.parallel.DistributedDataParallel):
-            model = model.module
-        elif hasattr(model, "_orig_mod"):  # torch.compile's OptimizedModule
-            model = model._orig_mod
-        else:
-            return model
-
-
 def all_reduce_sum(tensor: torch.Tensor, world: World) -> torch.Tensor:
     """The sum of ``tensor`` over all ranks (in place; unchanged in a world of one)."""
     if world.distributed:
@@ -148,6 +137,5 @@ __all__ = [
     "check_ranks_agree",
     "cleanup",
     "setup",
-    "unwrap",
     "world_from_env",
 ]

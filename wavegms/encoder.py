@@ -1,9 +1,9 @@
-"""The trainable multi-resolution wavelet encoder (SPEC 1.2), LiteVAE-style.
+"""The trainable multi-resolution wavelet encoder, LiteVAE-style (docs/paper_map.md, "Encoder").
 
 Each Haar level goes through its own :class:`UNetBlock` (no spatial resampling), levels 1 and 2
 are average-pooled to H/8, the three 12-channel maps are concatenated and an aggregator
-:class:`UNetBlock` maps the 36 channels to the 8 moments of a diagonal Gaussian: mean ``mu`` (4)
-and log-variance (4, clamped to [-30, 20]).
+:class:`UNetBlock` maps the 36 channels to the 8 moments of a diagonal Gaussian, diffusers'
+``DiagonalGaussianDistribution``: mean ``mu`` (4) and log-variance (4, clamped to [-30, 20]).
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
+from diffusers.models.autoencoders.vae import DiagonalGaussianDistribution
 from torch import nn
 
 from .norm import GroupNorm
@@ -116,7 +117,9 @@ class MultiResolutionEncoder(nn.Module):
             blocks_per_stage,
         )
 
-    def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def posterior(self, images: torch.Tensor) -> DiagonalGaussianDistribution:
+        """The latent distribution of ``images``: ``.mode()`` is ``mu``, ``.sample()`` draws
+        ``mu + sigma * eps``; ``.logvar`` is clamped to [-30, 20]."""
         features = []
         for level, (bands, extractor) in enumerate(
             zip(haar_pyramid(images, self.levels), self.extractors), start=1
@@ -124,6 +127,9 @@ class MultiResolutionEncoder(nn.Module):
             pool = 2 ** (self.levels - level)  # bring every level to H / 2^levels
             feature = extractor(bands)
             features.append(F.avg_pool2d(feature, pool) if pool > 1 else feature)
-        moments = self.aggregator(torch.cat(features, dim=1))
-        mu, logvar = moments.chunk(2, dim=1)
-        return mu, logvar.clamp(-30.0, 20.0)
+        return DiagonalGaussianDistribution(self.aggregator(torch.cat(features, dim=1)))
+
+    def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(mu, logvar)`` of :meth:`posterior`."""
+        posterior = self.posterior(images)
+        return posterior.mean, posterior.logvar

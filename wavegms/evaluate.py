@@ -2,7 +2,7 @@
 
 What is measured, which files are written and which images are used is stated once, in
 ``DESCRIPTION`` below (the command's ``--help``). Metrics come from :mod:`wavegms.metrics`;
-the run's own items come from :func:`wavegms.train.build_datasets`, so evaluation sees exactly
+the run's own items come from :func:`wavegms.data.build_datasets`, so evaluation sees exactly
 the split (and, for synthetic runs, the very images) that training held out.
 """
 
@@ -20,18 +20,21 @@ from matplotlib.figure import Figure
 from torch.utils.data import ConcatDataset, DataLoader, Dataset
 from tqdm.auto import tqdm
 
+from .atomic import atomic_write_json, atomic_write_text
 from .checkpoint import (
     METRICS,
-    atomic_write_json,
-    atomic_write_text,
     find_run_dir,
     load_model,
     load_train_config,
     resolve_checkpoint,
 )
 from .config import SOURCES, TrainConfig
+from .data import SegmentationDataset, build_datasets, make_splits
+from .data.splits import EXCLUDED_CLASSES
 from .metrics import segmentation_metrics, summarize
-from .predict import add_model_arguments
+from .predict import add_model_arguments, model_folder
+from .prior import PRIOR_FILE, constant_mask_prior, load_prior, prior_dice
+from .tiny_vae import check_image_size
 from .viz import plot_cases, save_figure
 
 HELP = "evaluate a trained model (Dice, IoU, HD95) on its test split or another dataset"
@@ -41,8 +44,11 @@ threshold 0.5: Dice, IoU and HD95 in pixels, with explicit empty-mask rules (bot
 HD95 0; one empty: Dice 0, HD95 = the image diagonal).
 
 Writes to EVAL_DIR:
-  summary.json    mean and std of each metric, pooled Dice, n_images, and provenance
-                  (checkpoint, trained_on, evaluated_on, split, cross_domain, selected_on)
+  summary.json    mean and std of each metric, pooled Dice, n_images, the constant-mask
+                  baseline (prior_dice_mean: the Dice of the training split's mean mask,
+                  thresholded where it scores best on the training split, predicted for every
+                  image), and provenance (checkpoint, trained_on, evaluated_on, split,
+                  cross_domain, selected_on)
   per_image.csv   name, dice, iou, hd95, gt_empty, pred_empty
   cases.png       the best and the worst cases: image, ground truth, prediction
 
@@ -51,8 +57,12 @@ synthetic runs regenerate theirs). With --dataset OTHER --data DATA_DIR the eval
 cross-domain (e.g. a BUSI checkpoint on BUS): all usable items of OTHER (BUSI's empty "normal"
 class excluded, as in the paper), or its GMS test list with --split test.
 
+A model that does not clearly beat the constant-mask baseline has learned where lesions
+usually are, not what they look like; evaluate says so.
+
 Examples:
   wavegms evaluate --checkpoint runs/busi --out evals/busi
+  wavegms evaluate --pretrained busi --dataset busi --data DATA_DIR --out evals/pretrained
   wavegms evaluate --checkpoint runs/busi --dataset bus --data DATA_DIR --out evals/busi_on_bus
 """
 
@@ -61,14 +71,6 @@ SUMMARY = "summary.json"
 PER_IMAGE = "per_image.csv"
 CASES = "cases.png"
 N_CASES = 3  # best and worst shown in cases.png
-
-
-def _check_image_size(image_size: int) -> None:
-    if image_size <= 0 or image_size % 8:
-        raise ValueError(
-            f"Invalid image size {image_size}: must be a positive multiple of 8 (TAESD works at "
-            "1/8 resolution), e.g. 224."
-        )
 
 
 def select_items(
@@ -80,7 +82,10 @@ def select_items(
     split: str | None,
     image_size: int,
 ) -> tuple[Dataset, dict[str, Any]]:
-    """The dataset to evaluate and a description of it (see the module docstring).
+    """The dataset to evaluate and a description of it (see ``DESCRIPTION``).
+
+    The run's own dataset comes from its saved ``splits.json`` (synthetic data: regenerated, the
+    very images training held out); another dataset is a cross-domain evaluation.
 
     Returns ``(items, info)``: ``items`` yields ``{"image", "mask", "name"}`` at ``image_size``;
     ``info`` has ``trained_on``, ``evaluated_on``, ``split``, ``cross_domain``, ``data_dir``.
@@ -94,12 +99,18 @@ def select_items(
         )
     if dataset not in SOURCES:
         raise ValueError(f"Unknown dataset {dataset!r}: choose one of {', '.join(SOURCES)}.")
-    cross_domain = trained_on is not None and dataset != trained_on
+    own = dataset == trained_on
+    cross_domain = trained_on is not None and not own
     split = split or ("all" if cross_domain else "test")
     if split not in SPLIT_CHOICES:
         raise ValueError(f"Unknown split {split!r}: choose one of {', '.join(SPLIT_CHOICES)}.")
-    if not cross_domain and config is not None:
+    if own:
         data_dir = data_dir or config.data_dir
+    if dataset != "synthetic" and not data_dir:
+        raise ValueError(
+            f"Evaluating on {dataset!r} needs --data DATA_DIR (the folder holding {dataset}/). "
+            f"Prepare it with: python -m data_download {dataset} --root DATA_DIR"
+        )
     info = {
         "trained_on": trained_on or "unknown",
         "evaluated_on": dataset,
@@ -107,29 +118,16 @@ def select_items(
         "cross_domain": cross_domain,
         "data_dir": str(data_dir) if data_dir and dataset != "synthetic" else None,
     }
-
-    if dataset != "synthetic" and not data_dir:
-        raise ValueError(
-            f"Evaluating on {dataset!r} needs --data DATA_DIR (the folder holding {dataset}/). "
-            f"Prepare it with: python -m data_download {dataset} --root DATA_DIR"
-        )
-    own_data = config is not None and not cross_domain
-    if not own_data and dataset != "synthetic":
+    if not own and dataset != "synthetic":
         return _other_dataset(Path(data_dir).expanduser() / dataset, split, image_size), info
-    from .train import build_datasets
-
-    # The run's own data from its saved splits.json (synthetic: regenerated, deterministic),
-    # or the default synthetic set for a model trained on something else.
-    base = config if own_data else TrainConfig(dataset="synthetic")
+    base = config if own else TrainConfig(dataset="synthetic")
     base = base.replace(image_size=image_size, data_dir=str(data_dir) if data_dir else None)
-    datasets, _ = build_datasets(base, run_dir if own_data else None)
+    datasets, _ = build_datasets(base, run_dir if own else None)
     return (ConcatDataset(list(datasets.values())) if split == "all" else datasets[split]), info
 
 
 def _other_dataset(root: Path, split: str, image_size: int) -> Dataset:
     """A dataset the model was not trained on: all usable items, or a part of its GMS split."""
-    from .data import SegmentationDataset, make_splits
-    from .data.splits import EXCLUDED_CLASSES
 
     if split == "all":
         everything = SegmentationDataset(root, image_size=image_size)
@@ -138,6 +136,33 @@ def _other_dataset(root: Path, split: str, image_size: int) -> Dataset:
     else:
         names = getattr(make_splits(root, "gms"), split)
     return SegmentationDataset(root, names=names, image_size=image_size)
+
+
+def training_prior(
+    config: TrainConfig | None,
+    run_dir: Path | None,
+    folder: Path,
+    image_size: int,
+    data_dir: str | Path | None = None,
+) -> tuple[torch.Tensor, float, str] | None:
+    """The constant-mask baseline of the data the model was trained on.
+
+    From the run's training split when its data can be read (``data_dir`` first, then the
+    run's own), else from the ``prior.safetensors`` stored with the checkpoint (shipped
+    models), else None. Returns ``(mean_mask [1, S, S], threshold, source)``.
+    """
+    if config is not None:
+        for where in dict.fromkeys([data_dir or config.data_dir, config.data_dir]):
+            try:
+                base = config.replace(image_size=image_size, data_dir=where)
+                train = build_datasets(base, run_dir)[0]["train"]
+            except (FileNotFoundError, ValueError):
+                continue
+            masks = torch.stack([train[i]["mask"] for i in range(len(train))])
+            return (*constant_mask_prior(masks), f"the training split ({len(train)} masks)")
+    if (folder / PRIOR_FILE).is_file():
+        return (*load_prior(folder, image_size), f"{PRIOR_FILE} stored with the checkpoint")
+    return None
 
 
 def _provenance(checkpoint: Path, config: TrainConfig | None) -> dict[str, Any]:
@@ -258,7 +283,7 @@ def evaluate(
         image_size: evaluation resolution; default the model's (``config.image_size``).
         batch_size: images per forward pass.
         device: default :func:`~wavegms.get_device`.
-        threshold: foreground where the probability is above this (SPEC: 0.5).
+        threshold: foreground where the probability is above this (the paper: 0.5).
         precision: ``"fp32"`` (default, exact) or mixed precision, see :meth:`WaveGMS.predict`
             (the model is loaded in its fastest form for it, see
             :meth:`WaveGMS.prepare_for_inference`).
@@ -274,7 +299,7 @@ def evaluate(
     config = load_train_config(folder)
     model_config = json.loads((folder / "config.json").read_text())
     image_size = int(image_size or model_config.get("image_size", 224))
-    _check_image_size(image_size)
+    check_image_size(image_size)
     if batch_size < 1:
         raise ValueError(f"batch_size must be at least 1, got {batch_size}")
     if not 0 < threshold < 1:
@@ -294,8 +319,12 @@ def evaluate(
         progress=progress,
     )
     description = f"trained on {info['trained_on']}, evaluated on {info['evaluated_on']}"
+    prior = training_prior(config, run_dir, folder, image_size, data_dir)
+    masks = torch.stack([items[i]["mask"] for i in range(len(items))])
     summary: dict[str, Any] = {
         **summarize(per_image),
+        "prior_dice_mean": prior_dice(*prior[:2], masks).mean().item() if prior else None,
+        "prior_source": prior[2] if prior else "unavailable (the training data is not at hand)",
         "n_gt_empty": int((per_image["target_size"] == 0).sum()),
         "hd95_unit": "pixels",
         "checkpoint": str(folder),
@@ -349,9 +378,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
 
 
+PRIOR_MARGIN = 0.1  # a model this close to the constant mask has learned little appearance
+
+
 def run(args: argparse.Namespace) -> int:
     summary = evaluate(
-        args.checkpoint,
+        model_folder(args),
         dataset=args.dataset,
         data_dir=args.data,
         split=args.split,
@@ -369,6 +401,16 @@ def run(args: argparse.Namespace) -> int:
         f"(pooled {summary['dice_pooled']:.4f}), IoU {summary['iou_mean']:.4f}, "
         f"HD95 {summary['hd95_mean']:.2f} px -> {args.out}"
     )
+    prior = summary["prior_dice_mean"]
+    if prior is None:
+        print(f"constant-mask baseline: {summary['prior_source']}")
+        return 0
+    print(f"constant-mask baseline: Dice {prior:.4f} (from {summary['prior_source']})")
+    if summary["dice_mean"] < prior + PRIOR_MARGIN:
+        print(
+            f"close to a constant mask (Dice {summary['dice_mean']:.3f} vs {prior:.3f}): the "
+            "model has learned where lesions usually are, not what they look like"
+        )
     return 0
 
 

@@ -1,4 +1,6 @@
-"""The Latent Mapping Model (SPEC 1.4): the GMS residual-attention UNet at latent resolution.
+"""The Latent Mapping Model: the GMS residual-attention UNet at latent resolution.
+
+(docs/paper_map.md, "Model".)
 
 It maps the encoder's image latent ``z`` to a predicted mask latent. Every block keeps the
 latent resolution (28 x 28 for 224 px input): only the channel width changes. Deep supervision

@@ -1,4 +1,6 @@
-"""The Wave-GMS training objective (SPEC 2); every weight is 1 and there is no KL term.
+"""The Wave-GMS training objective; every weight is 1 and there is no KL term.
+
+(docs/paper_map.md, "Objective".)
 
 For each supervised head k (level2, level1, out):
     latent loss  MSE(z_hat_k, z_mask)

@@ -1,4 +1,4 @@
-"""Per-image segmentation metrics with the empty-mask rules of SPEC 5.
+"""Per-image segmentation metrics with explicit empty-mask rules (docs/paper_map.md, "Metrics").
 
 Every function takes binary masks ``[B, 1, H, W]`` (bool, or {0, 1} numbers) and returns one value
 per image ``[B]``:

@@ -1,37 +1,46 @@
-"""Wave-GMS: wavelet encoder -> latent mapping model -> frozen Tiny-VAE decoder (SPEC 1).
+"""Wave-GMS: wavelet encoder -> latent mapping model -> frozen Tiny-VAE decoder.
 
-The trainable part (encoder + LMM, 2,595,804 parameters in the paper configuration) is a diffusers
-``ModelMixin``/``ConfigMixin``: ``save_pretrained`` writes ``config.json`` plus safetensors and
-``from_pretrained`` reads them back without unpickling anything. The frozen TAESD is *attached*,
-not owned: it is not a registered submodule, so it never appears in ``parameters()``, in an
-optimizer or in a saved checkpoint, and ``model.train()`` cannot switch it out of eval mode.
-It still follows the model across ``.to()``, ``.cuda()`` and dtype casts.
+(docs/paper_map.md, "Model".) The trainable part (encoder + LMM, 2,595,804 parameters in the
+paper configuration) is a plain ``nn.Module`` with a small :class:`WaveGMSConfig`;
+:meth:`~WaveGMS.save_pretrained` writes the diffusers file layout (``config.json`` +
+``diffusion_pytorch_model.safetensors``) atomically and :meth:`~WaveGMS.from_pretrained` reads
+it back with safetensors, unpickling nothing.
+
+The frozen TAESD is *attached*, not owned: it is kept out of ``nn.Module``'s registry, so it is
+never in ``parameters()``, an optimizer, ``state_dict()`` or a checkpoint, and ``train()`` never
+reaches it. It still follows the model across ``.to()``, ``.cuda()`` and dtype casts
+(:meth:`~WaveGMS._apply`).
 """
 
 from __future__ import annotations
 
-import inspect
+import dataclasses
 import json
 import os
-import re
-import shutil
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
-from diffusers import AutoencoderTiny, ConfigMixin, ModelMixin
 from diffusers.utils import BaseOutput
-from huggingface_hub import snapshot_download
 from safetensors.torch import load_file
+from safetensors.torch import save as safetensors_bytes
+from torch import nn
 from torch.utils.checkpoint import checkpoint
 
+from .atomic import atomic_write_bytes, atomic_write_json
 from .device import autocast, resolve_precision
 from .encoder import MultiResolutionEncoder
 from .lmm import HEAD_NAMES, LatentMappingModel
-from .tiny_vae import load_tiny_vae
+from .tiny_vae import check_image_size, is_hub_id, load_tiny_vae
+
+if TYPE_CHECKING:
+    from diffusers import AutoencoderTiny
+
+CONFIG_NAME = "config.json"
+WEIGHTS_NAME = "diffusion_pytorch_model.safetensors"
 
 
 @dataclass
@@ -61,59 +70,51 @@ class WaveGMSOutput(BaseOutput):
     mask_probs: torch.Tensor | None = None
 
 
-class WaveGMS(ModelMixin, ConfigMixin):
+@dataclass(frozen=True)
+class WaveGMSConfig:
+    """The architecture (the paper's by default), saved as ``config.json``."""
+
+    in_channels: int = 3
+    latent_channels: int = 4
+    wavelet_levels: int = 3
+    encoder_base_channels: int = 16
+    encoder_channel_mult: tuple[int, ...] = (1, 2, 2)
+    encoder_blocks_per_stage: int = 2
+    lmm_base_channels: int = 32
+    lmm_channel_mult: tuple[int, ...] = (1, 2, 4, 4)
+    image_size: int = 224  # the input size the model was trained at (used by predict, evaluate)
+
+    def __post_init__(self) -> None:
+        for name in ("encoder_channel_mult", "lmm_channel_mult"):
+            object.__setattr__(self, name, tuple(getattr(self, name)))  # JSON gives lists
+        if self.wavelet_levels != 3:
+            # TAESD downsamples by 8 = 2^3: the pyramid's coarsest level must match its latents.
+            raise ValueError(
+                f"wavelet_levels must be 3 to match TAESD's x8 latents, got {self.wavelet_levels}"
+            )
+
+
+class WaveGMS(nn.Module):
     """The Wave-GMS segmentation model.
 
     ``WaveGMS(tiny_vae)`` builds the paper configuration around a frozen TAESD
     (from :func:`~wavegms.load_tiny_vae`); ``WaveGMS()`` loads TAESD from ``$WAVEGMS_TAESD`` or the
-    hub. Images are ``[B, 3, H, W]`` in [0, 1] with H and W multiples of 8; masks ``[B, 1, H, W]``
-    in {0, 1}.
+    hub; keyword arguments are :class:`WaveGMSConfig` fields. Images are ``[B, 3, H, W]`` in
+    [0, 1] with H and W multiples of 8; masks ``[B, 1, H, W]`` in {0, 1}.
     """
 
-    config_name = "config.json"
-    ignore_for_config = ["tiny_vae"]
-    _supports_gradient_checkpointing = True  # enable_gradient_checkpointing(): see forward()
-
-    def __init__(
-        self,
-        tiny_vae: AutoencoderTiny | None = None,
-        in_channels: int = 3,
-        latent_channels: int = 4,
-        wavelet_levels: int = 3,
-        encoder_base_channels: int = 16,
-        encoder_channel_mult: Sequence[int] = (1, 2, 2),
-        encoder_blocks_per_stage: int = 2,
-        lmm_base_channels: int = 32,
-        lmm_channel_mult: Sequence[int] = (1, 2, 4, 4),
-        image_size: int = 224,
-    ) -> None:
+    def __init__(self, tiny_vae: AutoencoderTiny | None = None, **config: int | Sequence[int]):
         super().__init__()
-        # Registered by hand: diffusers' decorator mis-assigns a positional ``tiny_vae``.
-        self.register_to_config(
-            in_channels=in_channels,
-            latent_channels=latent_channels,
-            wavelet_levels=wavelet_levels,
-            encoder_base_channels=encoder_base_channels,
-            encoder_channel_mult=list(encoder_channel_mult),
-            encoder_blocks_per_stage=encoder_blocks_per_stage,
-            lmm_base_channels=lmm_base_channels,
-            lmm_channel_mult=list(lmm_channel_mult),
-            image_size=image_size,
-        )
-        if wavelet_levels != 3:
-            # TAESD downsamples by 8 = 2^3: the pyramid's coarsest level must match its latents.
-            raise ValueError(
-                f"wavelet_levels must be 3 to match TAESD's x8 latents, got {wavelet_levels}"
-            )
+        self.config = c = WaveGMSConfig(**config)
         self.encoder = MultiResolutionEncoder(
-            in_channels,
-            latent_channels,
-            wavelet_levels,
-            encoder_base_channels,
-            tuple(encoder_channel_mult),
-            encoder_blocks_per_stage,
+            c.in_channels,
+            c.latent_channels,
+            c.wavelet_levels,
+            c.encoder_base_channels,
+            c.encoder_channel_mult,
+            c.encoder_blocks_per_stage,
         )
-        self.lmm = LatentMappingModel(latent_channels, lmm_base_channels, tuple(lmm_channel_mult))
+        self.lmm = LatentMappingModel(c.latent_channels, c.lmm_base_channels, c.lmm_channel_mult)
         self.gradient_checkpointing = False
         self.attach_tiny_vae(tiny_vae if tiny_vae is not None else load_tiny_vae())
 
@@ -123,17 +124,23 @@ class WaveGMS(ModelMixin, ConfigMixin):
         """Use ``tiny_vae`` (frozen here) as this model's latent space, on the model's device."""
         tiny_vae.requires_grad_(False).eval()
         # object.__setattr__ keeps it out of nn.Module's registry: no params, no state_dict.
-        object.__setattr__(self, "tiny_vae", tiny_vae.to(next(self.parameters()).device))
+        object.__setattr__(self, "tiny_vae", tiny_vae.to(self.device))
 
-    def _apply(self, fn, recurse: bool = True):  # noqa: ANN001 - nn.Module's signature
+    def _apply(self, fn, recurse: bool = True):  # noqa: ANN001, ANN202 - nn.Module's signature
+        # Every .to() / .cuda() / .half() goes through _apply: the attached TAESD goes along.
         super()._apply(fn, recurse)
         self.tiny_vae._apply(fn)
         return self
 
-    def train(self, mode: bool = True) -> WaveGMS:
-        super().train(mode)
-        self.tiny_vae.eval()
-        return self
+    @property
+    def device(self) -> torch.device:
+        """Where the weights are (all on one device)."""
+        return next(self.parameters()).device
+
+    @property
+    def dtype(self) -> torch.dtype:
+        """The weights' dtype (all alike): float32, or bfloat16 after ``prepare_for_inference``."""
+        return next(self.parameters()).dtype
 
     @torch.no_grad()
     def encode_targets(
@@ -148,24 +155,29 @@ class WaveGMS(ModelMixin, ConfigMixin):
         latents = self.tiny_vae.encode(torch.cat([images, masks3]) * 2 - 1).latents
         return latents.chunk(2)
 
-    def decode(self, mask_latents: torch.Tensor) -> torch.Tensor:
-        """Mask latents ``[N, 4, h, w]`` -> foreground probabilities ``[N, 1, 8h, 8w]`` in [0, 1].
+    def decode_reference(self, mask_latents: torch.Tensor) -> torch.Tensor:
+        """Mask latents ``[N, 4, h, w]`` -> foreground probabilities ``[N, 1, 8h, 8w]`` in [0, 1]:
+        TAESD decodes to RGB in [-1, 1], and the probability is its channel mean mapped to
+        [0, 1]. The plain form of :meth:`decode`, which computes the same faster."""
+        rgb = self.tiny_vae.decode(mask_latents).sample
+        return ((rgb.mean(dim=1, keepdim=True) + 1) / 2).clamp(0, 1)
 
-        TAESD decodes to RGB in [-1, 1]; the probability is its channel mean mapped to [0, 1],
-        clamped. Differentiable with respect to ``mask_latents``.
+    def decode(self, mask_latents: torch.Tensor) -> torch.Tensor:
+        """:meth:`decode_reference`, with the channel mean folded into TAESD's last conv.
+
+        Diffusers' ``DecoderTiny.forward`` is ``tanh(z / 3) * 3 -> layers -> 2y - 1``, so the
+        probability ``(mean(2y - 1) + 1) / 2`` is ``mean(y)``: the channel mean of the last 3x3
+        conv, which is one conv with the mean filter. Running that instead of the RGB conv and
+        three elementwise passes saves ~6% of a decode (tests/test_model.py checks the two agree,
+        values and gradients). Differentiable with respect to ``mask_latents``.
         """
-        # TAESD's decoder is tanh(z / 3) * 3 -> layers -> y, and its output 2y - 1, so the
-        # probability (mean(2y - 1) + 1) / 2 is mean(y): the channel mean of the last 3 x 3 conv,
-        # which is one conv with the mean filter. Running that instead of the RGB conv and three
-        # elementwise passes saves ~6% of a decode (tests/test_model.py checks the identity).
-        *body, to_rgb = self.tiny_vae.decoder.layers
-        features = torch.tanh(mask_latents / 3) * 3
-        for layer in body:
-            features = layer(features)
+        *layers, to_rgb = self.tiny_vae.decoder.layers
+        x = torch.tanh(mask_latents / 3) * 3
+        for layer in layers:
+            x = layer(x)
         mean_filter = to_rgb.weight.mean(dim=0, keepdim=True)
         mean_bias = to_rgb.bias.mean(dim=0, keepdim=True)
-        probs = F.conv2d(features, mean_filter, mean_bias, to_rgb.stride, to_rgb.padding)
-        return probs.clamp(0, 1)
+        return F.conv2d(x, mean_filter, mean_bias, to_rgb.stride, to_rgb.padding).clamp(0, 1)
 
     # ---- forward passes -----------------------------------------------------------------------
 
@@ -180,12 +192,7 @@ class WaveGMS(ModelMixin, ConfigMixin):
                 f"Wave-GMS expects images of shape [B, {self.config.in_channels}, H, W], got "
                 f"{tuple(images.shape)}.{hint}"
             )
-        height, width = images.shape[-2:]
-        if height % 8 or width % 8:
-            raise ValueError(
-                f"Image size {height}x{width} is not divisible by 8 (TAESD works at 1/8 "
-                "resolution): resize to a multiple of 8, e.g. 224x224."
-            )
+        check_image_size(*images.shape[-2:], name="image size")
 
     def forward(self, images: torch.Tensor, masks: torch.Tensor | None = None) -> WaveGMSOutput:
         """Training forward.
@@ -199,41 +206,36 @@ class WaveGMS(ModelMixin, ConfigMixin):
         decoded heads, all that :class:`~wavegms.losses.WaveGMSLoss` needs.
         """
         self._check_images(images)
-        mu, logvar = self.encoder(images)
-        if self.training:
-            # Not randn_like: its values would follow mu's memory format (channels-last or not).
-            noise = torch.randn(mu.shape, dtype=mu.dtype, device=mu.device)
-            latent = mu + torch.exp(0.5 * logvar) * noise
-        else:
-            latent = mu
+        posterior = self.encoder.posterior(images)
+        latent = posterior.sample() if self.training else posterior.mode()
         mask_latents = self.lmm(latent)
+        out = WaveGMSOutput(
+            mask_latents=mask_latents, latent=latent, mu=posterior.mean, logvar=posterior.logvar
+        )
         if masks is None:
-            return WaveGMSOutput(mask_latents=mask_latents, latent=latent, mu=mu, logvar=logvar)
+            return out
         if masks.shape[-2:] != images.shape[-2:] or masks.shape[:2] != (images.shape[0], 1):
             raise ValueError(
                 f"masks must be [B, 1, H, W] matching images {tuple(images.shape)}, got "
                 f"{tuple(masks.shape)}"
             )
-        teacher_latent, mask_latent = self.encode_targets(images, masks)
+        out.teacher_latent, out.mask_latent = self.encode_targets(images, masks)
         if torch.is_grad_enabled() and self.gradient_checkpointing:
-            # enable_gradient_checkpointing(): one checkpointed decode per head. The backward
-            # pass recomputes one head's decoder activations at a time and frees them before
-            # the next, so the peak holds one head's instead of all three.
-            mask_probs = torch.stack(
+            # One checkpointed decode per head: the backward pass recomputes one head's decoder
+            # activations at a time, so the peak holds one head's instead of all three.
+            out.mask_probs = torch.stack(
                 [checkpoint(self.decode, z, use_reentrant=False) for z in mask_latents]
             )
         else:
             # One decoder call over all heads: [K*B, 4, h, w] -> [K, B, 1, H, W].
-            mask_probs = self.decode(torch.cat(mask_latents)).unflatten(0, (len(mask_latents), -1))
-        return WaveGMSOutput(
-            mask_latents=mask_latents,
-            latent=latent,
-            mu=mu,
-            logvar=logvar,
-            teacher_latent=teacher_latent,
-            mask_latent=mask_latent,
-            mask_probs=mask_probs,
-        )
+            out.mask_probs = self.decode(torch.cat(mask_latents)).unflatten(
+                0, (len(mask_latents), -1)
+            )
+        return out
+
+    def enable_gradient_checkpointing(self) -> None:
+        """Recompute TAESD's decoder in the backward pass (see :meth:`forward`): less memory."""
+        self.gradient_checkpointing = True
 
     @torch.inference_mode()
     def predict(self, images: torch.Tensor, precision: str = "fp32") -> torch.Tensor:
@@ -250,12 +252,10 @@ class WaveGMS(ModelMixin, ConfigMixin):
             ``[B, 1, H, W]`` float32 in [0, 1] on the model's device; threshold at 0.5 for a mask.
         """
         self._check_images(images)
-        # All weights share one device and dtype. Not self.device / self.dtype: ModelMixin's walk
-        # every submodule looking for hooks, ~1 ms each, 4% of a batch-1 prediction on a CPU.
-        weight = next(self.parameters())
+        weight = next(self.parameters())  # all weights share one device and dtype
         images = images.to(weight.device, weight.dtype)
         with autocast(weight.device, resolve_precision(precision, weight.device)):
-            mu, _ = self.encoder(images)
+            mu = self.encoder.posterior(images).mode()
             return self.decode(self.lmm(mu)[-1]).float()
 
     def prepare_for_inference(self, precision: str = "fp32") -> WaveGMS:
@@ -272,32 +272,25 @@ class WaveGMS(ModelMixin, ConfigMixin):
         if dtype is not None:
             self.to(memory_format=torch.channels_last)
         if dtype == torch.bfloat16:
-            self.bfloat16()  # not .to(bfloat16): diffusers' to() warns about fp32 modules we lack
+            self.bfloat16()
         return self
 
     # ---- saving and loading the trainable weights ---------------------------------------------
 
-    def save_pretrained(self, save_directory: str | os.PathLike, **kwargs) -> None:
-        """Write ``config.json`` + ``diffusion_pytorch_model.safetensors`` atomically.
-
-        Files are written to a temporary folder beside the target and moved in one by one with
-        ``os.replace``, so an interruption never leaves a half-written checkpoint.
-        """
-        target = Path(save_directory)
-        target.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
-        try:
-            super().save_pretrained(staging, safe_serialization=True, **kwargs)
-            for file in staging.iterdir():
-                os.replace(file, target / file.name)
-        finally:
-            shutil.rmtree(staging, ignore_errors=True)
+    def save_pretrained(self, save_directory: str | os.PathLike) -> None:
+        """Write ``config.json`` + ``diffusion_pytorch_model.safetensors`` (diffusers' layout),
+        each atomically; the weights first, so a folder with a config always has weights."""
+        folder = Path(save_directory)
+        state = {name: tensor.contiguous() for name, tensor in self.state_dict().items()}
+        atomic_write_bytes(folder / WEIGHTS_NAME, safetensors_bytes(state, {"format": "pt"}))
+        config = {"_class_name": type(self).__name__, **dataclasses.asdict(self.config)}
+        atomic_write_json(folder / CONFIG_NAME, config)
 
     @classmethod
     def from_pretrained(
         cls, checkpoint: str | os.PathLike, tiny_vae: AutoencoderTiny | None = None
     ) -> WaveGMS:
-        """Load trainable weights saved by :meth:`save_pretrained` (a folder or a hub repo id).
+        """Load weights saved by :meth:`save_pretrained` (a folder or a hub repo id).
 
         ``tiny_vae`` defaults to :func:`~wavegms.load_tiny_vae` (``$WAVEGMS_TAESD`` or the hub).
         Weights are read with safetensors: nothing is unpickled. A checkpoint whose tensors do not
@@ -305,50 +298,38 @@ class WaveGMS(ModelMixin, ConfigMixin):
         """
         folder = Path(checkpoint).expanduser()
         if not folder.is_dir():
-            if folder.exists() or not _is_hub_id(str(checkpoint)):
+            if not is_hub_id(str(checkpoint)):
                 raise FileNotFoundError(
                     f"No Wave-GMS checkpoint folder at {str(checkpoint)!r}: expected a folder with "
-                    f"{cls.config_name} and {WEIGHTS_NAME} (written by save_pretrained or by "
+                    f"{CONFIG_NAME} and {WEIGHTS_NAME} (written by save_pretrained or by "
                     "`wavegms train`)."
                 )
+            from huggingface_hub import snapshot_download
+
             folder = Path(snapshot_download(str(checkpoint)))
-        config_file, weights_file = folder / cls.config_name, folder / WEIGHTS_NAME
-        for file in (config_file, weights_file):
-            if not file.is_file():
+        for name in (CONFIG_NAME, WEIGHTS_NAME):
+            if not (folder / name).is_file():
                 raise FileNotFoundError(
-                    f"{str(folder)!r} is not a Wave-GMS checkpoint: {file.name} is missing."
+                    f"{str(folder)!r} is not a Wave-GMS checkpoint: {name} is missing."
                 )
-        config = json.loads(config_file.read_text())
+        config = json.loads((folder / CONFIG_NAME).read_text())
         if config.get("_class_name", cls.__name__) != cls.__name__:
             raise ValueError(
                 f"{str(folder)!r} holds a {config['_class_name']}, not a {cls.__name__}."
             )
-        init_keys = set(inspect.signature(cls.__init__).parameters) - {"self", "tiny_vae"}
-        model = cls(tiny_vae, **{k: v for k, v in config.items() if k in init_keys})
-        state = load_file(weights_file)
-        missing, unexpected = _state_mismatch(model.state_dict(), state)
+        fields = {f.name for f in dataclasses.fields(WaveGMSConfig)}
+        model = cls(tiny_vae, **{k: v for k, v in config.items() if k in fields})
+        state, expected = load_file(folder / WEIGHTS_NAME), model.state_dict()
+        missing = [k for k in expected if k not in state or state[k].shape != expected[k].shape]
+        unexpected = [k for k in state if k not in expected]
         if missing or unexpected:
             raise ValueError(
-                f"The weights in {str(weights_file)!r} do not match the model of its config "
-                f"(missing {missing[:5]}, unexpected {unexpected[:5]}): the checkpoint comes from "
-                "another configuration or was edited."
+                f"The weights in {str(folder / WEIGHTS_NAME)!r} do not match the model of its "
+                f"config (missing {missing[:5]}, unexpected {unexpected[:5]}): the checkpoint "
+                "comes from another configuration or was edited."
             )
         model.load_state_dict(state)
         return model
 
 
-WEIGHTS_NAME = "diffusion_pytorch_model.safetensors"
-
-
-def _is_hub_id(name: str) -> bool:
-    return re.fullmatch(r"[\w.-]+/[\w.-]+", name) is not None
-
-
-def _state_mismatch(
-    expected: dict[str, torch.Tensor], found: dict[str, torch.Tensor]
-) -> tuple[list[str], list[str]]:
-    missing = [k for k in expected if k not in found or found[k].shape != expected[k].shape]
-    return missing, [k for k in found if k not in expected]
-
-
-__all__ = ["HEAD_NAMES", "WaveGMS", "WaveGMSOutput"]
+__all__ = ["HEAD_NAMES", "WaveGMS", "WaveGMSConfig", "WaveGMSOutput"]

@@ -9,7 +9,6 @@ the exit status are stated in ``DESCRIPTION`` below (the command's ``--help``).
 from __future__ import annotations
 
 import argparse
-import io
 import sys
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -22,10 +21,9 @@ from diffusers import AutoencoderTiny
 from PIL import Image
 from tqdm.auto import tqdm
 
-from data_download.images import to_uint8
-
-from .checkpoint import atomic_write_bytes, load_model
-from .data import load_image
+from .atomic import atomic_write
+from .checkpoint import load_model, load_train_config, resolve_checkpoint
+from .data.images import load_image, to_uint8
 from .data.io import resize_image
 from .device import PRECISIONS, get_device
 from .model import WaveGMS
@@ -110,9 +108,7 @@ def _output_stems(files: Sequence[Path]) -> list[str]:
 
 def write_png(array: np.ndarray, path: str | Path) -> None:
     """Write uint8 ``[H, W]`` (grey) or ``[H, W, 3]`` (RGB) as a PNG, atomically."""
-    buffer = io.BytesIO()
-    Image.fromarray(array).save(buffer, format="PNG")
-    atomic_write_bytes(path, buffer.getvalue())
+    atomic_write(path, lambda file: Image.fromarray(array).save(file, format="PNG"))
 
 
 def to_model_input(image: np.ndarray, size: int) -> torch.Tensor:
@@ -253,11 +249,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def add_model_arguments(parser: argparse.ArgumentParser, batch_size: int) -> None:
     """What every command that runs a trained model takes (``predict``, ``evaluate``)."""
-    parser.add_argument(
+    model = parser.add_mutually_exclusive_group(required=True)
+    model.add_argument(
         "--checkpoint",
-        required=True,
         metavar="RUN_DIR",
         help="a run folder from `wavegms train` (uses best/), or a checkpoint folder",
+    )
+    model.add_argument(
+        "--pretrained",
+        metavar="NAME",
+        help="a model shipped with wavegms (busi: breast ultrasound), a hub id or a folder",
     )
     parser.add_argument(
         "--batch-size", type=int, default=batch_size, help="images per forward pass"
@@ -274,9 +275,24 @@ def add_model_arguments(parser: argparse.ArgumentParser, batch_size: int) -> Non
     )
 
 
+def model_folder(args: argparse.Namespace) -> Path:
+    """The checkpoint folder that ``--checkpoint`` or ``--pretrained`` names."""
+    from .pretrained import resolve
+
+    return Path(args.checkpoint) if args.checkpoint else resolve(args.pretrained)
+
+
 def run(args: argparse.Namespace) -> int:
+    folder = model_folder(args)
+    config = load_train_config(resolve_checkpoint(folder))
+    if config is not None and config.dataset == "synthetic":
+        print(
+            "wavegms predict: note: this model was trained on synthetic images; for breast "
+            "ultrasound use --pretrained busi",
+            file=sys.stderr,
+        )
     report = predict_files(
-        args.checkpoint,
+        folder,
         args.images,
         args.out,
         batch_size=args.batch_size,

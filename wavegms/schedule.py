@@ -1,4 +1,6 @@
-"""Learning-rate schedule (SPEC 3): linear warm-up that starts above zero, then cosine to zero.
+"""Learning-rate schedule: linear warm-up that starts above zero, then cosine to zero.
+
+(docs/paper_map.md, "Training".)
 
 Stepped once per epoch. With ``W`` warm-up epochs and ``E`` epochs in all, epoch ``e`` (0-based)
 trains at ``base_lr * lr_factor(e, W, E)``:

@@ -1,4 +1,6 @@
-"""The frozen Tiny-VAE (TAESD for SD 1.x/2.x) that defines Wave-GMS's latent space (SPEC 1.3).
+"""The frozen Tiny-VAE (TAESD for SD 1.x/2.x) that defines Wave-GMS's latent space.
+
+(docs/paper_map.md, "Tiny-VAE".)
 
 TAESD's encoder maps ``[-1, 1]`` images to 4-channel latents at 1/8 resolution and its decoder maps
 them back to ``[-1, 1]``; its scaling factor is 1, so no rescaling sits between the two. Wave-GMS
@@ -11,12 +13,16 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
-from diffusers import AutoencoderTiny
+
+if TYPE_CHECKING:  # diffusers is imported when TAESD is loaded: checking a size stays light
+    from diffusers import AutoencoderTiny
 
 TAESD_HUB_ID = "madebyollin/taesd"
 TAESD_ENV = "WAVEGMS_TAESD"
+SCALE = 8  # TAESD's latents are 1/8 of the image in each direction
 
 
 class TinyVAEUnavailableError(RuntimeError):
@@ -28,9 +34,25 @@ def default_tiny_vae_source() -> str:
     return os.environ.get(TAESD_ENV) or TAESD_HUB_ID
 
 
-def _looks_like_path(source: str) -> bool:
-    # A hub id is exactly "owner/name"; anything else, or anything that exists on disk, is a path.
-    return Path(source).expanduser().exists() or re.fullmatch(r"[\w.-]+/[\w.-]+", source) is None
+def is_hub_id(source: str) -> bool:
+    """Whether ``source`` reads as a Hugging Face hub id, ``owner/name``, rather than a path.
+    Something that exists on disk is a path, whatever its name."""
+    return re.fullmatch(r"[\w.-]+/[\w.-]+", source) is not None and not (
+        Path(source).expanduser().exists()
+    )
+
+
+def check_image_size(height: int, width: int | None = None, name: str = "image_size") -> None:
+    """Raise ``ValueError`` unless ``height`` and ``width`` (default: ``height``) are positive
+    multiples of :data:`SCALE`, which TAESD's 1/8 latent grid needs."""
+    width = height if width is None else width
+    if all(isinstance(n, int) and n > 0 and n % SCALE == 0 for n in (height, width)):
+        return
+    size = f"{height!r}" if height == width else f"{height}x{width} (HxW)"
+    raise ValueError(
+        f"Invalid {name}={size}: not divisible by {SCALE} (TAESD works at 1/{SCALE} "
+        f"resolution); use a positive multiple of {SCALE}, e.g. 224."
+    )
 
 
 def load_tiny_vae(
@@ -50,7 +72,7 @@ def load_tiny_vae(
         f"`hf download {TAESD_HUB_ID} --local-dir ./taesd`, then set the environment variable "
         f"{TAESD_ENV}=/path/to/taesd or pass load_tiny_vae('/path/to/taesd')."
     )
-    if _looks_like_path(source):
+    if not is_hub_id(source):
         folder = Path(source).expanduser()
         if not (folder / "config.json").is_file():
             raise TinyVAEUnavailableError(
@@ -58,6 +80,8 @@ def load_tiny_vae(
                 f"diffusion_pytorch_model.safetensors. {how_to_fix}"
             )
         source = str(folder)
+    from diffusers import AutoencoderTiny
+
     try:
         # low_cpu_mem_usage=False: the model is tiny, and it avoids a warning without accelerate.
         vae = AutoencoderTiny.from_pretrained(source, low_cpu_mem_usage=False)

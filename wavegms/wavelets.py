@@ -1,4 +1,4 @@
-"""The Haar wavelet pyramid that feeds the multi-resolution encoder (SPEC 1.1).
+"""The Haar wavelet pyramid that feeds the multi-resolution encoder (docs/paper_map.md, "Model").
 
 One cascade of single-level orthonormal Haar DWTs (ptwt, with PyWavelets' ``haar`` filters):
 level ``l`` splits the previous approximation ``LL_{l-1}`` into ``LL_l`` and its three detail bands.

@@ -1,19 +1,36 @@
 """Data for Wave-GMS: prepared datasets, splits, a synthetic dataset, and augmentation.
 
 Real datasets are prepared once with ``python -m data_download <dataset> --root DATA_DIR``
-into ``DATA_DIR/<dataset>/{images,masks}/<name>.png`` + ``info.json``;
-:class:`SegmentationDataset` reads that layout. :class:`SyntheticDataset` needs no download
-and is the default of the course's quick mode, the demo and the tests.
+into the layout of :mod:`wavegms.data.layout`; :class:`SegmentationDataset` reads it.
+:class:`SyntheticDataset` needs no download and is the default of the quick preset, the demo
+and the tests. :func:`build_datasets` turns a :class:`~wavegms.config.TrainConfig` into the
+train / val / test datasets of a run.
 
 Items of every dataset are dicts: ``image`` float32 ``[3, S, S]`` in [0, 1], ``mask`` float32
 ``[1, S, S]`` in {0, 1}, ``name`` str.
+
+The names below are imported lazily: ``data_download`` imports :mod:`wavegms.data.images` and
+:mod:`wavegms.data.layout`, which must not pull in torch.
 """
 
-from .augment import Augment
-from .datasets import DATASETS, SegmentationDataset
-from .io import load_image, load_mask
-from .splits import Splits, make_splits
-from .synthetic import SyntheticDataset, make_synthetic_datasets
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from .. import lazy_exports
+
+_EXPORTS = {
+    "Augment": "augment",
+    "DATASETS": "layout",
+    "SegmentationDataset": "datasets",
+    "Splits": "splits",
+    "SyntheticDataset": "synthetic",
+    "build_datasets": "build",
+    "load_image": "images",
+    "load_mask": "images",
+    "make_splits": "splits",
+    "make_synthetic_datasets": "synthetic",
+}
 
 __all__ = [
     "DATASETS",
@@ -21,8 +38,21 @@ __all__ = [
     "SegmentationDataset",
     "Splits",
     "SyntheticDataset",
+    "build_datasets",
     "load_image",
     "load_mask",
     "make_splits",
     "make_synthetic_datasets",
 ]
+
+if TYPE_CHECKING:
+    from .augment import Augment
+    from .build import build_datasets
+    from .datasets import SegmentationDataset
+    from .images import load_image, load_mask
+    from .layout import DATASETS
+    from .splits import Splits, make_splits
+    from .synthetic import SyntheticDataset, make_synthetic_datasets
+
+
+__getattr__, __dir__ = lazy_exports(__name__, {k: f"{__name__}.{m}" for k, m in _EXPORTS.items()})

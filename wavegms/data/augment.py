@@ -1,4 +1,4 @@
-"""Train-time augmentation on the batch's own device (SPEC section 3).
+"""Train-time augmentation on the batch's own device (docs/paper_map.md, "Training").
 
 On Colab's 2 CPU cores, per-sample CPU augmentation starves the GPU, so augmentation runs
 on whole batches wherever the batch lives. Flips and 90-degree rotations are exact index
@@ -13,7 +13,7 @@ from torch import nn
 
 
 class Augment(nn.Module):
-    """Joint image/mask augmentation with the SPEC section 3 defaults.
+    """Joint image/mask augmentation with the paper's defaults (docs/paper_map.md, "Training").
 
     In order, each drawn per sample: horizontal flip (p ``hflip``), vertical flip (p
     ``vflip``), rotation by a random multiple of 90 degrees (p ``rot90``; square images only,

@@ -1,9 +1,7 @@
-"""The dataset class for the prepared layout ``DATA_DIR/<dataset>/{images,masks}/<name>.png``."""
+"""The dataset class for the prepared layout (:mod:`wavegms.data.layout`)."""
 
 from __future__ import annotations
 
-import json
-import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -12,79 +10,9 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from .io import image_size, load_image, load_mask, resize_pair, to_tensors
-
-DATASETS: tuple[str, ...] = ("busi", "bus", "kvasir_instrument", "ham10000")
-IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
-
-
-def natural_key(name: str) -> list[Any]:
-    """Sort key that puts ``benign_2`` before ``benign_10``."""
-    return [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", name)]
-
-
-def prepare_command(root: Path) -> str:
-    """The command that prepares ``root`` (= ``DATA_DIR/<dataset>``)."""
-    dataset = root.name if root.name in DATASETS else "<dataset>"
-    return f"python -m data_download {dataset} --root {root.parent}"
-
-
-def _index(folder: Path) -> dict[str, Path]:
-    """name -> file for the image files of one folder (one listing, no per-file stat)."""
-    out: dict[str, Path] = {}
-    for p in folder.iterdir():
-        if p.suffix.lower() not in IMAGE_EXTENSIONS or p.name.startswith("."):
-            continue
-        # A .png wins over a same-named file of another format (the prepared layout).
-        if p.stem not in out or p.suffix.lower() == ".png":
-            out[p.stem] = p
-    return out
-
-
-def scan_layout(root: str | Path) -> tuple[dict[str, Path], dict[str, Path]]:
-    """``(name -> image file, name -> mask file)`` of a prepared dataset folder.
-
-    Raises:
-        FileNotFoundError: ``root``, ``root/images`` or ``root/masks`` is missing; the message
-            names the folder and the command that prepares it.
-    """
-    root = Path(root)
-    for folder in (root, root / "images", root / "masks"):
-        if not folder.is_dir():
-            raise FileNotFoundError(
-                f"{folder} not found: {root} is not a prepared dataset folder (expected "
-                f"{root}/images/<name>.png and {root}/masks/<name>.png). Prepare it with:\n"
-                f"  {prepare_command(root)}"
-            )
-    return _index(root / "images"), _index(root / "masks")
-
-
-def read_info(root: str | Path) -> dict[str, Any]:
-    """``root/info.json`` as a dict ({} when there is none)."""
-    path = Path(root) / "info.json"
-    if not path.is_file():
-        return {}
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except ValueError as e:
-        raise ValueError(f"{path} is not valid JSON ({e}); prepare the dataset again") from e
-
-
-def list_names(root: str | Path) -> list[str]:
-    """All item names of a prepared folder, naturally sorted.
-
-    Raises:
-        FileNotFoundError: wrong layout, or an image without its mask (names the files).
-    """
-    images, masks = scan_layout(root)
-    lonely = sorted(set(images) - set(masks), key=natural_key)
-    if lonely:
-        raise FileNotFoundError(
-            f"{len(lonely)} images in {Path(root) / 'images'} have no mask in "
-            f"{Path(root) / 'masks'} (e.g. {', '.join(lonely[:3])}); prepare the dataset "
-            f"again: {prepare_command(Path(root))} --force"
-        )
-    return sorted(images, key=natural_key)
+from .images import image_size, load_image, load_mask
+from .io import resize_pair, to_tensors
+from .layout import list_names, prepare_command, read_info, scan_layout
 
 
 class SegmentationDataset(Dataset):

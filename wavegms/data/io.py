@@ -1,8 +1,8 @@
-"""Reading image/mask files and turning them into model-sized tensors.
+"""Decoded images and masks as model-sized tensors.
 
-File decoding (PIL modes, 16-bit, alpha, lossy masks) lives in :mod:`data_download.images`,
-shared with the preparation step so a mask means the same thing in both; this module adds
-the torch side: tensors and resizing.
+File decoding (PIL modes, 16-bit, alpha, lossy masks) lives in :mod:`wavegms.data.images`,
+which the preparation step (``data_download``) uses too, so a mask means the same thing in
+both; this module adds the torch side: tensors and resizing.
 """
 
 from __future__ import annotations
@@ -11,9 +11,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from data_download.images import image_size, load_image, load_mask
-
-__all__ = ["image_size", "load_image", "load_mask", "resize_pair", "to_tensors"]
+__all__ = ["resize_image", "resize_pair", "to_tensors"]
 
 
 def to_tensors(image: np.ndarray, mask: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:

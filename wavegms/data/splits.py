@@ -14,8 +14,6 @@ exact item lists can be reloaded and the run reproduced.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -23,9 +21,12 @@ from typing import Any
 
 import numpy as np
 
-from .datasets import list_names, natural_key, read_info
+from ..atomic import atomic_write_json
+from .layout import list_names, natural_key, read_info
 
 PROTOCOLS = ("gms", "random")
+SELECTIONS = ("val", "test")  # the split that selects the best checkpoint
+SPLITS_FILE = "splits.json"  # a run folder's record of its splits (Splits.save)
 EXCLUDED_CLASSES = ("normal",)  # BUSI's empty-mask class: excluded by the paper protocol
 
 
@@ -49,8 +50,8 @@ class Splits:
 
     def __post_init__(self) -> None:
         self.train, self.val, self.test = list(self.train), list(self.val), list(self.test)
-        if self.selects_on not in ("val", "test"):
-            raise ValueError(f"selects_on must be 'val' or 'test', not {self.selects_on!r}")
+        if self.selects_on not in SELECTIONS:
+            raise ValueError(f"selects_on must be one of {SELECTIONS}, not {self.selects_on!r}")
         for a, b in (("train", "val"), ("train", "test"), ("val", "test")):
             both = set(getattr(self, a)) & set(getattr(self, b))
             if both:
@@ -61,19 +62,8 @@ class Splits:
         self.counts = {"train": len(self.train), "val": len(self.val), "test": len(self.test)}
 
     def save(self, path: str | Path) -> Path:
-        """Write as JSON atomically (temp file + ``os.replace``); return the path."""
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                json.dump(asdict(self), f, indent=1)
-                f.write("\n")
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-        return path
+        """Write as JSON atomically (:mod:`wavegms.atomic`); return the path."""
+        return atomic_write_json(path, asdict(self), indent=1)
 
     @classmethod
     def load(cls, path: str | Path) -> Splits:

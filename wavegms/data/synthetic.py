@@ -317,7 +317,7 @@ class SyntheticDataset(Dataset):
     def export(self, folder: str | Path) -> Path:
         """Write the items in the prepared layout (``folder/{images,masks}/<name>.png`` and
         ``info.json``), e.g. to exercise the file-based pipeline with no download."""
-        from data_download.images import save_image_png, save_mask_png
+        from .images import save_image_png, save_mask_png
 
         folder = Path(folder)
         (folder / "images").mkdir(parents=True, exist_ok=True)

@@ -39,9 +39,27 @@ def pretrained_dir(name: str) -> Path:
     return _HERE / name
 
 
-def resolve(name_or_path: str | os.PathLike) -> str | Path:
-    """A shipped model's folder for its name; any other folder or hub id unchanged."""
-    return pretrained_dir(str(name_or_path)) if str(name_or_path) in PRETRAINED else name_or_path
+def resolve(name: str | os.PathLike) -> Path:
+    """The local checkpoint folder of a shipped model's name, a folder, or a hub id (downloaded
+    to the Hugging Face cache).
+
+    Raises:
+        FileNotFoundError: neither a shipped name, nor a folder, nor a hub id (says which exist).
+    """
+    from ..tiny_vae import is_hub_id
+
+    if str(name) in PRETRAINED:
+        return pretrained_dir(str(name))
+    if Path(name).expanduser().is_dir():
+        return Path(name).expanduser()
+    if is_hub_id(str(name)):
+        from huggingface_hub import snapshot_download
+
+        return Path(snapshot_download(str(name)))
+    raise FileNotFoundError(
+        f"No pretrained model {str(name)!r}: give one of {', '.join(list_pretrained())}, a "
+        "checkpoint folder, or a Hugging Face hub id (owner/name)."
+    )
 
 
 def load_pretrained(

@@ -9,17 +9,21 @@ back), the run's ``train_config.json``, ``log.jsonl``, ``curves.png`` and the be
 from __future__ import annotations
 
 import argparse
+import json
 import shutil
 from pathlib import Path
 
 import torch
 from safetensors.torch import load_file, save_file
 
-from ..checkpoint import atomic_write_bytes
+from ..atomic import atomic_write_bytes, atomic_write_json
+from ..checkpoint import load_train_config
+from ..evaluate import training_prior
+from ..prior import save_prior
 from . import pretrained_dir
 
 WEIGHTS = "diffusion_pytorch_model.safetensors"
-RUN_FILES = ("train_config.json", "log.jsonl", "curves.png")
+RUN_FILES = ("log.jsonl", "curves.png")
 
 
 def export(run_dir: str | Path, name: str, dtype: torch.dtype = torch.float16) -> Path:
@@ -41,6 +45,13 @@ def export(run_dir: str | Path, name: str, dtype: torch.dtype = torch.float16) -
     for file in RUN_FILES:
         if (run_dir / file).is_file():
             shutil.copyfile(run_dir / file, target / file)
+    config = load_train_config(run_dir)
+    settings = json.loads((run_dir / "train_config.json").read_text())
+    atomic_write_json(target / "train_config.json", {**settings, "data_dir": "DATA_DIR"})
+    prior = training_prior(config, run_dir, best, config.image_size)
+    if prior is None:
+        raise FileNotFoundError(f"the training data of {run_dir} is not at {config.data_dir}")
+    save_prior(target, *prior[:2])
     return target
 
 

@@ -1,22 +1,17 @@
-"""Decoding of image and mask files, the one place that knows about PIL modes.
+"""Image and mask files <-> numpy arrays: the one place that knows about PIL modes.
 
-Both the preparation step (``python -m data_download``) and the training library
-(``wavegms.data``) read files through these two functions, so a mask means the same thing
-everywhere. Only numpy and Pillow are needed: preparing data must not import torch.
+Both the preparation step (``python -m data_download``) and the library (``wavegms.data``,
+``predict``) read and write files through these functions, so a mask means the same thing
+everywhere. Only numpy and Pillow are imported: preparing data must not import torch.
 """
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
-
-# Files with more distinct grey levels than this are not clean label maps (lossy JPEG,
-# anti-aliased edges): for them "nonzero" would turn compression noise into foreground.
-_MAX_LABEL_LEVELS = 8
-
-_LOSSY_FORMATS = {"JPEG", "MPO", "WEBP"}
 
 # UnidentifiedImageError is an OSError: one except clause covers "not an image" and "truncated".
 
@@ -35,7 +30,16 @@ def open_image(path: str | Path) -> Image.Image:
         img = Image.open(path)
         # Image.open is lazy: decoding everything now is what surfaces truncated files.
         img.load()
-    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as e:
+    except Image.DecompressionBombError as e:
+        # Not damage: the file is larger than Pillow agrees to decode.
+        sizes = re.findall(r"(\d+) pixels", str(e))
+        count = f"{sizes[0]} pixels, " if sizes else ""
+        raise ValueError(
+            f"cannot read image {path}: it is too large ({count}Pillow's limit is "
+            f"{Image.MAX_IMAGE_PIXELS} pixels, PIL.Image.MAX_IMAGE_PIXELS). Downscale the "
+            "image, or raise that limit if you trust the file."
+        ) from None
+    except (OSError, SyntaxError, ValueError) as e:
         raise ValueError(
             f"cannot read image {path}: {e}. The file is corrupt or truncated; "
             "prepare the dataset again (python -m data_download <dataset> --root DATA_DIR --force)."
@@ -89,18 +93,35 @@ def load_image(path: str | Path) -> np.ndarray:
     return image_to_array(open_image(path))
 
 
-def mask_to_array(img: Image.Image) -> np.ndarray:
-    """Convert a decoded mask image to a boolean ``[H, W]`` array (True = foreground).
+def _binarise(a: np.ndarray, top: float) -> tuple[np.ndarray, str | None]:
+    """Apply the mask rule to one channel; also describe values other than 0/1 or 0/255."""
+    levels = np.unique(a)
+    peak = float(levels[-1]) if levels.size else 0.0
+    scale = top if peak > top / 2 else peak
+    fg = a >= scale / 2 if scale > 0 else np.zeros(a.shape, bool)
+    values = set(levels.tolist())
+    if values <= {0, 1} or values <= {0, 255} or values <= {0, top}:
+        return fg, None
+    return fg, f"{levels.size} levels {float(levels[0]):g}..{peak:g}"
 
-    Rules, in order:
-    - alpha: a fully transparent pixel is background;
-    - colour: a pixel is foreground when any colour channel is;
-    - clean label maps (at most a few distinct levels, e.g. 0/255, 0/1 or 0/1/2): any
-      nonzero value is foreground;
-    - lossy or anti-aliased files (JPEG, or many grey levels): threshold at half the
-      maximum value of the pixel type, so compression noise does not become foreground.
+
+def binarise_mask(img: Image.Image) -> tuple[np.ndarray, str | None]:
+    """Convert a decoded mask image to bool ``[H, W]`` (True = foreground), and say whether its
+    values were unusual: ``(mask, None)`` for 0/1 and 0/255 files, else ``(mask, note)`` with a
+    short description such as ``"37 levels 0..100"``.
+
+    The rule, one for every file:
+
+    - alpha: a fully transparent pixel is background; colour: a pixel's value is its largest
+      channel; palette files are read through their colours.
+    - A pixel is foreground when its value is at least half the mask's scale. The scale is
+      the largest value of the pixel type (``top``: 255 for 8-bit, 65535 for 16-bit, 1.0 for
+      float files in [0, 1], else 255) when the file has values above ``top / 2``: 0/255,
+      anti-aliased and JPEG 0..255 masks are cut at 128, so compression noise and faint edges
+      stay background. A file whose values all lie in the lower half is on its own scale,
+      its largest value: 0/1, 0/1/2 and 0/100 masks keep every labelled pixel, anti-aliased
+      0..100 masks are cut at 50. An all-zero file is empty.
     """
-    lossy = img.format in _LOSSY_FORMATS
     mode = img.mode
     alpha = None
     if mode == "P":
@@ -110,6 +131,7 @@ def mask_to_array(img: Image.Image) -> np.ndarray:
         alpha = np.asarray(img.getchannel("A")) > 0
         img = img.convert("RGB" if mode == "RGBA" else "L")
         mode = img.mode
+    note = None
     if mode == "1":
         fg = np.asarray(img, dtype=bool)
     else:
@@ -119,29 +141,41 @@ def mask_to_array(img: Image.Image) -> np.ndarray:
         if a.ndim == 3:
             a = a.max(axis=2)
         if np.issubdtype(a.dtype, np.floating):
-            full = 1.0 if float(a.max(initial=0.0)) <= 1.0 else 255.0
-        elif a.dtype.itemsize == 1:
-            full = 255
+            top = 1.0 if float(np.nanmax(a, initial=0.0)) <= 1.0 else 255.0
+            a = np.nan_to_num(a, nan=0.0)
+        elif a.dtype.itemsize == 1 or a.max(initial=0) <= 255:
+            top = 255.0  # also PIL's 32-bit "I" mode holding 8-bit values
         else:
-            full = 65535
-        many_levels = lossy or len(np.unique(a)) > _MAX_LABEL_LEVELS
-        fg = a > full / 2 if many_levels else a > 0
+            top = 65535.0
+        fg, note = _binarise(a, top)
     if alpha is not None:
         # An image whose colour is black everywhere but whose alpha draws the shape.
         if not fg.any() and 0 < alpha.sum() < alpha.size:
-            return alpha
+            return alpha, note
         fg = fg & alpha
-    return np.ascontiguousarray(fg, dtype=bool)
+    return np.ascontiguousarray(fg, dtype=bool), note
+
+
+def mask_to_array(img: Image.Image) -> np.ndarray:
+    """Convert a decoded mask image to bool ``[H, W]`` by the rule of :func:`binarise_mask`."""
+    return binarise_mask(img)[0]
 
 
 def load_mask(path: str | Path) -> np.ndarray:
-    """Read a mask file as bool ``[H, W]`` (any nonzero label is foreground; see
-    :func:`mask_to_array` for lossy files).
+    """Read a mask file as bool ``[H, W]`` (True = foreground). 0/1 and 0/255 files: nonzero
+    is foreground; other files follow the one rule documented in :func:`binarise_mask`
+    (at least half the type's range, or of the file's largest value when every value lies in
+    the lower half of the range).
 
     Raises:
         FileNotFoundError: missing file. ValueError: corrupt or truncated file (names the path).
     """
     return mask_to_array(open_image(path))
+
+
+def read_mask(path: str | Path) -> tuple[np.ndarray, str | None]:
+    """:func:`load_mask`, plus the note of :func:`binarise_mask` on values other than 0/1, 0/255."""
+    return binarise_mask(open_image(path))
 
 
 def image_size(path: str | Path) -> tuple[int, int]:

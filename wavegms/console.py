@@ -1,0 +1,108 @@
+"""What a training run tells the person watching it: progress bars, or one line per epoch.
+
+Only rank 0 speaks; the engine (:mod:`wavegms.train`) calls these at fixed points of its loop.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from tqdm.auto import tqdm
+
+
+class Console:
+    """Messages of one training run: ``bars`` (tqdm) or plain lines; silent unless ``main``."""
+
+    def __init__(self, main: bool, bars: bool, epochs: int, start_epoch: int) -> None:
+        self.main, self.bars, self.epochs = main, bars and main, epochs
+        self.start_epoch, self.first_epoch_s = start_epoch, 0.0
+        self.epoch_bar = tqdm(
+            total=epochs, initial=start_epoch, desc="training", unit="epoch", disable=not self.bars
+        )
+
+    def say(self, message: str) -> None:
+        if not self.main:
+            return
+        if self.bars:
+            tqdm.write(message, file=sys.stdout)
+        else:
+            print(message, flush=True)
+
+    def batches(self, loader: Iterable, epoch: int) -> Iterable:
+        """``loader`` with a per-batch bar for 0-based ``epoch``."""
+        return tqdm(
+            loader,
+            desc=f"epoch {epoch + 1}/{self.epochs}",
+            unit="batch",
+            leave=False,
+            disable=not self.bars,
+        )
+
+    def end_epoch(self, record: dict[str, Any], best: dict[str, Any], seconds: float) -> None:
+        """After each epoch: the bar's postfix, or a summary line; then the time estimate."""
+        self.epoch_bar.set_postfix(_postfix(record, best), refresh=False)
+        self.epoch_bar.update()
+        if not self.bars:
+            self.say(_summary_line(record, self.epochs))
+        epoch = record["epoch"] - 1
+        if epoch + 1 < self.epochs and epoch - self.start_epoch < 2:
+            self._estimate(epoch, seconds)
+
+    def close(self) -> None:
+        self.epoch_bar.close()
+
+    def _estimate(self, epoch: int, seconds: float) -> None:
+        """Time left after this session's first epoch, and again after the second when start-up
+        costs (kernel selection, compilation, data caches) made the first unrepresentative."""
+        first = epoch == self.start_epoch
+        if first:
+            self.first_epoch_s = seconds
+        if first or abs(seconds - self.first_epoch_s) > 0.25 * self.first_epoch_s:
+            left = seconds * (self.epochs - epoch - 1)
+            self.say(f"epoch {epoch + 1} took {_duration(seconds)}: ~{_duration(left)} left")
+
+    def interrupted(self, epoch: int, finished: int, run_dir: Path) -> None:
+        self.say(
+            f"\nInterrupted in epoch {epoch + 1}; {run_dir} holds the run up to epoch "
+            f"{finished}. Continue it with:\n  wavegms train --out {run_dir} --resume"
+        )
+
+
+def banner(verb: str, config: Any, splits: Any, precision: str, where: str, run_dir: Path) -> str:
+    """The first line of a run: what is trained on what, where."""
+    return (
+        f"{verb}: {config.dataset} ({len(splits.train)} train / {len(splits.val)} val / "
+        f"{len(splits.test)} test) at {config.image_size} px, {config.epochs} epochs, batch "
+        f"{config.batch_size}, lr {config.lr:g}, {precision} on {where} -> {run_dir}"
+    )
+
+
+def _postfix(record: dict[str, Any], best: dict[str, Any]) -> dict[str, str]:
+    postfix = {"loss": f"{record['train_loss']:.3f}"}
+    if record.get("val_dice") is not None:
+        postfix["val_dice"] = f"{record['val_dice']:.3f}"
+    if best.get("dice") is not None:
+        postfix[f"best_{best['on']}"] = f"{best['dice']:.3f}"
+    return postfix
+
+
+def _summary_line(record: dict[str, Any], epochs: int) -> str:
+    line = (
+        f"epoch {record['epoch']}/{epochs}  lr {record['lr']:.2e}  loss {record['train_loss']:.4f}"
+    )
+    for part in ("val", "test"):
+        if record.get(f"{part}_dice") is not None:
+            line += f"  {part} Dice {record[f'{part}_dice']:.4f}"
+    seconds = record["train_time_s"] + record.get("val_time_s", 0.0)
+    return line + f"  ({seconds:.1f} s)"
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 5400:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
