@@ -267,32 +267,26 @@ plt.show()
 # baseline as `prior_dice_mean` in `summary.json`.)
 
 # %%
-try:
-    from wavegms.prior import constant_mask_prior, prior_dice
-except ImportError:  # wavegms before the baseline was added
-    constant_mask_prior = None
-    print("This version of wavegms has no wavegms.prior: update it to see the baseline.")
+from wavegms.prior import constant_mask_prior, prior_dice
 
 splits = build_datasets(config, run_dir)[0]  # the splits saved with the run
 train_masks = torch.stack([splits["train"][i]["mask"] for i in range(len(splits["train"]))])
 test_masks = torch.stack([splits["test"][i]["mask"] for i in range(len(splits["test"]))])
-if constant_mask_prior is not None:
-    mean_mask, threshold = constant_mask_prior(train_masks)
-    baseline = prior_dice(mean_mask, threshold, test_masks).mean().item()
-    print(f"model:         mean test Dice {summary['dice_mean']:.3f}")
-    print(f"constant mask: mean test Dice {baseline:.3f} (mean training mask > {threshold:.2f})")
-    if "prior_dice_mean" in summary:
-        print(f"evaluate's summary.json: prior_dice_mean {summary['prior_dice_mean']:.3f}")
-    print(f"the model's margin over the constant mask: {summary['dice_mean'] - baseline:+.3f}")
+mean_mask, threshold = constant_mask_prior(train_masks)
+baseline = prior_dice(mean_mask, threshold, test_masks).mean().item()
+print(f"model:         mean test Dice {summary['dice_mean']:.3f}")
+print(f"constant mask: mean test Dice {baseline:.3f} (mean training mask > {threshold:.2f})")
+print(f"evaluate's summary.json: prior_dice_mean {summary['prior_dice_mean']:.3f}")
+print(f"the model's margin over the constant mask: {summary['dice_mean'] - baseline:+.3f}")
 
-    fig, axes = plt.subplots(1, 2, figsize=(6, 3))
-    axes[0].imshow(mean_mask[0], cmap="magma", vmin=0, vmax=1)
-    axes[0].set_title("mean training mask", fontsize=9)
-    axes[1].imshow(mean_mask[0] > threshold, cmap="gray")
-    axes[1].set_title(f"the constant prediction (> {threshold:.2f})", fontsize=9)
-    for ax in axes:
-        ax.set_axis_off()
-    plt.show()
+fig, axes = plt.subplots(1, 2, figsize=(6, 3))
+axes[0].imshow(mean_mask[0], cmap="magma", vmin=0, vmax=1)
+axes[0].set_title("mean training mask", fontsize=9)
+axes[1].imshow(mean_mask[0] > threshold, cmap="gray")
+axes[1].set_title(f"the constant prediction (> {threshold:.2f})", fontsize=9)
+for ax in axes:
+    ax.set_axis_off()
+plt.show()
 
 # %% [markdown]
 # ## 3c. A model trained for real: the pretrained BUSI model
