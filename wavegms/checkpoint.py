@@ -8,14 +8,20 @@ A training run folder (``RUN_DIR``) holds::
     last/                the same for the latest epoch, + training_state.pt (resume)
     log.jsonl            one JSON object per epoch
     curves.png           loss and validation Dice curves
+    run.lock             while a run writes (:mod:`wavegms.lock`)
 
 Every file is written atomically (:mod:`wavegms.atomic`); nothing is read with pickle:
 weights with safetensors, ``training_state.pt`` with ``torch.load(weights_only=True)``.
+``last/`` is committed whole (:func:`save_last`): its weights, metrics and training state are
+always of one epoch, whenever a run is killed. A run folder with ``train_config.json`` but no
+``last/training_state.pt`` is a run with no finished epoch: it restarts from scratch.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -24,6 +30,7 @@ import torch
 from .atomic import atomic_write, atomic_write_bytes, atomic_write_json, atomic_write_text
 from .config import TrainConfig
 from .data.splits import SPLITS_FILE as SPLITS
+from .lock import LOCK_NAME
 from .schedule import sync_lr
 
 if TYPE_CHECKING:
@@ -35,6 +42,9 @@ TRAIN_CONFIG = "train_config.json"
 TRAINING_STATE = "training_state.pt"
 METRICS = "metrics.json"
 LOG = "log.jsonl"
+CURVES = "curves.png"
+# last/ is written as _PARTIAL, renamed _READY when complete, then swapped in (old -> _OLD).
+_PARTIAL, _READY, _OLD = ".last.partial", ".last.ready", ".last.old"
 TEST_SELECTION_WARNING = (
     "the checkpoint is selected on the TEST split (paper protocol): its test scores are "
     "optimistic; select on validation for an honest estimate"
@@ -48,20 +58,108 @@ def atomic_torch_save(obj: Any, path: str | Path) -> None:
 
 
 def load_training_state(path: str | Path, map_location: str | torch.device = "cpu") -> dict:
-    """Read a ``training_state.pt`` safely (``weights_only=True``: no arbitrary unpickling)."""
-    return torch.load(path, map_location=map_location, weights_only=True)
+    """Read a ``training_state.pt`` safely (``weights_only=True``: no arbitrary unpickling).
+
+    A damaged file (truncated, not a training state) raises ``ValueError`` naming it."""
+    try:
+        state = torch.load(path, map_location=map_location, weights_only=True)
+    except (FileNotFoundError, IsADirectoryError, PermissionError):
+        raise
+    except Exception as error:  # torch raises RuntimeError, UnpicklingError, EOFError...
+        raise ValueError(
+            f"{path} is damaged or not a training state ({type(error).__name__}: "
+            f"{' '.join(str(error).split())[:200]}): start a new run, or resume from a copy."
+        ) from None
+    if not isinstance(state, dict) or "epoch" not in state:
+        raise ValueError(f"{path} is not a training state written by `wavegms train`.")
+    return state
 
 
 def save_checkpoint(
     model: WaveGMS, run_dir: Path, name: str, record: dict[str, Any], selection: str
 ) -> None:
     """``RUN_DIR/<name>/``: the model's weights and the epoch's ``metrics.json``."""
-    folder = run_dir / name
+    _write_checkpoint(model, run_dir / name, name, record, selection)
+
+
+def _write_checkpoint(
+    model: WaveGMS, folder: Path, name: str, record: dict[str, Any], selection: str
+) -> None:
     model.save_pretrained(folder)
     metrics = {**record, "checkpoint": name, "selected_on": selection}
     if selection == "test":
         metrics["warning"] = TEST_SELECTION_WARNING
     atomic_write_json(folder / METRICS, metrics)
+
+
+def save_last(
+    model: WaveGMS, run_dir: Path, record: dict[str, Any], selection: str, state: dict
+) -> None:
+    """``RUN_DIR/last/``: weights, ``metrics.json`` and ``training_state.pt`` of one epoch,
+    committed in one step. The folder is written complete under a temporary name, then swapped
+    in by renames, so a reader (or a resume after ``kill -9``) sees the previous epoch's
+    ``last/`` or this one's, never a mix (:func:`recover_run_dir` finishes a broken swap)."""
+    partial = run_dir / _PARTIAL
+    shutil.rmtree(partial, ignore_errors=True)
+    _write_checkpoint(model, partial, "last", record, selection)
+    atomic_torch_save(state, partial / TRAINING_STATE)
+    os.replace(partial, run_dir / _READY)
+    _install_ready(run_dir)
+
+
+def _install_ready(run_dir: Path) -> None:
+    last, ready, old = run_dir / "last", run_dir / _READY, run_dir / _OLD
+    if last.exists():
+        shutil.rmtree(old, ignore_errors=True)
+        os.replace(last, old)
+    os.replace(ready, last)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def recover_run_dir(run_dir: Path) -> None:
+    """Tidy what a killed run left (call while holding the folder's lock): finish an
+    interrupted commit of ``last/`` and remove temporary files and folders."""
+    if (run_dir / _READY / TRAINING_STATE).is_file():
+        _install_ready(run_dir)  # complete: the swap was cut short
+    elif not (run_dir / "last").exists() and (run_dir / _OLD).is_dir():
+        os.replace(run_dir / _OLD, run_dir / "last")
+    for name in (_PARTIAL, _READY, _OLD):
+        shutil.rmtree(run_dir / name, ignore_errors=True)
+    for folder in (run_dir, run_dir / "best", run_dir / "last"):
+        if folder.is_dir():
+            for tmp in folder.glob(".*.tmp"):  # atomic_write's temporary files
+                if tmp.is_file():
+                    tmp.unlink(missing_ok=True)
+
+
+def run_status(run_dir: Path) -> str:
+    """What ``run_dir`` holds: ``"empty"`` (or missing), ``"finished"`` (at least one finished
+    epoch: ``last/training_state.pt``), ``"started"`` (a run with no finished epoch), or
+    ``"foreign"`` (files that are not a training run's)."""
+    if (run_dir / "last" / TRAINING_STATE).is_file():
+        return "finished"
+    if not run_dir.is_dir():
+        return "empty"
+    names = {
+        p.name
+        for p in run_dir.iterdir()
+        if p.name != LOCK_NAME
+        and not (p.name.startswith(".") and p.name.endswith(".tmp"))
+        and not p.name.startswith(".last.")
+    }
+    if not names:
+        return "empty"
+    if (run_dir / TRAIN_CONFIG).is_file() or names == {SPLITS}:
+        return "started"  # the settings were saved, the first epoch did not finish
+    return "foreign"
+
+
+def clear_unfinished_run(run_dir: Path) -> None:
+    """Remove what a run with no finished epoch wrote, before it starts again."""
+    for name in ("best", "last"):
+        shutil.rmtree(run_dir / name, ignore_errors=True)
+    for name in (LOG, CURVES):
+        (run_dir / name).unlink(missing_ok=True)
 
 
 def write_log(run_dir: Path, history: list[dict[str, Any]]) -> None:
@@ -175,6 +273,7 @@ def load_model(
 
 
 __all__ = [
+    "CURVES",
     "LOG",
     "METRICS",
     "SPLITS",
@@ -184,13 +283,17 @@ __all__ = [
     "atomic_write_bytes",
     "atomic_write_json",
     "atomic_write_text",
+    "clear_unfinished_run",
     "find_run_dir",
     "load_model",
     "load_train_config",
     "load_training_state",
+    "recover_run_dir",
     "resolve_checkpoint",
     "restore_training_state",
+    "run_status",
     "save_checkpoint",
+    "save_last",
     "training_state",
     "write_log",
 ]

@@ -3,14 +3,16 @@
 Each subcommand module defines ``HELP`` (one line), ``add_arguments(parser)`` and
 ``run(args) -> int``; ``wavegms train``'s are here, its flags built from
 :class:`~wavegms.config.TrainConfig`'s own fields (help, choices), so a new setting is a new
-field and nothing else. Errors a user can fix (a bad value, a missing folder, no TAESD) print
-one clear line and exit with status 2; ``--debug`` shows the traceback instead.
+field and nothing else. Errors a user can fix (a bad value or file, a missing or unwritable
+folder, a full disk, no TAESD: ``ValueError``, ``OSError``, ``RuntimeError``) print one clear
+line and exit with status 2; ``--debug`` shows the traceback instead.
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import errno
 import importlib
 import json
 import sys
@@ -173,12 +175,36 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"wavegms {args.command}: interrupted", file=sys.stderr)
         return 130
-    except (ValueError, FileNotFoundError, NotADirectoryError, RuntimeError) as error:
+    except (ValueError, OSError, RuntimeError) as error:
         if args.debug:
             raise
-        message = " ".join(str(error).split())  # one line, however the message was wrapped
-        print(f"wavegms {args.command}: error: {message}", file=sys.stderr)
+        print(f"wavegms {args.command}: error: {error_line(error)}", file=sys.stderr)
         return 2
+
+
+def error_line(error: BaseException) -> str:
+    """One line for a user-fixable error. An ``OSError`` from the system (a full disk, a
+    read-only or missing folder) says which file and what to do; the package's own messages
+    already do."""
+    if isinstance(error, OSError) and error.strerror:
+        where = " -> ".join(str(f) for f in (error.filename, error.filename2) if f)
+        hint = _OS_HINTS.get(error.errno, "check the path and its permissions")
+        message = f"{error.strerror}" + (f": {where}" if where else "") + f" ({hint})"
+    else:
+        message = str(error)
+    return " ".join(message.split())  # one line, however the message was wrapped
+
+
+_OS_HINTS = {
+    errno.ENOSPC: "the disk is full: free some space and run again",
+    errno.EDQUOT: "the disk quota is used up: free some space and run again",
+    errno.EACCES: "no permission: choose a folder you can write to",
+    errno.EPERM: "not permitted: choose a folder you can write to",
+    errno.EROFS: "read-only file system: choose another folder",
+    errno.ENOTDIR: "a file is where a folder is expected: choose another path",
+    errno.EISDIR: "a folder is where a file is expected: move it or choose another path",
+    errno.EEXIST: "a file is in the way: choose another path",
+}
 
 
 if __name__ == "__main__":

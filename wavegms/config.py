@@ -10,7 +10,6 @@ configuration is saved with each run as ``train_config.json``. Defaults are the 
 from __future__ import annotations
 
 import dataclasses
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,6 +19,7 @@ from .data.layout import DATASETS
 from .data.splits import PROTOCOLS, SELECTIONS
 from .data.synthetic import KINDS
 from .device import PRECISIONS
+from .jsonfile import load_dataclass
 from .tiny_vae import check_image_size
 
 SOURCES = ("synthetic", *DATASETS)
@@ -137,9 +137,8 @@ class TrainConfig:
 
     @classmethod
     def load(cls, path: str | Path) -> TrainConfig:
-        values = json.loads(Path(path).read_text())
-        known = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: v for k, v in values.items() if k in known})
+        """Read a saved configuration; a bad file raises ``ValueError`` naming it."""
+        return load_dataclass(cls, path)
 
     def replace(self, **overrides: Any) -> TrainConfig:
         return dataclasses.replace(self, **overrides)

@@ -65,9 +65,13 @@ class Console:
             self.say(f"epoch {epoch + 1} took {_duration(seconds)}: ~{_duration(left)} left")
 
     def interrupted(self, epoch: int, finished: int, run_dir: Path) -> None:
+        # --resume works either way: with no finished epoch it starts again from the saved
+        # settings (wavegms.train.resolve_config).
+        kept = f"holds the run up to epoch {finished}" if finished else "keeps the run's settings"
+        verb = "Continue" if finished else "Start it again"
         self.say(
-            f"\nInterrupted in epoch {epoch + 1}; {run_dir} holds the run up to epoch "
-            f"{finished}. Continue it with:\n  wavegms train --out {run_dir} --resume"
+            f"\nInterrupted in epoch {epoch + 1}; {run_dir} {kept}. {verb} with:\n"
+            f"  wavegms train --out {run_dir} --resume"
         )
 
 

@@ -15,13 +15,14 @@ reaches it. It still follows the model across ``.to()``, ``.cuda()`` and dtype c
 from __future__ import annotations
 
 import dataclasses
-import json
+import math
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from diffusers.utils import BaseOutput
@@ -33,6 +34,7 @@ from torch.utils.checkpoint import checkpoint
 from .atomic import atomic_write_bytes, atomic_write_json
 from .device import autocast, resolve_precision
 from .encoder import MultiResolutionEncoder
+from .jsonfile import load_dataclass, read_json_object
 from .lmm import HEAD_NAMES, LatentMappingModel
 from .tiny_vae import check_image_size, is_hub_id, load_tiny_vae
 
@@ -92,6 +94,48 @@ class WaveGMSConfig:
             raise ValueError(
                 f"wavelet_levels must be 3 to match TAESD's x8 latents, got {self.wavelet_levels}"
             )
+
+
+# Values this far outside [0, 1] are an input on another scale (0..255, 0..65535, -1..1),
+# not resampling overshoot.
+PIXEL_TOLERANCE = 0.1
+
+
+def check_pixels(images: torch.Tensor | np.ndarray) -> torch.Tensor:
+    """``images`` as a float tensor in [0, 1], or ``ValueError`` saying what is wrong.
+
+    A numpy array becomes a tensor (same layout); ``uint8`` is scaled by 1/255; other integer
+    or bool types are refused. Float values must be finite and within [0, 1] give or take
+    ``PIXEL_TOLERANCE``. One reduction over the batch (one device synchronisation).
+    """
+    if isinstance(images, np.ndarray):
+        images = torch.from_numpy(np.ascontiguousarray(images))
+    if not isinstance(images, torch.Tensor):
+        raise ValueError(f"images must be a torch.Tensor or numpy array, got {type(images)}.")
+    if images.dtype == torch.uint8:
+        return images.float() / 255
+    if not images.is_floating_point():
+        raise ValueError(
+            f"images of type {images.dtype} are not supported: convert them to float in [0, 1] "
+            "(e.g. divide 16-bit images by 65535); uint8 images are scaled automatically."
+        )
+    if images.numel() == 0:
+        return images
+    low, high = torch.aminmax(images.detach().float())
+    low, high = low.item(), high.item()
+    if not (math.isfinite(low) and math.isfinite(high)):
+        bad = int((~torch.isfinite(images)).sum())
+        raise ValueError(
+            f"images hold {bad} NaN or infinite values: replace them (e.g. torch.nan_to_num) "
+            "or check how the image was read; the mask would be empty."
+        )
+    if low < -PIXEL_TOLERANCE or high > 1 + PIXEL_TOLERANCE:
+        raise ValueError(
+            f"images must be in [0, 1], got values in [{low:g}, {high:g}]: divide 0..255 "
+            "images by 255 (uint8 tensors are scaled automatically), map -1..1 images with "
+            "(x + 1) / 2."
+        )
+    return images
 
 
 class WaveGMS(nn.Module):
@@ -183,11 +227,14 @@ class WaveGMS(nn.Module):
 
     def _check_images(self, images: torch.Tensor) -> None:
         if images.ndim != 4 or images.shape[1] != self.config.in_channels:
-            hint = (
-                " Grey images: repeat them to 3 channels, e.g. images.expand(-1, 3, -1, -1)."
-                if images.ndim == 4 and images.shape[1] == 1
-                else ""
-            )
+            hint = ""
+            if images.ndim == 4 and images.shape[1] == 1:
+                hint = " Grey images: repeat them to 3 channels, e.g. images.expand(-1, 3, -1, -1)."
+            elif images.shape[-1] == self.config.in_channels and images.ndim in (3, 4):
+                hint = (
+                    " For channels-last images [H, W, 3] or [B, H, W, 3] (as numpy and PIL give "
+                    "them): torch.as_tensor(x).permute(0, 3, 1, 2) (add a batch axis with [None])."
+                )
             raise ValueError(
                 f"Wave-GMS expects images of shape [B, {self.config.in_channels}, H, W], got "
                 f"{tuple(images.shape)}.{hint}"
@@ -238,11 +285,15 @@ class WaveGMS(nn.Module):
         self.gradient_checkpointing = True
 
     @torch.inference_mode()
-    def predict(self, images: torch.Tensor, precision: str = "fp32") -> torch.Tensor:
+    def predict(self, images: torch.Tensor | np.ndarray, precision: str = "fp32") -> torch.Tensor:
         """Foreground probabilities for a batch of images, deterministic (encoder mean).
 
         Args:
-            images: ``[B, 3, H, W]`` float in [0, 1], any device (moved to the model's).
+            images: ``[B, 3, H, W]`` float in [0, 1], any device (moved to the model's); a
+                numpy array of that layout is taken as well. ``uint8`` images (0..255) are
+                scaled by 1/255. NaN or infinite values, values far outside [0, 1] (e.g.
+                0..255 floats) and other integer types raise ``ValueError`` saying how to fix
+                them (see :func:`check_pixels`): they would give a wrong mask silently.
             precision: ``"fp32"`` (exact), or ``"bf16"``, ``"fp16"``, ``"auto"`` for mixed
                 precision (``"auto"``: the fastest the hardware runs natively). Call
                 :meth:`prepare_for_inference` with the same precision once for a further
@@ -251,6 +302,7 @@ class WaveGMS(nn.Module):
         Returns:
             ``[B, 1, H, W]`` float32 in [0, 1] on the model's device; threshold at 0.5 for a mask.
         """
+        images = check_pixels(images)
         self._check_images(images)
         weight = next(self.parameters())  # all weights share one device and dtype
         images = images.to(weight.device, weight.dtype)
@@ -312,14 +364,21 @@ class WaveGMS(nn.Module):
                 raise FileNotFoundError(
                     f"{str(folder)!r} is not a Wave-GMS checkpoint: {name} is missing."
                 )
-        config = json.loads((folder / CONFIG_NAME).read_text())
-        if config.get("_class_name", cls.__name__) != cls.__name__:
+        class_name = read_json_object(folder / CONFIG_NAME).get("_class_name", cls.__name__)
+        if class_name != cls.__name__:
+            raise ValueError(f"{str(folder)!r} holds a {class_name}, not a {cls.__name__}.")
+        config = load_dataclass(WaveGMSConfig, folder / CONFIG_NAME)
+        model = cls(tiny_vae, **dataclasses.asdict(config))
+        try:
+            state = load_file(folder / WEIGHTS_NAME)
+        except (FileNotFoundError, IsADirectoryError, PermissionError):
+            raise
+        except Exception as error:  # SafetensorError: truncated, empty, a pickle, not weights
             raise ValueError(
-                f"{str(folder)!r} holds a {config['_class_name']}, not a {cls.__name__}."
-            )
-        fields = {f.name for f in dataclasses.fields(WaveGMSConfig)}
-        model = cls(tiny_vae, **{k: v for k, v in config.items() if k in fields})
-        state, expected = load_file(folder / WEIGHTS_NAME), model.state_dict()
+                f"{folder / WEIGHTS_NAME} is damaged or not a safetensors file ({error}): "
+                "copy the checkpoint again, or save it with WaveGMS.save_pretrained."
+            ) from None
+        expected = model.state_dict()
         missing = [k for k in expected if k not in state or state[k].shape != expected[k].shape]
         unexpected = [k for k in state if k not in expected]
         if missing or unexpected:
@@ -332,4 +391,11 @@ class WaveGMS(nn.Module):
         return model
 
 
-__all__ = ["HEAD_NAMES", "WaveGMS", "WaveGMSConfig", "WaveGMSOutput"]
+__all__ = [
+    "HEAD_NAMES",
+    "PIXEL_TOLERANCE",
+    "WaveGMS",
+    "WaveGMSConfig",
+    "WaveGMSOutput",
+    "check_pixels",
+]

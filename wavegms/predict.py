@@ -9,6 +9,7 @@ the exit status are stated in ``DESCRIPTION`` below (the command's ``--help``).
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -26,7 +27,7 @@ from .checkpoint import load_model, load_train_config, resolve_checkpoint
 from .data.images import load_image, to_uint8
 from .data.io import resize_image
 from .device import PRECISIONS, get_device
-from .model import WaveGMS
+from .model import WaveGMS, check_pixels
 from .viz import overlay
 
 HELP = "segment image files with a trained model (one mask PNG per image)"
@@ -36,10 +37,12 @@ IMAGE gets DIR/<image stem>.png: a single-channel 0/255 mask at the image's orig
 folder given as IMAGE means the image files directly inside it. Images run in batches on the
 GPU when there is one (--device cpu to force the CPU).
 
-Unreadable files are reported on stderr and skipped; the other images still get their masks.
+Unreadable files, images with NaN or off-scale pixels and masks that cannot be written are
+reported on stderr and skipped; the other images still get their masks. Every name given gets
+its own mask (a symlink too).
 Inputs with the same stem never overwrite each other: the later one becomes <stem>-2.png.
-Exit status: 0 when every image got a mask, 1 when some failed, 2 when none could be read or an
-argument is wrong.
+Exit status: 0 when every image got a mask, 1 when some failed, 2 when none got one or an
+argument or the checkpoint is wrong (one line on stderr).
 
 Example:
   wavegms predict --checkpoint runs/busi scans/ extra.png --out masks --save-overlay
@@ -69,7 +72,9 @@ class PredictReport:
 def expand_inputs(paths: Iterable[str | Path]) -> list[Path]:
     """Files as given, and the image files directly inside any folder (sorted), each once.
 
-    A path that does not exist is kept: reading it reports the problem like any bad file.
+    "Once" is per name (the absolute path, symlinks not followed): a symlink with another
+    name is an input of its own and gets its own mask. A path that does not exist is kept:
+    reading it reports the problem like any bad file.
     """
     files: list[Path] = []
     for path in map(Path, paths):
@@ -84,7 +89,7 @@ def expand_inputs(paths: Iterable[str | Path]) -> list[Path]:
     seen: set[Path] = set()
     unique = []
     for file in files:
-        key = file.resolve()
+        key = Path(os.path.abspath(file))  # not resolve(): that would merge symlinked names
         if key not in seen:
             seen.add(key)
             unique.append(file)
@@ -174,7 +179,9 @@ def predict_files(
     if not files:
         raise FileNotFoundError("No input images: give image files or folders that hold some.")
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise NotADirectoryError(f"{out_dir} is a file: give a folder for the masks as --out.")
+    # out_dir is made with the first mask: a run that fails before leaves no empty folder.
     model = _resolve_model(checkpoint_or_model, device, tiny_vae, precision)
     size = model.config.image_size
     report = PredictReport()
@@ -185,16 +192,22 @@ def predict_files(
         batch: list[tuple[Path, str, np.ndarray]] = []
         for file, stem in zip(files[start : start + batch_size], stems[start : start + batch_size]):
             try:
-                batch.append((file, stem, load_image(file)))
-            except (ValueError, OSError) as error:  # corrupt, missing, unreadable
+                image = load_image(file)
+                check_pixels(image)  # NaN or off-scale pixels would give a wrong mask silently
+                batch.append((file, stem, image))
+            except (ValueError, OSError) as error:  # corrupt, missing, unreadable, bad pixels
                 report.failed.append((file, " ".join(str(error).split())))
         if batch:
             inputs = torch.stack([to_model_input(image, size) for _, _, image in batch])
             probs = model.predict(inputs, precision=precision)
             for (file, stem, image), prob in zip(batch, probs):
-                written = _write_outputs(
-                    prob, image, out_dir, stem, threshold, save_probs, save_overlay
-                )
+                try:
+                    written = _write_outputs(
+                        prob, image, out_dir, stem, threshold, save_probs, save_overlay
+                    )
+                except OSError as error:  # this image's files only: the others go on
+                    report.failed.append((file, f"could not write its mask: {error}"))
+                    continue
                 report.written.append(written)
                 if stem != file.stem:
                     report.renamed.append((file, written))
@@ -308,7 +321,7 @@ def run(args: argparse.Namespace) -> int:
     for file, mask_path in report.renamed:
         print(f"wavegms predict: {file} shares its name with another input: wrote {mask_path}")
     if not report.written:
-        raise ValueError(f"no image could be read ({len(report.failed)} failed); no mask written")
+        raise ValueError(f"no mask written: all {len(report.failed)} images failed (see above)")
     print(f"wavegms predict: {report} -> {args.out}")
     return 1 if report.failed else 0
 

@@ -24,6 +24,7 @@ import math
 import time
 import warnings
 from collections.abc import Callable, Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -34,13 +35,17 @@ from torch.utils.data import DataLoader
 
 from . import distributed
 from .checkpoint import (
+    CURVES,
     SPLITS,
     TEST_SELECTION_WARNING,
     TRAIN_CONFIG,
     TRAINING_STATE,
-    atomic_torch_save,
+    clear_unfinished_run,
+    recover_run_dir,
     restore_training_state,
+    run_status,
     save_checkpoint,
+    save_last,
     training_state,
     write_log,
 )
@@ -50,6 +55,7 @@ from .curves import plot_training_curves
 from .data import Augment, build_datasets
 from .data.loaders import evaluation_loaders, training_loader
 from .device import autocast, get_device, resolve_precision
+from .lock import claim_folder
 from .losses import WaveGMSLoss
 from .metrics import dice_iou
 from .model import WaveGMS
@@ -100,9 +106,12 @@ def train(
         config: the run's settings (e.g. ``preset("quick", epochs=4)``). With ``resume`` it may
             be None (the saved configuration is used) or differ from the saved one only in
             ``RESUMABLE`` settings, e.g. more ``epochs`` to extend a finished run.
-        out_dir: the run folder (see :mod:`wavegms.checkpoint`). A new run refuses a folder
-            that already holds one.
-        resume: continue the run in ``out_dir`` from ``last/``.
+        out_dir: the run folder (see :mod:`wavegms.checkpoint`), held for the run's life
+            (:mod:`wavegms.lock`: a second training into it is refused). A new run refuses a
+            folder that holds a run with a finished epoch or other files; a run that stopped
+            before finishing its first epoch is started again.
+        resume: continue the run in ``out_dir`` from ``last/``; a run with no finished epoch
+            starts again from scratch with its saved settings.
         progress: tqdm progress bars; otherwise one printed line per epoch.
         callbacks: functions ``f(epoch, model, record)``, or objects with such an
             ``on_epoch_end`` method, called on rank 0 after each epoch (1-based) once its
@@ -114,16 +123,23 @@ def train(
         epoch and re-raises ``KeyboardInterrupt`` after printing how to resume.
     """
     run_dir = Path(out_dir).expanduser()
-    config = resolve_config(config, run_dir, resume)
-    world, device = distributed.setup(get_device(config.device))
-    try:
-        distributed.barrier(world)  # every rank has checked the folder before rank 0 writes
-        result = _train(config, run_dir, resume, world, device, progress, callbacks, tiny_vae)
-        gc.collect()  # DDP's reducer needs the process group when it is freed: free it first
-    except BaseException:
-        distributed.cleanup(world, succeeded=False)
-        raise
-    distributed.cleanup(world)
+    main = distributed.world_from_env().is_main
+    # Rank 0 holds the folder before looking at it: two runs cannot both find it free.
+    with claim_folder(run_dir) if main else nullcontext():
+        if main:
+            recover_run_dir(run_dir)  # what a killed run left: temporary files, a broken commit
+        config = resolve_config(config, run_dir, resume)
+        if main and not resume and run_status(run_dir) == "started":
+            clear_unfinished_run(run_dir)
+        world, device = distributed.setup(get_device(config.device))
+        try:
+            distributed.barrier(world)  # every rank has checked the folder before rank 0 writes
+            result = _train(config, run_dir, resume, world, device, progress, callbacks, tiny_vae)
+            gc.collect()  # DDP's reducer needs the process group when it is freed: free it first
+        except BaseException:
+            distributed.cleanup(world, succeeded=False)
+            raise
+        distributed.cleanup(world)
     return result
 
 
@@ -172,10 +188,12 @@ def _train(
     scheduler = warmup_cosine(optimizer, config.warmup_epochs, config.epochs)
     scaler = _grad_scaler(device) if dtype == torch.float16 else None
     start_epoch, best, history = 0, {"dice": None, "epoch": None}, []
-    if resume:
+    if resume and (run_dir / "last" / TRAINING_STATE).is_file():  # else: no finished epoch
         start_epoch, best, history = restore_training_state(
             run_dir, config, model, optimizer, scheduler, scaler
         )
+        if world.is_main:
+            write_log(run_dir, history)  # a kill right after the last commit left it behind
     if world.is_main:  # only now that everything is in place: a failed start leaves no folder
         splits.save(run_dir / SPLITS)
         config.save(run_dir / TRAIN_CONFIG)  # new, or e.g. with extended epochs
@@ -236,7 +254,7 @@ def _train(
             history.append(record)
 
             # Checkpoint and log (rank 0): best/ if improved, then last/ with the training
-            # state (the one file a resume reads, so it is always consistent), then the log.
+            # state (what a resume reads), committed whole, then the log.
             if world.is_main:
                 key = f"{config.selection}_dice"
                 if record.get(key) is not None and (
@@ -245,8 +263,7 @@ def _train(
                     best = {"dice": record[key], "epoch": epoch + 1, "on": config.selection}
                     save_checkpoint(model, run_dir, "best", record, config.selection)
                 state = training_state(epoch, model, optimizer, scheduler, scaler, best, history)
-                atomic_torch_save(state, run_dir / "last" / TRAINING_STATE)
-                save_checkpoint(model, run_dir, "last", record, config.selection)
+                save_last(model, run_dir, record, config.selection, state)
                 write_log(run_dir, history)
             distributed.barrier(world)
             console.end_epoch(record, best, time.perf_counter() - started)
@@ -262,7 +279,7 @@ def _train(
 
     distributed.check_ranks_agree(model, world, device)
     if world.is_main and history:
-        plot_training_curves(history, run_dir / "curves.png")
+        plot_training_curves(history, run_dir / CURVES)
         if best["epoch"] is not None:
             console.say(
                 f"best {best['on']} Dice {best['dice']:.4f} at epoch {best['epoch']} -> "
@@ -343,24 +360,30 @@ def epoch_seed(seed: int, epoch: int, rank: int = 0) -> int:
 
 
 def resolve_config(config: TrainConfig | None, run_dir: Path, resume: bool) -> TrainConfig:
-    """The configuration to run: ``config`` for a new run (refusing a folder that holds one);
-    for a resumed run the saved one, with ``config``'s ``RESUMABLE`` changes only."""
+    """The configuration to run: ``config`` for a new run (refusing a folder that holds a run
+    with a finished epoch, or other files); for a resumed run the saved one, with ``config``'s
+    ``RESUMABLE`` changes only. A run with no finished epoch may be started again either way."""
+    status = run_status(run_dir)
+    if status == "foreign":
+        raise ValueError(
+            f"{run_dir} is not empty and holds no training run: give a new or empty folder "
+            "as --out; nothing was written."
+        )
     saved_path = run_dir / TRAIN_CONFIG
-    has_run = saved_path.is_file() or (run_dir / "last").exists() or (run_dir / "best").exists()
     if not resume:
         if config is None:
             raise ValueError("train() needs a TrainConfig unless resume=True.")
-        if has_run:
+        if status == "finished":
             raise ValueError(
                 f"{run_dir} already holds a training run. Continue it with "
                 f"`wavegms train --out {run_dir} --resume` (train(..., resume=True)), or choose "
                 "another --out; nothing was overwritten."
             )
         return config
-    if not (run_dir / "last" / TRAINING_STATE).is_file() or not saved_path.is_file():
+    if not saved_path.is_file():
         raise FileNotFoundError(
-            f"No run to resume in {run_dir}: expected {TRAIN_CONFIG} and last/{TRAINING_STATE} "
-            "(written after the first finished epoch). Start a new run without --resume."
+            f"No run to resume in {run_dir}: expected {TRAIN_CONFIG} (written when a run "
+            "starts). Start a new run without --resume."
         )
     saved = TrainConfig.load(saved_path)
     if config is None:
