@@ -107,7 +107,7 @@ def test_cli_predict_exit_codes_and_messages(tmp_path, tiny_vae, inputs, capsys)
 
     assert main([*common, broken, "--out", str(tmp_path / "c")]) == 2
     err = capsys.readouterr().err
-    assert "broken.png" in err and "no image could be read" in err
+    assert "broken.png" in err and "no mask written: every image failed" in err
 
 
 def test_bad_arguments(tmp_path, model, inputs) -> None:

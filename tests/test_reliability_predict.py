@@ -157,7 +157,7 @@ def test_full_disk_is_reported_per_image_and_exits_2(tmp_path, run_dir, capsys, 
     )
     err = capsys.readouterr().err.strip().splitlines()
     assert f"skipped {image}: could not write its mask" in err[0] and "No space left" in err[0]
-    assert err[1] == "wavegms predict: error: no mask written: all 1 images failed (see above)"
+    assert err[1] == "wavegms predict: error: no mask written: every image failed (1, see above)"
     assert not out.exists()
 
 

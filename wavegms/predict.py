@@ -321,7 +321,7 @@ def run(args: argparse.Namespace) -> int:
     for file, mask_path in report.renamed:
         print(f"wavegms predict: {file} shares its name with another input: wrote {mask_path}")
     if not report.written:
-        raise ValueError(f"no mask written: all {len(report.failed)} images failed (see above)")
+        raise ValueError(f"no mask written: every image failed ({len(report.failed)}, see above)")
     print(f"wavegms predict: {report} -> {args.out}")
     return 1 if report.failed else 0
 
