@@ -297,13 +297,6 @@ def model_folder(args: argparse.Namespace) -> Path:
 
 def run(args: argparse.Namespace) -> int:
     folder = model_folder(args)
-    config = load_train_config(resolve_checkpoint(folder))
-    if config is not None and config.dataset == "synthetic":
-        print(
-            "wavegms predict: note: this model was trained on synthetic images; for breast "
-            "ultrasound use --pretrained busi",
-            file=sys.stderr,
-        )
     report = predict_files(
         folder,
         args.images,
@@ -323,6 +316,12 @@ def run(args: argparse.Namespace) -> int:
     if not report.written:
         raise ValueError(f"no mask written: every image failed ({len(report.failed)}, see above)")
     print(f"wavegms predict: {report} -> {args.out}")
+    config = load_train_config(resolve_checkpoint(folder))
+    if config is not None and config.dataset == "synthetic":
+        print(
+            "wavegms predict: note: this model was trained on synthetic images; for breast "
+            "ultrasound use --pretrained busi"
+        )
     return 1 if report.failed else 0
 
 
