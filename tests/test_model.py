@@ -1,4 +1,5 @@
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -117,14 +118,21 @@ def test_loading_a_checkpoint_of_another_configuration_fails_clearly(tiny_vae, t
         WaveGMS.from_pretrained(tmp_path / "missing", tiny_vae=tiny_vae)
 
 
-def test_a_checkpoint_written_by_version_0_1_still_loads(tiny_vae):
+def test_a_checkpoint_written_by_version_0_1_still_loads(tiny_vae, tmp_path):
     """tests/fixtures/checkpoint_v0_1 was written by the diffusers-ModelMixin model of
     wavegms 0.1 (config.json with _diffusers_version, + safetensors); it must load unchanged and
     predict what it predicted then."""
     fixtures = Path(__file__).parent / "fixtures"
-    model = WaveGMS.from_pretrained(fixtures / "checkpoint_v0_1", tiny_vae=tiny_vae).eval()
+    # The weights are kept under another name (the repository tracks no file named like a
+    # model's weights outside the shipped model); the checkpoint is laid out as it was written.
+    folder = tmp_path / "checkpoint_v0_1"
+    folder.mkdir()
+    shutil.copyfile(fixtures / "checkpoint_v0_1" / "config.json", folder / "config.json")
+    weights = folder / "diffusion_pytorch_model.safetensors"
+    shutil.copyfile(fixtures / "checkpoint_v0_1_weights.safetensors", weights)
+    model = WaveGMS.from_pretrained(folder, tiny_vae=tiny_vae).eval()
     assert model.config.image_size == 32 and model.config.lmm_channel_mult == (1, 1, 1)
-    saved = load_file(fixtures / "checkpoint_v0_1" / "diffusion_pytorch_model.safetensors")
+    saved = load_file(weights)
     assert all(torch.equal(saved[k], v) for k, v in model.state_dict().items())
     assert set(saved) == set(model.state_dict())
     # Same weights, same predictions; the tolerance covers only the CPU's summation order.
