@@ -14,6 +14,7 @@ import nbformat
 import pytest
 
 from wavegms import authoring, course, course_runner
+from wavegms.config import PRESETS
 from wavegms.course import NOTEBOOKS, PROFILES
 from wavegms.course_runner import CourseError, run_course
 
@@ -295,8 +296,10 @@ def test_the_course_trains_evaluates_and_predicts_for_real(executed_course):
     assert (run_dir / "best" / "config.json").is_file() and (run_dir / "snapshots.pt").is_file()
     (summary_file,) = (out / "work" / "evaluation").glob("*/summary.json")
     summary = json.loads(summary_file.read_text())
-    assert summary["n_images"] == course.QUICK_SYNTHETIC_SIZES[2]
-    assert summary["dice_mean"] > 0.3, "the quick run should learn to find the lesions"
+    assert summary["n_images"] == PRESETS["quick"]["synthetic_sizes"][2]
+    # Found by their look, not by where lesions usually are (issue 13): a constant mask fails.
+    assert summary["prior_dice_mean"] < 0.35, summary
+    assert summary["dice_mean"] > summary["prior_dice_mean"] + 0.25, summary
     masks = sorted(p.name for p in (out / "work" / "my_predictions").glob("example_?.png"))
     assert masks == ["example_0.png", "example_1.png", "example_2.png"]
 

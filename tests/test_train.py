@@ -15,6 +15,7 @@ from wavegms.cli import main
 from wavegms.config import TrainConfig, preset
 from wavegms.curves import plot_training_curves
 from wavegms.data import SegmentationDataset, Splits
+from wavegms.evaluate import evaluate
 from wavegms.metrics import dice_iou
 from wavegms.tiny_vae import load_tiny_vae
 from wavegms.train import build_datasets, train
@@ -34,17 +35,9 @@ def tiny_config(**overrides) -> TrainConfig:
 
 
 def test_training_learns_far_beyond_the_untrained_model(tiny_vae, tmp_path):
-    # 64 px synthetic ultrasound, 48 steps: measured best val Dice 0.76-0.77 over seeds 0-2,
-    # untrained 0.09-0.23.
-    config = preset(
-        "quick",
-        image_size=64,
-        synthetic_sizes=(32, 16, 8),
-        epochs=6,
-        batch_size=4,
-        augment=False,
-        device="cpu",
-    )
+    # The quick preset as the course trains it: 64 px synthetic ultrasound, 64 steps. Measured
+    # (seed 0): best val Dice 0.53, test Dice 0.56, the best constant mask 0.115 on test.
+    config = preset("quick", device="cpu")
     datasets, _ = build_datasets(config)
     torch.manual_seed(config.seed)  # train() starts from exactly this model
     untrained = val_dice(WaveGMS(tiny_vae, image_size=64), datasets["val"])
@@ -56,10 +49,25 @@ def test_training_learns_far_beyond_the_untrained_model(tiny_vae, tmp_path):
     run_dir = tmp_path / "run"
     result = train(config, run_dir, progress=False, callbacks=[on_epoch_end], tiny_vae=tiny_vae)
 
-    assert result.best_dice > 0.6
-    assert result.best_dice > untrained + 0.35, (untrained, result.best_dice)
+    assert result.best_dice > untrained + 0.25, (untrained, result.best_dice)
     assert result.selected_on == "val"
-    assert seen == [(e, False, 64, e) for e in range(1, 7)]
+    assert seen == [(e, False, 64, e) for e in range(1, config.epochs + 1)]
+
+    # Issue 13: on the quick preset's test images the model beats the best constant mask by a
+    # clear margin, and its masks follow each image (a location prior paints one mask for all).
+    summary = evaluate(run_dir, out_dir=tmp_path / "eval", tiny_vae=tiny_vae, progress=False)
+    assert summary["n_images"] == config.synthetic_sizes[2]
+    assert summary["prior_dice_mean"] < 0.35, summary
+    assert summary["dice_mean"] >= summary["prior_dice_mean"] + 0.25, summary
+    test = datasets["test"]
+    images = torch.stack([test[i]["image"] for i in range(len(test))])
+    masks = torch.stack([test[i]["mask"] for i in range(len(test))])
+    with torch.no_grad():
+        predicted = (load_model(run_dir, "cpu", tiny_vae).predict(images) > 0.5).float()
+    own = dice_iou(predicted, masks)[0].mean()
+    i, j = torch.triu_indices(len(test), len(test), offset=1)
+    between = dice_iou(predicted[i], predicted[j])[0].mean()
+    assert between < own - 0.2, (between, own)
 
     # best/ is the model that scored best_dice, loadable on its own.
     best = load_model(result.best_checkpoint, device="cpu", tiny_vae=tiny_vae)
@@ -70,14 +78,14 @@ def test_training_learns_far_beyond_the_untrained_model(tiny_vae, tmp_path):
     # The run folder: resolved config, splits, per-epoch log, curves, resumable last/.
     assert TrainConfig.load(run_dir / "train_config.json") == config
     splits = Splits.load(run_dir / "splits.json")
-    assert (len(splits.train), len(splits.val), len(splits.test)) == (32, 16, 8)
+    assert (len(splits.train), len(splits.val), len(splits.test)) == config.synthetic_sizes
     log = [json.loads(line) for line in (run_dir / "log.jsonl").read_text().splitlines()]
-    assert log == result.history and [r["epoch"] for r in log] == list(range(1, 7))
+    assert log == result.history and [r["epoch"] for r in log] == list(range(1, config.epochs + 1))
     assert all(set(r) >= RECORD_KEYS and r["val_dice"] is not None for r in log)
     assert log[0]["lr"] > 0 and log[0]["train_loss"] > log[-1]["train_loss"]
     assert (run_dir / "curves.png").read_bytes()[:4] == b"\x89PNG"
     state = load_training_state(run_dir / "last" / "training_state.pt")
-    assert state["epoch"] == 6 and state["best"]["epoch"] == result.best_epoch
+    assert state["epoch"] == config.epochs and state["best"]["epoch"] == result.best_epoch
     assert {p.name for p in (run_dir / "last").iterdir()} >= {
         "config.json",
         "diffusion_pytorch_model.safetensors",

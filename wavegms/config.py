@@ -150,14 +150,18 @@ PRESETS: dict[str, dict[str, Any]] = {
     "bus": {"dataset": "bus", "epochs": 1000},
     "kvasir_instrument": {"dataset": "kvasir_instrument", "epochs": 1000},
     "ham10000": {"dataset": "ham10000", "epochs": 300},
-    # A few minutes on a laptop CPU: small synthetic ultrasound images, a short schedule.
+    # Half a minute on a 2-core CPU: small synthetic ultrasound images, a short schedule. Small
+    # batches and a higher learning rate give the 64 steps it takes to find lesions by their
+    # look (the prior alone scores Dice ~0.1 here); augmentation would only slow that down.
     "quick": {
         "dataset": "synthetic",
         "image_size": 64,
-        "epochs": 8,
-        "batch_size": 8,
+        "epochs": 4,
+        "batch_size": 2,
+        "lr": 3e-3,
         "warmup_epochs": 1,
-        "synthetic_sizes": (64, 16, 16),
+        "augment": False,
+        "synthetic_sizes": (32, 8, 24),
         "num_workers": 0,
         "seed": 0,
     },

@@ -38,7 +38,7 @@ PROFILES: dict[str, dict[str, Any]] = {
         "DATA_DIR": "data",
         "IMAGE_SIZE": 64,
         "EPOCHS": 4,
-        "BATCH_SIZE": 4,
+        "BATCH_SIZE": 2,
         "QUICK": True,
         "DEVICE": "auto",
         "SEED": 0,
@@ -56,9 +56,6 @@ PROFILES: dict[str, dict[str, Any]] = {
         "SEED": 2333,
     },
 }
-# Synthetic item counts (train, val, test) for quick runs; a full run on synthetic data uses
-# TrainConfig's default sizes.
-QUICK_SYNTHETIC_SIZES = (32, 8, 24)
 COURSE_DIR_ENV = "WAVEGMS_COURSE_DIR"
 
 
@@ -238,7 +235,7 @@ def course_config(
     Quick runs train without augmentation: over a handful of epochs it only slows learning
     down, while over the hundreds of a full run it is what keeps the model from overfitting.
     """
-    from .config import preset
+    from .config import TrainConfig, preset
 
     common = {
         "image_size": image_size,
@@ -249,7 +246,8 @@ def course_config(
         "augment": not quick,
     }
     if session.synthetic:
-        sizes = {"synthetic_sizes": QUICK_SYNTHETIC_SIZES} if quick else {}
+        # Quick: the quick preset's few dozen items; full: TrainConfig's default sizes.
+        sizes = {} if quick else {"synthetic_sizes": TrainConfig().synthetic_sizes}
         return preset("quick", **{**common, **sizes, **overrides})
     # Colab has 2 CPU cores: more loader workers than that only adds overhead.
     return preset(

@@ -37,7 +37,7 @@ N_IMAGES = 4  # images given to `predict`
 def run_demo(
     out_dir: str | Path,
     *,
-    epochs: int = 3,
+    epochs: int = 4,
     device: str | None = None,
     progress: bool = True,
     tiny_vae: AutoencoderTiny | None = None,
@@ -99,7 +99,7 @@ def run_demo(
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", required=True, metavar="DIR", help="folder for everything made")
     parser.add_argument(
-        "--epochs", type=int, default=3, help="training epochs (more: better masks, slower)"
+        "--epochs", type=int, default=4, help="training epochs (more: better masks, slower)"
     )
     parser.add_argument(
         "--device", default="auto", help="cpu, cuda, cuda:1, mps or auto (GPU when available)"
