@@ -21,6 +21,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
+import wavegms.train
 from wavegms import checkpoint
 from wavegms.checkpoint import load_training_state
 from wavegms.cli import main
@@ -168,6 +169,31 @@ def test_commit_cut_by_a_kill_is_finished_and_stale_temporaries_are_removed(
     assert len((run_dir / "log.jsonl").read_text().splitlines()) == 2
     leftovers = [p for p in run_dir.rglob(".*") if p.name != ".gitignore"]
     assert leftovers == []
+
+
+def test_best_is_never_ahead_of_last_and_a_cut_best_commit_is_redone_on_resume(
+    tiny_vae, tmp_path, monkeypatch
+):
+    run_dir = tmp_path / "run"
+
+    def killed_before_best(*args):  # noqa: ANN002, ANN202
+        raise KeyboardInterrupt  # stands in for kill -9 after last/ was committed
+
+    monkeypatch.setattr(wavegms.train, "save_best", killed_before_best)
+    with pytest.raises(KeyboardInterrupt):
+        train(config(epochs=1), run_dir, progress=False, tiny_vae=tiny_vae)
+    monkeypatch.undo()
+    state = load_training_state(run_dir / "last" / "training_state.pt")
+    assert state["epoch"] == 1 and state["best"]["epoch"] == 1  # the epoch is committed
+    assert not (run_dir / "best").exists()  # and best/ is not ahead of it
+
+    done = train(None, run_dir, resume=True, progress=False, tiny_vae=tiny_vae)
+    assert done.best_epoch == 1
+    metrics = json.loads((run_dir / "best" / "metrics.json").read_text())
+    assert metrics["epoch"] == 1 and metrics["checkpoint"] == "best"
+    best, last = (load_file(run_dir / name / WEIGHTS) for name in ("best", "last"))
+    for name, tensor in last.items():
+        torch.testing.assert_close(best[name], tensor, rtol=0, atol=0)
 
 
 # ---- 13: files follow the umask ---------------------------------------------------------------

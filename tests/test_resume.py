@@ -92,6 +92,6 @@ def test_finished_run_extends_but_refuses_changes_and_overwrites(full_run, tiny_
     longer = train(config(epochs=4), run_dir, resume=True, progress=False, tiny_vae=tiny_vae)
     assert [r["epoch"] for r in longer.history] == [1, 2, 3, 4]
     assert without_times(longer.history[:3]) == without_times(full_run.history)
-    assert longer.history[3]["lr"] == pytest.approx(2e-3 * lr_factor(3, 1, 4))
+    assert longer.history[3]["lr"] == pytest.approx(preset("quick").lr * lr_factor(3, 1, 4))
     state = load_training_state(run_dir / "last" / "training_state.pt")
     assert state["epoch"] == 4

@@ -13,7 +13,8 @@ A training run folder (``RUN_DIR``) holds::
 Every file is written atomically (:mod:`wavegms.atomic`); nothing is read with pickle:
 weights with safetensors, ``training_state.pt`` with ``torch.load(weights_only=True)``.
 ``last/`` is committed whole (:func:`save_last`): its weights, metrics and training state are
-always of one epoch, whenever a run is killed. A run folder with ``train_config.json`` but no
+always of one epoch, whenever a run is killed; ``best/`` likewise, and never ahead of it.
+A run folder with ``train_config.json`` but no
 ``last/training_state.pt`` is a run with no finished epoch: it restarts from scratch.
 """
 
@@ -43,8 +44,6 @@ TRAINING_STATE = "training_state.pt"
 METRICS = "metrics.json"
 LOG = "log.jsonl"
 CURVES = "curves.png"
-# last/ is written as _PARTIAL, renamed _READY when complete, then swapped in (old -> _OLD).
-_PARTIAL, _READY, _OLD = ".last.partial", ".last.ready", ".last.old"
 TEST_SELECTION_WARNING = (
     "the checkpoint is selected on the TEST split (paper protocol): its test scores are "
     "optimistic; select on validation for an honest estimate"
@@ -75,11 +74,28 @@ def load_training_state(path: str | Path, map_location: str | torch.device = "cp
     return state
 
 
-def save_checkpoint(
-    model: WaveGMS, run_dir: Path, name: str, record: dict[str, Any], selection: str
+def save_best(model: WaveGMS, run_dir: Path, record: dict[str, Any], selection: str) -> None:
+    """``RUN_DIR/best/``: the model's weights and the epoch's ``metrics.json``, committed in
+    one step like ``last/``. Written after ``last/`` (the commit point of an epoch): a kill in
+    between leaves the previous best, which :func:`restore_training_state` brings up to date."""
+
+    def write(folder: Path) -> None:
+        _write_checkpoint(model, folder, "best", record, selection)
+
+    _commit(run_dir, "best", write)
+
+
+def save_last(
+    model: WaveGMS, run_dir: Path, record: dict[str, Any], selection: str, state: dict
 ) -> None:
-    """``RUN_DIR/<name>/``: the model's weights and the epoch's ``metrics.json``."""
-    _write_checkpoint(model, run_dir / name, name, record, selection)
+    """``RUN_DIR/last/``: weights, ``metrics.json`` and ``training_state.pt`` of one epoch,
+    committed in one step."""
+
+    def write(folder: Path) -> None:
+        _write_checkpoint(model, folder, "last", record, selection)
+        atomic_torch_save(state, folder / TRAINING_STATE)
+
+    _commit(run_dir, "last", write)
 
 
 def _write_checkpoint(
@@ -92,39 +108,45 @@ def _write_checkpoint(
     atomic_write_json(folder / METRICS, metrics)
 
 
-def save_last(
-    model: WaveGMS, run_dir: Path, record: dict[str, Any], selection: str, state: dict
-) -> None:
-    """``RUN_DIR/last/``: weights, ``metrics.json`` and ``training_state.pt`` of one epoch,
-    committed in one step. The folder is written complete under a temporary name, then swapped
-    in by renames, so a reader (or a resume after ``kill -9``) sees the previous epoch's
-    ``last/`` or this one's, never a mix (:func:`recover_run_dir` finishes a broken swap)."""
-    partial = run_dir / _PARTIAL
+# A checkpoint folder is written complete as .<name>.partial, renamed .<name>.ready, then
+# swapped in (the old one moved to .<name>.old), so a reader, or a resume after kill -9, sees
+# the previous folder or the new one, never a mix; recover_run_dir finishes a broken swap.
+_STAGES = ("partial", "ready", "old")
+_COMPLETE = {"last": TRAINING_STATE, "best": METRICS}  # the file each folder is written with last
+
+
+def _stage(run_dir: Path, name: str, stage: str) -> Path:
+    return run_dir / f".{name}.{stage}"
+
+
+def _commit(run_dir: Path, name: str, write: Any) -> None:
+    partial = _stage(run_dir, name, "partial")
     shutil.rmtree(partial, ignore_errors=True)
-    _write_checkpoint(model, partial, "last", record, selection)
-    atomic_torch_save(state, partial / TRAINING_STATE)
-    os.replace(partial, run_dir / _READY)
-    _install_ready(run_dir)
+    write(partial)
+    os.replace(partial, _stage(run_dir, name, "ready"))
+    _install_ready(run_dir, name)
 
 
-def _install_ready(run_dir: Path) -> None:
-    last, ready, old = run_dir / "last", run_dir / _READY, run_dir / _OLD
-    if last.exists():
+def _install_ready(run_dir: Path, name: str) -> None:
+    target, ready, old = (run_dir / name, *(_stage(run_dir, name, s) for s in _STAGES[1:]))
+    if target.exists():
         shutil.rmtree(old, ignore_errors=True)
-        os.replace(last, old)
-    os.replace(ready, last)
+        os.replace(target, old)
+    os.replace(ready, target)
     shutil.rmtree(old, ignore_errors=True)
 
 
 def recover_run_dir(run_dir: Path) -> None:
     """Tidy what a killed run left (call while holding the folder's lock): finish an
-    interrupted commit of ``last/`` and remove temporary files and folders."""
-    if (run_dir / _READY / TRAINING_STATE).is_file():
-        _install_ready(run_dir)  # complete: the swap was cut short
-    elif not (run_dir / "last").exists() and (run_dir / _OLD).is_dir():
-        os.replace(run_dir / _OLD, run_dir / "last")
-    for name in (_PARTIAL, _READY, _OLD):
-        shutil.rmtree(run_dir / name, ignore_errors=True)
+    interrupted commit of ``last/`` or ``best/`` and remove temporary files and folders."""
+    for name, complete in _COMPLETE.items():
+        ready, old = _stage(run_dir, name, "ready"), _stage(run_dir, name, "old")
+        if (ready / complete).is_file():
+            _install_ready(run_dir, name)  # complete: the swap was cut short
+        elif not (run_dir / name).exists() and old.is_dir():
+            os.replace(old, run_dir / name)
+        for stage in _STAGES:
+            shutil.rmtree(_stage(run_dir, name, stage), ignore_errors=True)
     for folder in (run_dir, run_dir / "best", run_dir / "last"):
         if folder.is_dir():
             for tmp in folder.glob(".*.tmp"):  # atomic_write's temporary files
@@ -145,7 +167,7 @@ def run_status(run_dir: Path) -> str:
         for p in run_dir.iterdir()
         if p.name != LOCK_NAME
         and not (p.name.startswith(".") and p.name.endswith(".tmp"))
-        and not p.name.startswith(".last.")
+        and not p.name.startswith((".last.", ".best."))
     }
     if not names:
         return "empty"
@@ -209,6 +231,10 @@ def restore_training_state(
             f"least that (got {config.epochs})."
         )
     model.load_state_dict(state["model"])
+    best = state["best"]
+    if best["epoch"] == state["epoch"] and _epoch_of(run_dir / "best") != best["epoch"]:
+        # Killed between committing last/ and writing best/: this epoch is the best one.
+        save_best(model, run_dir, state["history"][-1], best["on"])
     optimizer.load_state_dict(state["optimizer"])
     scheduler.load_state_dict(state["scheduler"])
     sync_lr(scheduler)  # the schedule may have been extended
@@ -218,6 +244,13 @@ def restore_training_state(
     if state["rng"]["cuda"] and len(state["rng"]["cuda"]) == torch.cuda.device_count():
         torch.cuda.set_rng_state_all(state["rng"]["cuda"])
     return state["epoch"], state["best"], state["history"]
+
+
+def _epoch_of(folder: Path) -> int | None:
+    try:
+        return json.loads((folder / METRICS).read_text()).get("epoch")
+    except (OSError, ValueError, AttributeError):
+        return None
 
 
 def resolve_checkpoint(path: str | Path) -> Path:
@@ -292,7 +325,7 @@ __all__ = [
     "resolve_checkpoint",
     "restore_training_state",
     "run_status",
-    "save_checkpoint",
+    "save_best",
     "save_last",
     "training_state",
     "write_log",

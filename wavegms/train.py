@@ -44,7 +44,7 @@ from .checkpoint import (
     recover_run_dir,
     restore_training_state,
     run_status,
-    save_checkpoint,
+    save_best,
     save_last,
     training_state,
     write_log,
@@ -253,17 +253,19 @@ def _train(
             record = distributed.broadcast(record, world)
             history.append(record)
 
-            # Checkpoint and log (rank 0): best/ if improved, then last/ with the training
-            # state (what a resume reads), committed whole, then the log.
+            # Checkpoint and log (rank 0): last/ with the training state (what a resume
+            # reads) is the epoch's commit point; then best/ if improved, then the log.
             if world.is_main:
                 key = f"{config.selection}_dice"
-                if record.get(key) is not None and (
+                improved = record.get(key) is not None and (
                     best["dice"] is None or record[key] > best["dice"]
-                ):
+                )
+                if improved:
                     best = {"dice": record[key], "epoch": epoch + 1, "on": config.selection}
-                    save_checkpoint(model, run_dir, "best", record, config.selection)
                 state = training_state(epoch, model, optimizer, scheduler, scaler, best, history)
                 save_last(model, run_dir, record, config.selection, state)
+                if improved:
+                    save_best(model, run_dir, record, config.selection)
                 write_log(run_dir, history)
             distributed.barrier(world)
             console.end_epoch(record, best, time.perf_counter() - started)
