@@ -219,10 +219,13 @@ def _per_image_metrics(
     num_workers: int,
     precision: str,
     progress: bool,
-) -> tuple[list[str], dict[str, torch.Tensor], _Extremes]:
+) -> tuple[list[str], dict[str, torch.Tensor], _Extremes, torch.Tensor]:
+    """Per-image metrics, the best and worst cases, and the masks ``[N, 1, S, S]`` (bool: the
+    constant-mask baseline is scored on them without reading the images again)."""
     loader = DataLoader(items, batch_size=batch_size, shuffle=False, num_workers=num_workers)
     names: list[str] = []
     parts: dict[str, list[torch.Tensor]] = {}
+    masks: list[torch.Tensor] = []
     extremes = _Extremes(N_CASES)
     for batch in tqdm(loader, desc="evaluate", unit="batch", disable=not progress):
         probs = model.predict(batch["image"], precision=precision)
@@ -230,10 +233,12 @@ def _per_image_metrics(
         for key, value in metrics.items():
             parts.setdefault(key, []).append(value)
         names += list(batch["name"])
+        masks.append(batch["mask"] > 0.5)
         extremes.update(batch, (probs > threshold).cpu(), metrics)
     if not names:
         raise ValueError("The selected split has no images: nothing to evaluate.")
-    return names, {key: torch.cat(values) for key, values in parts.items()}, extremes
+    per_image = {key: torch.cat(values) for key, values in parts.items()}
+    return names, per_image, extremes, torch.cat(masks)
 
 
 def _per_image_csv(names: list[str], per_image: dict[str, torch.Tensor]) -> str:
@@ -309,7 +314,7 @@ def evaluate(
         config, run_dir, dataset=dataset, data_dir=data_dir, split=split, image_size=image_size
     )
     model = load_model(folder, device=device, tiny_vae=tiny_vae).prepare_for_inference(precision)
-    names, per_image, extremes = _per_image_metrics(
+    names, per_image, extremes, masks = _per_image_metrics(
         model,
         items,
         batch_size=batch_size,
@@ -320,7 +325,6 @@ def evaluate(
     )
     description = f"trained on {info['trained_on']}, evaluated on {info['evaluated_on']}"
     prior = training_prior(config, run_dir, folder, image_size, data_dir)
-    masks = torch.stack([items[i]["mask"] for i in range(len(items))])
     summary: dict[str, Any] = {
         **summarize(per_image),
         "prior_dice_mean": prior_dice(*prior[:2], masks).mean().item() if prior else None,
