@@ -1,4 +1,4 @@
-"""Shared fixtures: the real TAESD from ``$WAVEGMS_TAESD`` (CI: ../shared/taesd) and paths."""
+"""Shared fixtures: the real TAESD from ``$WAVEGMS_TAESD`` (CI: ../shared/taesd) or the hub."""
 
 from __future__ import annotations
 
@@ -7,9 +7,7 @@ from pathlib import Path
 
 import pytest
 import torch
-
-REPO = Path(__file__).resolve().parents[1]
-SHARED = REPO.parent / "shared"
+from _paths import SHARED
 
 # A local TAESD ($WAVEGMS_TAESD, else the shared copy CI has in ../shared/taesd) keeps the tests
 # offline; without one, TAESD comes from the Hugging Face hub, as it does for users.
@@ -28,8 +26,15 @@ if os.environ.get("PYTEST_XDIST_WORKER"):
 
 
 @pytest.fixture(scope="session")
-def shared_dir() -> Path:
-    return SHARED
+def taesd_dir() -> Path:
+    """A local TAESD folder: ``$WAVEGMS_TAESD``, else the hub's copy (downloaded once)."""
+    if os.environ.get("WAVEGMS_TAESD"):
+        return Path(os.environ["WAVEGMS_TAESD"])
+    from huggingface_hub import snapshot_download
+
+    from wavegms.tiny_vae import TAESD_HUB_ID
+
+    return Path(snapshot_download(TAESD_HUB_ID))
 
 
 @pytest.fixture(scope="session")

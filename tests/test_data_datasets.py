@@ -8,11 +8,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from _paths import BUSI_SAMPLE
+from _paths import BUSI_SAMPLE, busi_items, busi_raw, busi_split_masks
 from PIL import Image
 
 from data_download import prepare
 from wavegms.data import DATASETS, SegmentationDataset
+
+BUSI = busi_items()  # natural order: benign_4 before benign_25
+BENIGN = [n for n, cls in BUSI.items() if cls == "benign"]
+MALIGNANT = [n for n, cls in BUSI.items() if cls == "malignant"]
+NORMAL = [n for n, cls in BUSI.items() if cls == "normal"]
 
 
 @pytest.fixture(scope="module")
@@ -32,22 +37,25 @@ def _layout(root: Path, items: dict[str, tuple[Image.Image, Image.Image]]) -> Pa
 def test_items_have_the_promised_shapes_and_values(busi):
     ds = SegmentationDataset(busi, image_size=96)
     assert DATASETS == ("busi", "bus", "kvasir_instrument", "ham10000")
-    assert ds.names[:3] == ["benign_1", "benign_4", "benign_25"]  # natural order
-    for i in (0, ds.names.index("normal_1"), len(ds) - 1):
+    assert ds.names == list(BUSI)  # natural order
+    assert ds.names[:3] != sorted(ds.names)[:3]  # which plain string order would not give
+    for i in (0, ds.names.index(NORMAL[0]), len(ds) - 1):
         item = ds[i]
         assert item["image"].shape == (3, 96, 96) and item["image"].dtype == torch.float32
         assert item["mask"].shape == (1, 96, 96) and item["mask"].dtype == torch.float32
         assert item["image"].min() >= 0.0 and item["image"].max() <= 1.0
         assert set(item["mask"].unique().tolist()) <= {0.0, 1.0}
         assert item["name"] == ds.names[i]
-    assert ds[ds.names.index("normal_1")]["mask"].sum() == 0
-    assert ds.original_size(0) == (471, 562)
-    assert ds.classes["malignant_65"] == "malignant"
+    assert ds[ds.names.index(NORMAL[0])]["mask"].sum() == 0
+    width, height = Image.open(busi_raw(ds.names[0])).size
+    assert ds.original_size(0) == (height, width)
+    assert ds.classes == BUSI
 
 
 def test_resizing_keeps_the_mask_where_the_image_is(busi):
-    ds = SegmentationDataset(busi, names=["benign_100"], image_size=64)
-    full = np.asarray(Image.open(busi / "masks" / "benign_100.png")) > 0
+    name = busi_split_masks()[0]  # a lesion whose mask came in two files
+    ds = SegmentationDataset(busi, names=[name], image_size=64)
+    full = np.asarray(Image.open(busi / "masks" / f"{name}.png")) > 0
     small = ds[0]["mask"][0].numpy() > 0
     # the full-resolution mask, box-averaged to 64 x 64, agrees with the nearest resize
     ref = (
@@ -58,11 +66,10 @@ def test_resizing_keeps_the_mask_where_the_image_is(busi):
 
 
 def test_names_select_items_and_cache_changes_at_most_the_8th_bit(busi):
-    ds = SegmentationDataset(busi, names=["malignant_10", "benign_4"], image_size=32)
-    cached = SegmentationDataset(
-        busi, names=["malignant_10", "benign_4"], image_size=32, cache=True
-    )
-    assert len(ds) == 2 and ds[0]["name"] == "malignant_10"
+    names = [MALIGNANT[0], BENIGN[1]]  # not in the dataset's own order
+    ds = SegmentationDataset(busi, names=names, image_size=32)
+    cached = SegmentationDataset(busi, names=names, image_size=32, cache=True)
+    assert len(ds) == 2 and ds[0]["name"] == MALIGNANT[0]
     first = [cached[i] for i in range(2)]
     for i in range(2):  # the second pass is served from the cache
         assert torch.equal(cached[i]["image"], first[i]["image"])
@@ -101,22 +108,23 @@ def test_wrong_layout_and_missing_items(tmp_path, busi):
     with pytest.raises(FileNotFoundError, match="python -m data_download ham10000 --root"):
         SegmentationDataset(tmp_path / "ham10000")
     with pytest.raises(FileNotFoundError, match="benign_9999"):
-        SegmentationDataset(busi, names=["benign_1", "benign_9999"])
+        SegmentationDataset(busi, names=[BENIGN[0], "benign_9999"])
     root = tmp_path / "busi"
     shutil.copytree(busi, root)
-    (root / "masks" / "benign_4.png").unlink()
-    with pytest.raises(FileNotFoundError, match="benign_4"):
+    (root / "masks" / f"{BENIGN[1]}.png").unlink()
+    with pytest.raises(FileNotFoundError, match=BENIGN[1]):
         SegmentationDataset(root)
 
 
 def test_truncated_file_and_size_mismatch_name_the_files(tmp_path, busi):
     root = tmp_path / "busi"
     shutil.copytree(busi, root)
-    png = root / "images" / "benign_1.png"
+    first, second = BENIGN[:2]  # items 0 and 1
+    png = root / "images" / f"{first}.png"
     png.write_bytes(png.read_bytes()[:2000])
     ds = SegmentationDataset(root, image_size=32)
-    with pytest.raises(ValueError, match="benign_1.png"):
+    with pytest.raises(ValueError, match=rf"{first}\.png"):
         ds[0]
-    Image.new("L", (10, 10)).save(root / "masks" / "benign_4.png")
-    with pytest.raises(ValueError, match=r"size mismatch.*images/benign_4\.png.*masks/benign_4"):
+    Image.new("L", (10, 10)).save(root / "masks" / f"{second}.png")
+    with pytest.raises(ValueError, match=rf"size mismatch.*images/{second}\.png.*masks/{second}"):
         ds[1]

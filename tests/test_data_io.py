@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from _paths import BUSI_SAMPLE, HAM_SAMPLE
+from _paths import HAM_SAMPLE, busi_items, busi_raw, busi_split_masks
 from PIL import Image
 
 from wavegms.data import load_image, load_mask
@@ -50,9 +50,11 @@ def test_sixteen_bit_keeps_its_full_range(tmp_path):
 
 
 def test_real_samples_load_in_range():
-    busi = load_image(BUSI_SAMPLE / "Dataset_BUSI_with_GT" / "benign" / "benign (1).png")
-    ham = load_image(HAM_SAMPLE / "images" / "ISIC_0024311.jpg")
-    assert busi.shape == (471, 562, 3) and ham.shape == (450, 600, 3)
+    busi_file = busi_raw(next(iter(busi_items())))
+    width, height = Image.open(busi_file).size
+    busi = load_image(busi_file)
+    ham = load_image(sorted((HAM_SAMPLE / "images").glob("ISIC_*.jpg"))[0])
+    assert busi.shape == (height, width, 3) and ham.shape == (450, 600, 3)
     for a in (busi, ham):
         assert a.dtype == np.float32 and a.min() >= 0.0 and a.max() <= 1.0 and a.max() > 0.5
 
@@ -86,9 +88,12 @@ def test_rgb_rgba_palette_and_alpha_only_masks(tmp_path):
 
 
 def test_busi_rgba_mask_file_reads_as_its_shape():
-    folder = BUSI_SAMPLE / "Dataset_BUSI_with_GT" / "benign"
-    rgba = load_mask(folder / "benign (4)_mask_1.png")  # stored as RGBA
-    assert rgba.shape == (465, 555) and 0 < rgba.mean() < 0.5
+    files = [busi_raw(n, "_mask_1") for n in busi_split_masks()]
+    stored_rgba = [f for f in files if Image.open(f).mode == "RGBA"]
+    assert stored_rgba  # the sample keeps BUSI's one RGBA mask file
+    width, height = Image.open(stored_rgba[0]).size
+    rgba = load_mask(stored_rgba[0])
+    assert rgba.shape == (height, width) and 0 < rgba.mean() < 0.5
 
 
 def test_jpeg_mask_noise_is_not_foreground(tmp_path):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import shutil
 import tarfile
 import zipfile
@@ -11,35 +12,24 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from _paths import BUSI_SAMPLE, HAM_SAMPLE
+from _paths import BUSI_SAMPLE, HAM_SAMPLE, busi_items, busi_raw, busi_split_masks
 from PIL import Image
 
 from data_download import ManualDownloadRequired, PreparationError, layout, prepare
 from data_download.__main__ import main
 from wavegms.data import SegmentationDataset, load_mask
 
-RAW = BUSI_SAMPLE / "Dataset_BUSI_with_GT"
-BUSI_NAMES = {
-    "benign_1",
-    "benign_4",
-    "benign_25",
-    "benign_50",
-    "benign_77",
-    "benign_100",
-    "benign_188",
-    "benign_268",
-    "malignant_1",
-    "malignant_10",
-    "malignant_65",
-    "malignant_105",
-    "normal_1",
-    "normal_2",
-}
+BUSI = busi_items()  # read from the raw file names, independently of the preparation code
+BUSI_NAMES = set(BUSI)
+NORMAL = [n for n, cls in BUSI.items() if cls == "normal"]
+MALIGNANT = [n for n, cls in BUSI.items() if cls == "malignant"]
+BENIGN = [n for n, cls in BUSI.items() if cls == "benign"]
+SPLIT = busi_split_masks()
 
 
 @pytest.fixture(scope="module")
 def busi(tmp_path_factory) -> Path:
-    """The shared BUSI sample, prepared once for the read-only checks of this module."""
+    """The BUSI sample, prepared once for the read-only checks of this module."""
     root = tmp_path_factory.mktemp("data")
     return prepare("busi", root, BUSI_SAMPLE, progress=False, workers=1)
 
@@ -69,24 +59,29 @@ def test_busi_names_counts_and_classes(busi):
     assert names == BUSI_NAMES == {p.stem for p in (busi / "masks").iterdir()}
     assert info["dataset"] == "busi"
     assert info["counts"] == {
-        "images": 14,
-        "masks": 14,
-        "by_class": {"benign": 8, "malignant": 4, "normal": 2},
+        "images": len(BUSI),
+        "masks": len(BUSI),
+        "by_class": {"benign": len(BENIGN), "malignant": len(MALIGNANT), "normal": len(NORMAL)},
     }
-    assert info["classes"]["malignant_65"] == "malignant"
-    assert info["excluded_by_paper_protocol"] == ["normal_1", "normal_2"]
+    assert len(NORMAL) >= 2 and MALIGNANT and BENIGN  # the sample has every class
+    assert info["classes"] == BUSI
+    assert info["excluded_by_paper_protocol"] == sorted(NORMAL)
     assert info["licence"].startswith("CC0") and "Data in Brief" in info["citation"]
-    assert info["items"]["benign_100"]["source_masks"] == [
-        "benign/benign (100)_mask.png",
-        "benign/benign (100)_mask_1.png",
-    ]
+    for name in SPLIT:
+        stem = busi_raw(name).stem
+        cls = BUSI[name]
+        assert info["items"][name]["source_masks"] == [
+            f"{cls}/{stem}_mask.png",
+            f"{cls}/{stem}_mask_1.png",
+        ]
 
 
 def test_busi_masks_are_merged_with_or(busi):
-    for n in (4, 25, 100):  # the cases with a second mask file
-        a = load_mask(RAW / "benign" / f"benign ({n})_mask.png")
-        b = load_mask(RAW / "benign" / f"benign ({n})_mask_1.png")
-        merged = np.asarray(Image.open(busi / "masks" / f"benign_{n}.png"))
+    assert len(SPLIT) >= 2
+    for name in SPLIT:
+        a = load_mask(busi_raw(name, "_mask"))
+        b = load_mask(busi_raw(name, "_mask_1"))
+        merged = np.asarray(Image.open(busi / "masks" / f"{name}.png"))
         assert (merged == np.where(a | b, 255, 0)).all()
         assert (a | b).sum() > max(a.sum(), b.sum())  # both files contributed
 
@@ -97,17 +92,17 @@ def test_prepared_masks_are_single_channel_0_255_and_images_match(busi):
         assert img.mode == "L"
         assert set(np.unique(np.asarray(img))) <= {0, 255}
         assert Image.open(busi / "images" / mask_file.name).size == img.size
-    assert not np.asarray(Image.open(busi / "masks" / "normal_1.png")).any()
+    assert not np.asarray(Image.open(busi / "masks" / f"{NORMAL[0]}.png")).any()
     # BUSI stores grey images as RGB: they are prepared as grey, pixel for pixel.
-    raw = np.asarray(Image.open(RAW / "malignant" / "malignant (10).png"))
-    ours = Image.open(busi / "images" / "malignant_10.png")
-    assert ours.mode == "L" and (np.asarray(ours) == raw[..., 0]).all()
+    raw = np.asarray(Image.open(busi_raw(MALIGNANT[0])))
+    ours = Image.open(busi / "images" / f"{MALIGNANT[0]}.png")
+    assert raw.ndim == 3 and ours.mode == "L" and (np.asarray(ours) == raw[..., 0]).all()
 
 
 def test_prepared_busi_reads_as_a_dataset(busi):
     ds = SegmentationDataset(busi, image_size=64)
-    assert len(ds) == 14 and ds.classes["normal_2"] == "normal"
-    item = ds[ds.names.index("benign_100")]
+    assert len(ds) == len(BUSI) and ds.classes[NORMAL[-1]] == "normal"
+    item = ds[ds.names.index(SPLIT[0])]
     assert item["image"].shape == (3, 64, 64) and item["mask"].shape == (1, 64, 64)
 
 
@@ -149,11 +144,11 @@ def test_stale_partial_folder_is_removed_and_damaged_folder_needs_force(tmp_path
     data = tmp_path / "data"
     shutil.copytree(busi, data / "busi")
     (data / ".busi.partial-abc123" / "images").mkdir(parents=True)
-    (data / "busi" / "images" / "benign_1.png").unlink()
+    (data / "busi" / "images" / f"{BENIGN[0]}.png").unlink()
     with pytest.raises(PreparationError, match="--force"):
         prepare("busi", data, BUSI_SAMPLE, progress=False)
     out = prepare("busi", data, BUSI_SAMPLE, force=True, progress=False, workers=1)
-    assert (out / "images" / "benign_1.png").exists()
+    assert (out / "images" / f"{BENIGN[0]}.png").exists()
     assert not (data / ".busi.partial-abc123").exists()
 
 
@@ -172,13 +167,16 @@ def test_refuses_another_datasets_folder(tmp_path, busi):
 
 
 def test_missing_mask_and_size_mismatch_name_the_files(tmp_path):
+    image = busi_raw(BENIGN[0])
     src = tmp_path / "raw" / "benign"
     src.mkdir(parents=True)
-    shutil.copy(RAW / "benign" / "benign (1).png", src / "benign (1).png")
-    with pytest.raises(PreparationError, match=r"benign \(1\)\.png"):
+    shutil.copy(image, src / image.name)
+    with pytest.raises(PreparationError, match=re.escape(image.name)):
         prepare("busi", tmp_path / "data", tmp_path / "raw", progress=False)
-    _png(src / "benign (1)_mask.png", np.zeros((10, 10), np.uint8))
-    with pytest.raises(PreparationError, match=r"size mismatch.*benign \(1\)_mask\.png"):
+    _png(src / f"{image.stem}_mask.png", np.zeros((10, 10), np.uint8))
+    with pytest.raises(
+        PreparationError, match="size mismatch.*" + re.escape(f"{image.stem}_mask.png")
+    ):
         prepare("busi", tmp_path / "data", tmp_path / "raw", progress=False)
     assert not any((tmp_path / "data").iterdir())
 

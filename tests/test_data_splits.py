@@ -64,6 +64,7 @@ def test_gms_ham10000_names_are_the_prepared_names(tmp_path):
     lists = _gms("ham10000")
     prepared = {p.stem for p in (ham / "images").iterdir()}
     assert len(prepared) == 5 and prepared <= set(lists["train"]) | set(lists["test"])
+    assert all(n.startswith("ISIC_") for n in lists["train"] + lists["test"])
 
 
 @pytest.mark.parametrize("dataset", sorted(DOCUMENTED))

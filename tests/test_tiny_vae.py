@@ -4,8 +4,9 @@ from wavegms import TinyVAEUnavailableError, load_tiny_vae
 from wavegms.tiny_vae import TAESD_ENV
 
 
-def test_loads_frozen_from_the_environment_folder(shared_dir, monkeypatch):
-    monkeypatch.setenv(TAESD_ENV, str(shared_dir / "taesd"))
+def test_loads_frozen_from_the_environment_folder(taesd_dir, monkeypatch):
+    assert (taesd_dir / "config.json").is_file()  # a folder, not a hub id
+    monkeypatch.setenv(TAESD_ENV, str(taesd_dir))
     vae = load_tiny_vae()
     assert not vae.training
     assert all(not p.requires_grad for p in vae.parameters())
