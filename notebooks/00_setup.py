@@ -30,7 +30,7 @@
 # - load the frozen Tiny-VAE (TAESD) that Wave-GMS is built around
 # - find or prepare the datasets, and know what the synthetic dataset is
 #
-# **Time.** CPU quick mode (the defaults): about 10 s (measured on a quiet 2-core CPU before the exercise checks and the real BUSI samples were added; they add under 1 s, an estimate). Colab T4, full run: about 2 minutes, most of it the install (an estimate, not a measurement).
+# **Time.** CPU quick mode (the defaults): about 12 s (measured with `wavegms course` on a quiet 2-core CPU, kernel start included). Colab T4, full run: about 2 minutes, most of it the install (an estimate, not a measurement).
 
 # %% [markdown]
 # ## Setup

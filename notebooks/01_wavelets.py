@@ -17,7 +17,7 @@
 # - explain why Wave-GMS divides level l by 2^l
 # - say exactly what tensors the multi-resolution encoder receives
 #
-# **Time.** CPU quick mode (the defaults): about 5 s (measured on a quiet 2-core CPU before the exercise checks and the real BUSI samples were added; they add under 1 s, an estimate). Colab T4, full run: under a minute (an estimate, not a measurement).
+# **Time.** CPU quick mode (the defaults): about 10 s (measured with `wavegms course` on a quiet 2-core CPU, kernel start included). Colab T4, full run: under a minute (an estimate, not a measurement).
 
 # %% [markdown]
 # ## Setup

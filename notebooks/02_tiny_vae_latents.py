@@ -17,7 +17,7 @@
 # - measure round-trip quality: PSNR for images, Dice for masks
 # - explain why mask latents are easy targets for a small model
 #
-# **Time.** CPU quick mode (the defaults): about 10 s (measured on a quiet 2-core CPU before the exercise checks and the real BUSI samples were added; they add almost nothing, an estimate). Colab T4, full run: under a minute (an estimate, not a measurement).
+# **Time.** CPU quick mode (the defaults): about 13 s (measured with `wavegms course` on a quiet 2-core CPU, kernel start included). Colab T4, full run: under a minute (an estimate, not a measurement).
 
 # %% [markdown]
 # ## Setup

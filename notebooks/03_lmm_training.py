@@ -19,7 +19,7 @@
 # - watch predicted mask latents and decoded masks improve across epochs
 # - explain why the best checkpoint is chosen on validation data, never on test data
 #
-# **Time.** CPU quick mode (the defaults): about 25 s (measured on a quiet 2-core CPU before the exercise checks and the real BUSI samples were added; they add about 3 s, an estimate). Colab T4, full run: about 25 minutes for 300 epochs of BUSI at 224 px, batch 12 (estimate: ~0.1 s per training step on a T4, 39 steps and a validation pass per epoch) (an estimate, not a measurement).
+# **Time.** CPU quick mode (the defaults): about 47 s (measured with `wavegms course` on a quiet 2-core CPU, kernel start included). Colab T4, full run: about 25 minutes for 300 epochs of BUSI at 224 px, batch 12 (estimate: ~0.1 s per training step on a T4, 39 steps and a validation pass per epoch) (an estimate, not a measurement).
 
 # %% [markdown]
 # ## Setup
@@ -437,8 +437,12 @@ print(f"{seconds:.1f} s of training per epoch on {device}")
 # ## 5. Watching it learn
 #
 # Each row is one snapshot: the decoded probability for four validation images. At
-# epoch 0 the untrained model outputs noise; the first thing it learns is "mostly
-# background", then where the lesion is, then its shape. (If the run was reused from
+# epoch 0 the untrained model outputs noise. In the quick run (seed 0) it then learns
+# "background everywhere" (epochs 1-2: Dice 0), and then, within one epoch, bright blobs
+# appear where the lesions are, in a different place in each image: it has learned
+# what a lesion looks like, since no single place would do (a constant mask scores
+# Dice ~0.1 here, notebook 04). After 64 steps the blobs are rounder than the lesions,
+# and a small lesion near the border may still be missed. (If the run was reused from
 # an earlier execution, only the snapshots saved with it are shown.)
 
 # %%

@@ -7,7 +7,7 @@
 # **test split**, once, and looks behind the mean: how the metrics are defined, how
 # they treat empty masks, how scores spread over images, which images fail, and what
 # happens on data from another domain. If 03 has not run with the same parameters, a
-# model is trained first (in quick mode, about 15 s on a CPU).
+# model is trained first (in quick mode, about 30 s on a CPU).
 #
 # **In the paper.** This notebook teaches the evaluation: Dice, IoU and HD95, per-image means, model selection, and the cross-domain experiments. [docs/paper_map.md](https://github.com/wavegms/wavegms/blob/main/docs/paper_map.md) names the paper's section and
 # equation for each function it uses.
@@ -18,7 +18,7 @@
 # - read a per-image distribution, pooled versus mean Dice, and the best and worst cases
 # - measure a domain gap: the same model on images from another scanner or modality
 #
-# **Time.** CPU quick mode (the defaults): about 10 s (measured on a quiet 2-core CPU before the exercise checks and the real BUSI samples were added; they add about 3 s, an estimate). Colab T4, full run: about 1 minute when the run of 03 exists (an estimate, not a measurement).
+# **Time.** CPU quick mode (the defaults): about 34 s (measured with `wavegms course` on a quiet 2-core CPU, kernel start included). Colab T4, full run: about 1 minute when the run of 03 exists (an estimate, not a measurement).
 
 # %% [markdown]
 # ## Setup
