@@ -77,21 +77,7 @@ def test_cli_reports_an_image_with_nan_pixels_by_name_and_goes_on(tmp_path, run_
     Image.fromarray(values).save(bad)  # a float ("F") TIFF
     good = grey_png(tmp_path / "good.png")
     out = tmp_path / "masks"
-    assert (
-        main(
-            [
-                "predict",
-                "--checkpoint",
-                str(run_dir),
-                str(bad),
-                str(good),
-                "--out",
-                str(out),
-                "--no-progress",
-            ]
-        )
-        == 1
-    )
+    assert predict(run_dir, bad, good, out=out) == 1
     err = capsys.readouterr().err
     assert f"skipped {bad}: images hold 300 NaN or infinite values" in err
     assert sorted(p.name for p in out.iterdir()) == ["good.png"]
@@ -119,16 +105,7 @@ def test_a_mask_that_cannot_be_written_fails_that_image_only(tmp_path, run_dir, 
     images = [grey_png(tmp_path / f"{name}.png", seed) for seed, name in enumerate("abc")]
     out = tmp_path / "out"
     (out / "b.png").mkdir(parents=True)  # a folder where b's mask should go
-    argv = [
-        "predict",
-        "--checkpoint",
-        str(run_dir),
-        *map(str, images),
-        "--out",
-        str(out),
-        "--no-progress",
-    ]
-    assert main([*argv, "--batch-size", "3"]) == 1
+    assert predict(run_dir, *images, out=out, more=["--batch-size", "3"]) == 1
     err = capsys.readouterr().err
     assert f"skipped {images[1]}: could not write its mask" in err and "Traceback" not in err
     assert (out / "a.png").is_file() and (out / "c.png").is_file()
@@ -141,20 +118,7 @@ def test_full_disk_is_reported_per_image_and_exits_2(tmp_path, run_dir, capsys, 
     monkeypatch.setattr("wavegms.predict.write_png", full)
     image = grey_png(tmp_path / "a.png")
     out = tmp_path / "out"
-    assert (
-        main(
-            [
-                "predict",
-                "--checkpoint",
-                str(run_dir),
-                str(image),
-                "--out",
-                str(out),
-                "--no-progress",
-            ]
-        )
-        == 2
-    )
+    assert predict(run_dir, image, out=out) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert f"skipped {image}: could not write its mask" in err[0] and "No space left" in err[0]
     assert err[1] == "wavegms predict: error: no mask written: every image failed (1, see above)"
@@ -165,20 +129,7 @@ def test_out_that_is_a_file_is_one_line(tmp_path, run_dir, capsys):
     a_file = tmp_path / "out"
     a_file.write_text("x")
     image = grey_png(tmp_path / "a.png")
-    assert (
-        main(
-            [
-                "predict",
-                "--checkpoint",
-                str(run_dir),
-                str(image),
-                "--out",
-                str(a_file),
-                "--no-progress",
-            ]
-        )
-        == 2
-    )
+    assert predict(run_dir, image, out=a_file) == 2
     assert f"{a_file} is a file" in one_line(capsys)
 
 
@@ -213,20 +164,7 @@ def test_damaged_checkpoint_is_one_line_naming_the_file_and_leaves_no_out(
         config.write_text(config.read_text()[:-5])
     image = grey_png(tmp_path / "a.png")
     out = tmp_path / "out"
-    assert (
-        main(
-            [
-                "predict",
-                "--checkpoint",
-                str(run_dir),
-                str(image),
-                "--out",
-                str(out),
-                "--no-progress",
-            ]
-        )
-        == 2
-    )
+    assert predict(run_dir, image, out=out) == 2
     err = one_line(capsys)
     named = weights if "safetensors" in expected else config
     assert str(named) in err and expected in err

@@ -13,9 +13,9 @@ A training run folder (``RUN_DIR``) holds::
 Every file is written atomically (:mod:`wavegms.atomic`); nothing is read with pickle:
 weights with safetensors, ``training_state.pt`` with ``torch.load(weights_only=True)``.
 ``last/`` is committed whole (:func:`save_last`): its weights, metrics and training state are
-always of one epoch, whenever a run is killed; ``best/`` likewise, and never ahead of it.
-A run folder with ``train_config.json`` but no
-``last/training_state.pt`` is a run with no finished epoch: it restarts from scratch.
+always of one epoch, whenever a run is killed; ``best/`` likewise, and never ahead of it. A
+run folder with ``train_config.json`` but no ``last/training_state.pt`` is a run with no
+finished epoch: it restarts from scratch.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -119,7 +120,7 @@ def _stage(run_dir: Path, name: str, stage: str) -> Path:
     return run_dir / f".{name}.{stage}"
 
 
-def _commit(run_dir: Path, name: str, write: Any) -> None:
+def _commit(run_dir: Path, name: str, write: Callable[[Path], None]) -> None:
     partial = _stage(run_dir, name, "partial")
     shutil.rmtree(partial, ignore_errors=True)
     write(partial)
@@ -223,7 +224,7 @@ def restore_training_state(
     scaler: Any,
 ) -> tuple[int, dict[str, Any], list[dict[str, Any]]]:
     """Restore ``last/training_state.pt`` into the given objects; returns
-    ``(start_epoch, best, history)``."""
+    ``(start_epoch, best, history)``. Completes ``best/`` when a kill cut it short."""
     state = load_training_state(run_dir / "last" / TRAINING_STATE)
     if state["epoch"] > config.epochs:
         raise ValueError(

@@ -13,7 +13,7 @@ from typing import Any
 
 from diffusers import AutoencoderTiny
 
-from .config import preset
+from .config import PRESETS, preset
 from .data.images import to_uint8
 from .evaluate import evaluate
 from .predict import predict_files, write_png
@@ -37,7 +37,7 @@ N_IMAGES = 4  # images given to `predict`
 def run_demo(
     out_dir: str | Path,
     *,
-    epochs: int = 4,
+    epochs: int = PRESETS["quick"]["epochs"],
     device: str | None = None,
     progress: bool = True,
     tiny_vae: AutoencoderTiny | None = None,
@@ -99,7 +99,10 @@ def run_demo(
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", required=True, metavar="DIR", help="folder for everything made")
     parser.add_argument(
-        "--epochs", type=int, default=4, help="training epochs (more: better masks, slower)"
+        "--epochs",
+        type=int,
+        default=PRESETS["quick"]["epochs"],
+        help="training epochs (default: %(default)s; more: better masks, slower)",
     )
     parser.add_argument(
         "--device", default="auto", help="cpu, cuda, cuda:1, mps or auto (GPU when available)"
