@@ -380,10 +380,10 @@ check(
 # - **Widgets show as text or not at all** (section 3): in Colab run the install cell again,
 #   it switches Colab's widget manager on; in JupyterLab install the `notebooks` extra in
 #   the server's environment and reload the page. Every figure is drawn without widgets
-#   too; a saved notebook reopened without a kernel shows its figures, and "Error
-#   displaying widget: model not found" where the sliders were (they live in a running
-#   kernel): run the cell again, or turn on *Settings > Save Widget State Automatically*
-#   before saving.
+#   too. A saved notebook reopened later shows its figures and sliders (still, until you
+#   run the cell again): installing wavegms turns on *Settings > Save Widget State
+#   Automatically* in its environment. If your Jupyter runs from another environment and
+#   shows "Error displaying widget: model not found", turn that setting on there.
 # - **TAESD cannot be downloaded** (section 4, offline or behind a firewall): download it
 #   once elsewhere (`hf download madebyollin/taesd --local-dir taesd`), copy the folder,
 #   and set `os.environ["WAVEGMS_TAESD"] = "/path/to/taesd"` before the start cell.

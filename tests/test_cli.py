@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 
 import pytest
 from runs import make_run
@@ -17,6 +19,23 @@ def run_cli(args: list[str], capsys) -> tuple[int, str, str]:  # noqa: ANN001
         code = exit_.code
     out, err = capsys.readouterr()
     return code, out, err
+
+
+def test_a_command_imports_only_what_it_runs() -> None:
+    """`wavegms course` does not pay seconds for MONAI and diffusers, which only other
+    commands need (`import monai` alone loads all of MONAI, about 3 s); nor does importing
+    the metrics or the loss."""
+    code = (
+        "import sys\n"
+        "from wavegms.cli import build_parser\n"
+        "build_parser('course')\n"
+        "print(sorted(m for m in ('monai', 'diffusers') if m in sys.modules))\n"
+        "import wavegms.losses, wavegms.metrics\n"
+        "print('monai' in sys.modules)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["[]", "False"]
 
 
 def test_help_lists_the_subcommands(capsys) -> None:

@@ -237,6 +237,26 @@ def test_the_course_switches_widgets_off_only_while_it_runs(monkeypatch):
     assert widgets.NO_WIDGETS_ENV not in os.environ
 
 
+def test_jupyter_in_this_environment_saves_the_widgets_state():
+    """Reopened after a save, a notebook shows its sliders (still), not "Error displaying
+    widget: model not found": the package installs a JupyterLab default (also read by
+    Notebook 7) that turns on the widget manager's saveState, a setting that must exist."""
+    from jupyterlab.commands import get_app_dir
+
+    app_dir = Path(get_app_dir())
+    installed = app_dir / "settings" / "overrides.d" / "wavegms.json"
+    assert installed.is_file(), f"{installed} is missing: pip install -e '.[notebooks]' again"
+    assert json.loads(installed.read_text()) == json.loads(
+        (NOTEBOOK_DIR / "jupyter-settings" / "wavegms.json").read_text()
+    )
+    ((plugin, values),) = json.loads(installed.read_text()).items()
+    package, name = plugin.split(":")
+    schema_file = app_dir.parent / "labextensions" / package / "schemas" / package / f"{name}.json"
+    schema = json.loads(schema_file.read_text())
+    for key, value in values.items():
+        assert schema["properties"][key]["type"] == "boolean" and value is True
+
+
 # ---- executing the course ----------------------------------------------------------------------
 
 

@@ -60,7 +60,10 @@ class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
         return "\n\n".join(paragraphs)
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The whole command line, or only ``command``'s subcommand when it is given: each
+    command's module imports what it runs (torch, diffusers, MONAI: seconds), so a command
+    should pay only for its own."""
     parser = argparse.ArgumentParser(
         prog="wavegms",
         description="Wave-GMS: lightweight generative medical image segmentation "
@@ -72,6 +75,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, module_name in COMMANDS.items():
+        if command is not None and name != command:
+            continue
         module = importlib.import_module(module_name)
         sub = subparsers.add_parser(
             name,
@@ -165,7 +170,9 @@ def run(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    command = next((word for word in argv if not word.startswith("-")), None)
+    parser = build_parser(command if command in COMMANDS else None)
     args = parser.parse_args(argv)
     if args.command is None:
         parser.print_help()

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
-from monai.losses import DiceLoss
 from torch import nn
 
 from .model import WaveGMSOutput
@@ -27,6 +26,9 @@ class WaveGMSLoss(nn.Module):
     """
 
     def __init__(self, cosine_weight: float = 0.9, smooth_l1_weight: float = 0.1) -> None:
+        # Imported here: `import monai` loads all of MONAI (about 3 s).
+        from monai.losses import DiceLoss
+
         super().__init__()
         self.cosine_weight = cosine_weight
         self.smooth_l1_weight = smooth_l1_weight

@@ -18,7 +18,6 @@ import math
 import warnings
 
 import torch
-from monai.metrics import compute_hausdorff_distance
 
 METRIC_NAMES = ("dice", "iou", "hd95")
 
@@ -96,6 +95,10 @@ def hausdorff(
     result = torch.where(pred_any == target_any, 0.0, math.hypot(height, width))
     both = pred_any & target_any
     if both.any():
+        # Imported here: `import monai` loads all of MONAI (about 3 s), and most users of this
+        # module (training, the CLI's start-up, the course) only need Dice.
+        from monai.metrics import compute_hausdorff_distance
+
         # MONAI loops over images on the CPU (scipy distance transforms): move once, in a batch.
         with warnings.catch_warnings():
             # MONAI 1.5+ warns about its own internal use of a deprecated argument.

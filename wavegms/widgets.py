@@ -3,8 +3,10 @@
 :func:`browse` shows one figure. In a Jupyter kernel with ipywidgets it adds sliders or
 drop-downs above it, and every change redraws that same figure in place; headless
 (papermill, nbval, ``$WAVEGMS_NO_WIDGETS``) the figure is drawn once, statically. The figure is
-an ordinary PNG output, so a saved notebook reopened without a kernel still shows it (only the
-controls need the kernel), and it keeps its size from one value to the next.
+an ordinary PNG output, so a saved notebook reopened without a kernel still shows it, and it
+keeps its size from one value to the next. The controls come back too, from the widget state
+that Jupyter saves with the notebook: the package turns that setting on
+(``notebooks/jupyter-settings/wavegms.json``, installed into JupyterLab's ``overrides.d``).
 """
 
 from __future__ import annotations
