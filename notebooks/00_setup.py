@@ -30,7 +30,7 @@
 # - load the frozen Tiny-VAE (TAESD) that Wave-GMS is built around
 # - find or prepare the datasets, and know what the synthetic dataset is
 #
-# **Time.** CPU quick mode (the defaults): about 9 s (8.4-8.9 s in three runs of `wavegms course`, alone on a 2-core CPU, kernel start included). Colab T4, full run: about 2 minutes, most of it the install (an estimate, not a measurement).
+# **Time.** CPU quick mode (the defaults): about 8 s (6.4-10.2 s in three runs of `wavegms course`, alone on a 2-core CPU, kernel start included). Colab T4, full run: about 2 minutes, most of it the install (an estimate, not a measurement).
 
 # %% [markdown]
 # ## Setup

@@ -17,7 +17,7 @@
 # - explain why Wave-GMS divides level l by 2^l
 # - say exactly what tensors the multi-resolution encoder receives
 #
-# **Time.** CPU quick mode (the defaults): about 8 s (7.9-9.3 s in three runs of `wavegms course`, alone on a 2-core CPU, kernel start included). Colab T4, full run: under a minute (an estimate, not a measurement).
+# **Time.** CPU quick mode (the defaults): about 8 s (6.1-8.8 s in three runs of `wavegms course`, alone on a 2-core CPU, kernel start included). Colab T4, full run: under a minute (an estimate, not a measurement).
 
 # %% [markdown]
 # ## Setup

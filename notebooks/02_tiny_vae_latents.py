@@ -17,7 +17,7 @@
 # - measure round-trip quality: PSNR for images, Dice for masks
 # - explain why mask latents are easy targets for a small model
 #
-# **Time.** CPU quick mode (the defaults): about 13 s (12.2-14.4 s in three runs of `wavegms course`, alone on a 2-core CPU, kernel start included). Colab T4, full run: under a minute (an estimate, not a measurement).
+# **Time.** CPU quick mode (the defaults): about 11 s (10.1-11.1 s in three runs of `wavegms course`, alone on a 2-core CPU, kernel start included). Colab T4, full run: under a minute (an estimate, not a measurement).
 
 # %% [markdown]
 # ## Setup

@@ -19,7 +19,7 @@
 # - watch predicted mask latents and decoded masks improve across epochs
 # - explain why the best checkpoint is chosen on validation data, never on test data
 #
-# **Time.** CPU quick mode (the defaults): about 50 s (43.8-56.0 s in three runs of `wavegms course`, alone on a 2-core CPU, kernel start included). Colab T4, full run: about 25 minutes for 300 epochs of BUSI at 224 px, batch 12 (estimate: ~0.1 s per training step on a T4, 39 steps and a validation pass per epoch) (an estimate, not a measurement).
+# **Time.** CPU quick mode (the defaults): about 42 s (40.1-43.7 s in three runs of `wavegms course`, alone on a 2-core CPU, kernel start included). Colab T4, full run: about 25 minutes for 300 epochs of BUSI at 224 px, batch 12 (estimate: ~0.1 s per training step on a T4, 39 steps and a validation pass per epoch) (an estimate, not a measurement).
 
 # %% [markdown]
 # ## Setup

@@ -18,7 +18,7 @@
 # - read a per-image distribution, pooled versus mean Dice, and the best and worst cases
 # - measure a domain gap: the same model on images from another scanner or modality
 #
-# **Time.** CPU quick mode (the defaults): about 23 s (19.5-24.7 s in three runs of `wavegms course`, alone on a 2-core CPU, kernel start included). Colab T4, full run: about 1 minute when the run of 03 exists (an estimate, not a measurement).
+# **Time.** CPU quick mode (the defaults): about 18 s (17.3-19.9 s in three runs of `wavegms course`, alone on a 2-core CPU, kernel start included). Colab T4, full run: about 1 minute when the run of 03 exists (an estimate, not a measurement).
 
 # %% [markdown]
 # ## Setup

@@ -17,7 +17,7 @@
 # - write masks, probability maps and overlays, from Python or the command line
 # - estimate the cost per image on a CPU, and know the limits of a trained model
 #
-# **Time.** CPU quick mode (the defaults): about 17 s (14.4-19.4 s in three runs of `wavegms course`, alone on a 2-core CPU, kernel start included). Colab T4, full run: under a minute when the run of 03 exists (an estimate, not a measurement).
+# **Time.** CPU quick mode (the defaults): about 13 s (12.1-13.4 s in three runs of `wavegms course`, alone on a 2-core CPU, kernel start included). Colab T4, full run: under a minute when the run of 03 exists (an estimate, not a measurement).
 
 # %% [markdown]
 # ## Setup
