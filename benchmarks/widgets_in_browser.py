@@ -50,6 +50,7 @@ BUSY = """() => Array.from(document.querySelectorAll('.jp-InputArea-prompt'))
 
 def start_server(app: str, root: Path, log: Path) -> subprocess.Popen:
     env = {k: v for k, v in os.environ.items() if k not in ("WAVEGMS_NO_WIDGETS", "MPLBACKEND")}
+    env["WAVEGMS_COURSE_DIR"] = str(root / "work")  # a fresh one: 03-05 train, bars and all
     command = [
         sys.executable,
         "-m",

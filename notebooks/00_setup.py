@@ -30,7 +30,7 @@
 # - load the frozen Tiny-VAE (TAESD) that Wave-GMS is built around
 # - find or prepare the datasets, and know what the synthetic dataset is
 #
-# **Time.** CPU quick mode (the defaults): about 8 s (6.4-10.2 s in three runs of `wavegms course`, alone on a 2-core CPU, kernel start included). Colab T4, full run: about 2 minutes, most of it the install (an estimate, not a measurement).
+# **Time.** CPU quick mode (the defaults): about 9 s (6.9-13.1 s in three runs of `wavegms course`, alone on a 2-core CPU, kernel start included). Colab T4, full run: about 2 minutes, most of it the install (an estimate, not a measurement).
 
 # %% [markdown]
 # ## Setup
@@ -82,7 +82,7 @@ print(f"wavegms {wavegms.__version__}" + (" (Colab)" if IN_COLAB else ""))
 DATASET = "synthetic"  # "synthetic", or a prepared real dataset: "busi", "bus", "kvasir_instrument", "ham10000"
 DATA_DIR = "data"  # the folder holding prepared <dataset>/ folders
 IMAGE_SIZE = 64  # model input side in pixels, a multiple of 8 (the paper: 224)
-EPOCHS = 4  # training epochs (the paper: 1000 for BUSI)
+EPOCHS = 5  # training epochs (the paper: 1000 for BUSI)
 BATCH_SIZE = 2  # images per training step (the paper: 12)
 QUICK = True  # small and fast for a CPU; False for the real run on a GPU
 DEVICE = "auto"  # "auto" (a GPU when there is one), "cpu", "cuda" or "mps"

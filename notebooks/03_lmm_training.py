@@ -19,7 +19,7 @@
 # - watch predicted mask latents and decoded masks improve across epochs
 # - explain why the best checkpoint is chosen on validation data, never on test data
 #
-# **Time.** CPU quick mode (the defaults): about 42 s (40.1-43.7 s in three runs of `wavegms course`, alone on a 2-core CPU, kernel start included). Colab T4, full run: about 25 minutes for 300 epochs of BUSI at 224 px, batch 12 (estimate: ~0.1 s per training step on a T4, 39 steps and a validation pass per epoch) (an estimate, not a measurement).
+# **Time.** CPU quick mode (the defaults): about 52 s (48.8-53.0 s in three runs of `wavegms course`, alone on a 2-core CPU, kernel start included). Colab T4, full run: about 25 minutes for 300 epochs of BUSI at 224 px, batch 12 (estimate: ~0.1 s per training step on a T4, 39 steps and a validation pass per epoch) (an estimate, not a measurement).
 
 # %% [markdown]
 # ## Setup
@@ -71,7 +71,7 @@ print(f"wavegms {wavegms.__version__}" + (" (Colab)" if IN_COLAB else ""))
 DATASET = "synthetic"  # "synthetic", or a prepared real dataset: "busi", "bus", "kvasir_instrument", "ham10000"
 DATA_DIR = "data"  # the folder holding prepared <dataset>/ folders
 IMAGE_SIZE = 64  # model input side in pixels, a multiple of 8 (the paper: 224)
-EPOCHS = 4  # training epochs (the paper: 1000 for BUSI)
+EPOCHS = 5  # training epochs (the paper: 1000 for BUSI)
 BATCH_SIZE = 2  # images per training step (the paper: 12)
 QUICK = True  # small and fast for a CPU; False for the real run on a GPU
 DEVICE = "auto"  # "auto" (a GPU when there is one), "cpu", "cuda" or "mps"
@@ -438,11 +438,12 @@ print(f"{seconds:.1f} s of training per epoch on {device}")
 #
 # Each row is one snapshot: the decoded probability for four validation images. At
 # epoch 0 the untrained model outputs noise. In the quick run (seed 0) it then learns
-# "background everywhere" (epochs 1-2: Dice 0), and then, within one epoch, bright blobs
-# appear where the lesions are, in a different place in each image: it has learned
-# what a lesion looks like, since no single place would do (a constant mask scores
-# Dice ~0.1 here, notebook 04). After 64 steps the blobs are rounder than the lesions,
-# and a small lesion near the border may still be missed. (If the run was reused from
+# "background everywhere" (epochs 1-2: Dice 0); at epoch 3 faint blobs appear where the
+# lesions are, still below the 0.5 threshold (Dice 0), and at epochs 4-5 they are bright,
+# in a different place in each image: it has learned what a lesion looks like, since no
+# single place would do (a constant mask scores Dice ~0.1 here, notebook 04). After 80
+# steps the blobs are rounder than the lesions, and a small lesion near the border is
+# still missed. (If the run was reused from
 # an earlier execution, only the snapshots saved with it are shown.)
 
 # %%

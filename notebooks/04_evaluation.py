@@ -7,7 +7,7 @@
 # **test split**, once, and looks behind the mean: how the metrics are defined, how
 # they treat empty masks, how scores spread over images, which images fail, and what
 # happens on data from another domain. If 03 has not run with the same parameters, a
-# model is trained first (in quick mode, about 30 s on a CPU).
+# model is trained first (in quick mode, about 35 s on a CPU).
 #
 # **In the paper.** This notebook teaches the evaluation: Dice, IoU and HD95, per-image means, model selection, and the cross-domain experiments. [docs/paper_map.md](https://github.com/wavegms/wavegms/blob/main/docs/paper_map.md) names the paper's section and
 # equation for each function it uses.
@@ -18,7 +18,7 @@
 # - read a per-image distribution, pooled versus mean Dice, and the best and worst cases
 # - measure a domain gap: the same model on images from another scanner or modality
 #
-# **Time.** CPU quick mode (the defaults): about 18 s (17.3-19.9 s in three runs of `wavegms course`, alone on a 2-core CPU, kernel start included). Colab T4, full run: about 1 minute when the run of 03 exists (an estimate, not a measurement).
+# **Time.** CPU quick mode (the defaults): about 18 s (17.4-17.9 s in three runs of `wavegms course`, alone on a 2-core CPU, kernel start included). Colab T4, full run: about 1 minute when the run of 03 exists (an estimate, not a measurement).
 
 # %% [markdown]
 # ## Setup
@@ -70,7 +70,7 @@ print(f"wavegms {wavegms.__version__}" + (" (Colab)" if IN_COLAB else ""))
 DATASET = "synthetic"  # "synthetic", or a prepared real dataset: "busi", "bus", "kvasir_instrument", "ham10000"
 DATA_DIR = "data"  # the folder holding prepared <dataset>/ folders
 IMAGE_SIZE = 64  # model input side in pixels, a multiple of 8 (the paper: 224)
-EPOCHS = 4  # training epochs (the paper: 1000 for BUSI)
+EPOCHS = 5  # training epochs (the paper: 1000 for BUSI)
 BATCH_SIZE = 2  # images per training step (the paper: 12)
 QUICK = True  # small and fast for a CPU; False for the real run on a GPU
 DEVICE = "auto"  # "auto" (a GPU when there is one), "cpu", "cuda" or "mps"

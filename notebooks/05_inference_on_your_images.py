@@ -17,7 +17,7 @@
 # - write masks, probability maps and overlays, from Python or the command line
 # - estimate the cost per image on a CPU, and know the limits of a trained model
 #
-# **Time.** CPU quick mode (the defaults): about 13 s (12.1-13.4 s in three runs of `wavegms course`, alone on a 2-core CPU, kernel start included). Colab T4, full run: under a minute when the run of 03 exists (an estimate, not a measurement).
+# **Time.** CPU quick mode (the defaults): about 13 s (12.2-14.4 s in three runs of `wavegms course`, alone on a 2-core CPU, kernel start included). Colab T4, full run: under a minute when the run of 03 exists (an estimate, not a measurement).
 
 # %% [markdown]
 # ## Setup
@@ -69,7 +69,7 @@ print(f"wavegms {wavegms.__version__}" + (" (Colab)" if IN_COLAB else ""))
 DATASET = "synthetic"  # "synthetic", or a prepared real dataset: "busi", "bus", "kvasir_instrument", "ham10000"
 DATA_DIR = "data"  # the folder holding prepared <dataset>/ folders
 IMAGE_SIZE = 64  # model input side in pixels, a multiple of 8 (the paper: 224)
-EPOCHS = 4  # training epochs (the paper: 1000 for BUSI)
+EPOCHS = 5  # training epochs (the paper: 1000 for BUSI)
 BATCH_SIZE = 2  # images per training step (the paper: 12)
 QUICK = True  # small and fast for a CPU; False for the real run on a GPU
 DEVICE = "auto"  # "auto" (a GPU when there is one), "cpu", "cuda" or "mps"

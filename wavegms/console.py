@@ -6,11 +6,14 @@ Only rank 0 speaks; the engine (:mod:`wavegms.train`) calls these at fixed point
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterable
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tqdm.auto import tqdm
+
+if TYPE_CHECKING:
+    from torch.utils.data import DataLoader
 
 
 class Console:
@@ -19,6 +22,7 @@ class Console:
     def __init__(self, main: bool, bars: bool, epochs: int, start_epoch: int) -> None:
         self.main, self.bars, self.epochs = main, bars and main, epochs
         self.start_epoch, self.first_epoch_s = start_epoch, 0.0
+        self.batch_bar: tqdm | None = None
         self.epoch_bar = tqdm(
             total=epochs, initial=start_epoch, desc="training", unit="epoch", disable=not self.bars
         )
@@ -31,15 +35,23 @@ class Console:
         else:
             print(message, flush=True)
 
-    def batches(self, loader: Iterable, epoch: int) -> Iterable:
-        """``loader`` with a per-batch bar for 0-based ``epoch``."""
-        return tqdm(
-            loader,
-            desc=f"epoch {epoch + 1}/{self.epochs}",
-            unit="batch",
-            leave=False,
-            disable=not self.bars,
-        )
+    def batches(self, loader: DataLoader, epoch: int) -> Iterator:
+        """``loader``'s batches, counted on the batch bar, reset for 0-based ``epoch``.
+
+        One bar serves every epoch and stays: in a notebook a closed bar is a closed widget,
+        which the saved notebook names but cannot show again ("Error displaying widget: model
+        not found" once per epoch when it is reopened)."""
+        description = f"epoch {epoch + 1}/{self.epochs}"
+        if self.batch_bar is None:
+            self.batch_bar = tqdm(
+                total=len(loader), desc=description, unit="batch", disable=not self.bars
+            )
+        else:
+            self.batch_bar.set_description(description, refresh=False)
+            self.batch_bar.reset(total=len(loader))
+        for batch in loader:
+            yield batch
+            self.batch_bar.update()
 
     def end_epoch(self, record: dict[str, Any], best: dict[str, Any], seconds: float) -> None:
         """After each epoch: the bar's postfix, or a summary line; then the time estimate."""
@@ -52,6 +64,8 @@ class Console:
             self._estimate(epoch, seconds)
 
     def close(self) -> None:
+        if self.batch_bar is not None:
+            self.batch_bar.close()
         self.epoch_bar.close()
 
     def _estimate(self, epoch: int, seconds: float) -> None:

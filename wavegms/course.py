@@ -37,7 +37,7 @@ PROFILES: dict[str, dict[str, Any]] = {
         "DATASET": "synthetic",
         "DATA_DIR": "data",
         "IMAGE_SIZE": 64,
-        "EPOCHS": 4,
+        "EPOCHS": 5,
         "BATCH_SIZE": 2,
         "QUICK": True,
         "DEVICE": "auto",

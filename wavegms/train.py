@@ -103,7 +103,7 @@ def train(
     """Train Wave-GMS with ``config`` into the run folder ``out_dir``.
 
     Args:
-        config: the run's settings (e.g. ``preset("quick", epochs=4)``). With ``resume`` it may
+        config: the run's settings (e.g. ``preset("quick", epochs=8)``). With ``resume`` it may
             be None (the saved configuration is used) or differ from the saved one only in
             ``RESUMABLE`` settings, e.g. more ``epochs`` to extend a finished run.
         out_dir: the run folder (see :mod:`wavegms.checkpoint`), held for the run's life
