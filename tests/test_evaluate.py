@@ -53,6 +53,22 @@ def test_synthetic_run_writes_summary_csv_and_cases(tmp_path, tiny_vae) -> None:
         assert figure.format == "PNG" and figure.width > 200
 
 
+@pytest.mark.parametrize("progress", [True, False])
+def test_the_images_are_loaded_once_with_or_without_a_progress_bar(
+    tmp_path, tiny_vae, monkeypatch, progress
+) -> None:
+    """A progress bar wrapped around the loader (tqdm.auto) made a second, unused iterator of
+    it at once: with workers, a second set of worker processes."""
+    from torch.utils.data import DataLoader
+
+    run = make_run(tmp_path / "run", tiny_vae)
+    iterators = []
+    original = DataLoader.__iter__
+    monkeypatch.setattr(DataLoader, "__iter__", lambda self: iterators.append(1) or original(self))
+    evaluate(run, out_dir=tmp_path / "eval", device="cpu", tiny_vae=tiny_vae, progress=progress)
+    assert len(iterators) == 1
+
+
 def test_cross_domain_uses_all_usable_items_of_the_other_dataset(tmp_path, tiny_vae) -> None:
     data = tmp_path / "data"
     make_prepared_dataset(data, "bus", {"000001": (70, 90)})

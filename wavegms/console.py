@@ -40,7 +40,9 @@ class Console:
 
         One bar serves every epoch and stays: in a notebook a closed bar is a closed widget,
         which the saved notebook names but cannot show again ("Error displaying widget: model
-        not found" once per epoch when it is reopened)."""
+        not found" once per epoch when it is reopened). It counts beside the loader rather
+        than wrapping it: tqdm.auto's wrapper makes an iterator of the loader at once, an
+        unused one that starts workers and draws from the shuffling generator."""
         description = f"epoch {epoch + 1}/{self.epochs}"
         if self.batch_bar is None:
             self.batch_bar = tqdm(

@@ -227,7 +227,10 @@ def _per_image_metrics(
     parts: dict[str, list[torch.Tensor]] = {}
     masks: list[torch.Tensor] = []
     extremes = _Extremes(N_CASES)
-    for batch in tqdm(loader, desc="evaluate", unit="batch", disable=not progress):
+    # A bar beside the loader, not around it: tqdm.auto's wrapper makes an iterator of what it
+    # wraps at once, and a DataLoader's iterator starts its workers (a second, unused set).
+    bar = tqdm(total=len(loader), desc="evaluate", unit="batch", disable=not progress)
+    for batch in loader:
         probs = model.predict(batch["image"], precision=precision)
         metrics = segmentation_metrics(probs, batch["mask"], threshold)
         for key, value in metrics.items():
@@ -235,6 +238,8 @@ def _per_image_metrics(
         names += list(batch["name"])
         masks.append(batch["mask"] > 0.5)
         extremes.update(batch, (probs > threshold).cpu(), metrics)
+        bar.update()
+    bar.close()
     if not names:
         raise ValueError("The selected split has no images: nothing to evaluate.")
     per_image = {key: torch.cat(values) for key, values in parts.items()}
