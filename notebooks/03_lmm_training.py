@@ -358,7 +358,7 @@ _ = model.eval()  # back to evaluation mode (and no module listing printed)
 # mode. We use two: one keeps the predictions for four validation images (snapshots),
 # one redraws the curves while training runs.
 #
-# (The quick mode trains without augmentation: over four epochs it only slows learning
+# (The quick mode trains without augmentation: over a few epochs it only slows learning
 # down; in a full run it is what keeps the model from memorising the training set.)
 # If this run was already trained in `OUT_DIR`, it is reused, not trained again.
 
