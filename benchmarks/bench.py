@@ -39,17 +39,17 @@ from pathlib import Path
 import torch
 
 import wavegms
-from wavegms.device import autocast, get_device, resolve_precision
+from wavegms.engine.train import optimisation_step
 from wavegms.losses import WaveGMSLoss
 from wavegms.model import WaveGMS
 from wavegms.tiny_vae import load_tiny_vae
-from wavegms.train import optimisation_step
+from wavegms.utils.device import autocast, get_device, resolve_precision
 
 
 @dataclass(frozen=True)
 class Variant:
     name: str
-    precision: str  # as wavegms.device.resolve_precision takes it
+    precision: str  # as wavegms.utils.device.resolve_precision takes it
     channels_last: bool
     gradient_checkpointing: bool = False  # training only: inference keeps no activations
 

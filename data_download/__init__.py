@@ -10,12 +10,10 @@ Datasets: ``busi``, ``bus`` (``--source`` only), ``kvasir_instrument``, ``ham100
 This package needs only numpy, Pillow and tqdm (no torch), so it runs anywhere first.
 """
 
-from wavegms.data.images import load_image, load_mask
-
 from .fetch import DownloadError, UnsafeArchiveError, download, safe_extract
-from .layout import PreparationError
 from .prepare import available, prepare
 from .registry import ManualDownloadRequired
+from .staging import PreparationError
 
 __all__ = [
     "DownloadError",
@@ -24,8 +22,6 @@ __all__ = [
     "UnsafeArchiveError",
     "available",
     "download",
-    "load_image",
-    "load_mask",
     "prepare",
     "safe_extract",
 ]

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import errno
 import sys
 from collections.abc import Sequence
+
+from wavegms.utils.errors import error_line
 
 from . import gms_splits
 from .bus import HOW_TO_REQUEST
@@ -101,20 +102,6 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _os_error_line(error: OSError, root: str) -> str:
-    """One line for a failed file operation: what, where, and what to do."""
-    where = error.filename or root
-    if error.errno == errno.ENOSPC:
-        hint = "free some disk space or choose another --root"
-    elif error.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
-        hint = "check that you may write there, or choose another --root"
-    elif error.errno in (errno.ENOTDIR, errno.EEXIST, errno.EISDIR):
-        hint = "a file stands where a folder is needed (or the reverse): move it away"
-    else:
-        hint = "check the path"
-    return f"{error.strerror or error}: {where}. {hint}."
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from .prepare import prepare
@@ -145,7 +132,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (OSError, ValueError, RuntimeError) as e:
         if args.debug:
             raise
-        message = _os_error_line(e, args.root) if isinstance(e, OSError) else str(e)
+        message = error_line(e, where=args.root, option="--root")
         print(f"data_download {args.dataset}: error: {' '.join(message.split())}", file=sys.stderr)
         return 2
     return 0

@@ -11,8 +11,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from .discover import describe, pair_by_name
-from .layout import Discovery, PreparationError
 from .recipe import ManualDownloadRequired, Recipe, Remote
+from .staging import Discovery, PreparationError
 
 HOMEPAGE = "http://www2.docm.mmu.ac.uk/STAFF/M.Yap/dataset.php"
 

@@ -13,8 +13,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from .discover import describe, image_files
-from .layout import Discovery, PreparationError, RawItem
 from .recipe import Recipe, Remote
+from .staging import Discovery, PreparationError, RawItem
 
 _FILE = re.compile(r"(?i)^(benign|malignant|normal) \((\d+)\)(_mask(?:_\d+)?)?$")
 

@@ -13,12 +13,13 @@ import re
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
+from wavegms.data.images import IMAGE_EXTENSIONS
+
 from .fetch import is_junk
-from .layout import PreparationError, RawItem
+from .staging import PreparationError, RawItem
 
 __all__ = ["describe", "image_files", "is_junk", "pair_by_name", "strip_mask_suffix"]
 
-IMAGE_EXTENSIONS = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff"}
 MASK_FOLDERS = {
     "mask",
     "masks",

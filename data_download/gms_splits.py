@@ -16,7 +16,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from wavegms.atomic import atomic_write_json as write_json_atomic
+from wavegms.utils.atomic import atomic_write_json as write_json_atomic
 
 from .fetch import (
     ExtractLimit,
@@ -27,7 +27,7 @@ from .fetch import (
     remove_tree,
     safe_extract,
 )
-from .layout import PreparationError
+from .staging import PreparationError
 
 REPOSITORY = "https://github.com/King-HAW/GMS"
 COMMIT = "5a9ce0084d2558c800e420f2712ab2adc1af38a6"  # pinned: the lists must never drift

@@ -17,8 +17,8 @@ from pathlib import Path
 
 from .discover import describe, image_files, is_junk, pair_by_name
 from .fetch import download
-from .layout import Discovery, PreparationError
 from .recipe import Recipe, Remote
+from .staging import Discovery, PreparationError
 
 DATAVERSE = "https://dataverse.harvard.edu"
 DOI = "doi:10.7910/DVN/DBW86T"

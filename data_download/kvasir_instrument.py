@@ -11,8 +11,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from .discover import describe, is_junk, pair_by_name
-from .layout import Discovery, PreparationError
 from .recipe import Recipe, Remote
+from .staging import Discovery, PreparationError
 
 
 def _read_split_file(path: Path) -> list[str]:

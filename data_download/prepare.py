@@ -21,7 +21,7 @@ from .fetch import (
     remove_tree,
     safe_extract,
 )
-from .layout import INFO, PreparationError, check_target, stale_partials, write_prepared
+from .staging import INFO, PreparationError, check_target, stale_partials, write_prepared
 
 TOOL = "data_download 0.1"
 EXTRACT_PREFIX = ".{dataset}.extract-"  # a temporary folder in DATA_DIR; stale ones are removed

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .fetch import ExtractLimit
-from .layout import Discovery
+from .staging import Discovery
 
 
 @dataclass(frozen=True)

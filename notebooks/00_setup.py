@@ -163,7 +163,7 @@ checks["device"] = str(device)
 # widgets; with them, you can explore.
 
 # %%
-from wavegms.widgets import check_widgets
+from wavegms.course.widgets import check_widgets
 
 checks["widgets"] = check_widgets()
 
@@ -234,7 +234,7 @@ checks["real datasets"] = ", ".join(prepared) or "none (synthetic only)"
 import matplotlib.pyplot as plt
 
 from wavegms.data import SyntheticDataset
-from wavegms.viz import overlay
+from wavegms.engine.viz import overlay
 
 fig, axes = plt.subplots(2, 4, figsize=(9, 4.6))
 for row, kind in enumerate(["ultrasound", "endoscopy"]):
@@ -310,7 +310,7 @@ winner = "DEVICE"
 # END SOLUTION
 
 # %% tags=["check"]
-from wavegms.exercises import check, close
+from wavegms.course.exercises import check, close
 
 check(
     "Exercise 1",

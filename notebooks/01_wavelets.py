@@ -242,7 +242,7 @@ for level, bands in enumerate(pyramid, 1):
 # the lesion's border, shows in the coarser levels 2 and 3, which the encoder also sees.
 
 # %%
-from wavegms.samples import load_samples
+from wavegms.course.samples import load_samples
 
 sample = load_samples("busi", image_size=SIZE)[0]  # {"image": [3, S, S], "mask", "name", ...}
 real = sample["image"][None]
@@ -312,7 +312,7 @@ print(f"inverse transform of level 1: max error {(rebuilt - images).abs().max():
 # it; without them (or in a headless run) it is drawn once, for the first image.
 
 # %%
-from wavegms.widgets import browse
+from wavegms.course.widgets import browse
 
 
 def draw_band(image=0, level=1, band="H"):
@@ -359,7 +359,7 @@ for name, pattern in patterns.items():
 # END SOLUTION
 
 # %% tags=["check"]
-from wavegms.exercises import check, close
+from wavegms.course.exercises import check, close
 
 check(
     "Exercise 1",

@@ -90,10 +90,10 @@ import torch
 import torch.nn.functional as F
 
 from wavegms import load_tiny_vae
-from wavegms.metrics import dice_iou
+from wavegms.engine.metrics import dice_iou
 
 vae = load_tiny_vae(device=device)
-from wavegms.samples import load_samples
+from wavegms.course.samples import load_samples
 
 SIZE = max(IMAGE_SIZE, 128)  # a little larger than the quick model input: nicer pictures
 batch = course.sample_batch(session, 3, SIZE)  # the session's dataset (synthetic by default)
@@ -275,7 +275,7 @@ for sigma in [0.0, 0.25, 0.5, 1.0]:
 # of the mask latent, and the decoded mask. Change the channel with the slider.
 
 # %%
-from wavegms.widgets import browse
+from wavegms.course.widgets import browse
 
 
 def draw_latents(channel=0):
@@ -322,7 +322,7 @@ with torch.no_grad():
 # END SOLUTION
 
 # %% tags=["check"]
-from wavegms.exercises import check, close
+from wavegms.course.exercises import check, close
 
 # The same two masks through the model's own target encoder.
 constant_masks = torch.tensor([0.0, 1.0], device=device).view(2, 1, 1, 1).expand(2, 1, 64, 64)

@@ -94,9 +94,9 @@ import torch
 from IPython.display import display
 
 from wavegms import WaveGMS, load_tiny_vae
-from wavegms.curves import plot_training_curves
+from wavegms.engine.curves import plot_training_curves
 from wavegms.losses import WaveGMSLoss
-from wavegms.train import build_datasets
+from wavegms.engine.run_data import build_datasets
 
 vae = load_tiny_vae(device=device)
 config = course.course_config(
@@ -115,7 +115,7 @@ print(f"augmentation: {'on' if config.augment else 'off (quick mode)'}")
 # where the three terms of the objective compare what they point at.
 
 # %%
-from wavegms.viz import plot_pipeline
+from wavegms.engine.viz import plot_pipeline
 
 display(plot_pipeline())
 
@@ -286,7 +286,7 @@ def objective(output, masks):
 
 
 # %% tags=["check"]
-from wavegms.exercises import check, close
+from wavegms.course.exercises import check, close
 
 reference = WaveGMSLoss()(output, masks)
 mine = objective(output, masks)
@@ -304,7 +304,7 @@ check(
 # Write one step of training: clear the gradients, run the model on `images` and `masks`
 # (in training mode it samples `z` and returns what the objective needs), compute the loss
 # with `WaveGMSLoss()`, backpropagate `total`, and let the optimiser update the weights.
-# Return the loss terms. The check runs your step and `wavegms.train.optimisation_step`
+# Return the loss terms. The check runs your step and `wavegms.engine.train.optimisation_step`
 # (what `train()` calls) on two copies of the model, from the same random state, and
 # compares the weights after the update.
 #
@@ -325,7 +325,7 @@ def step(model, optimizer, images, masks):
 # %% tags=["check"]
 import copy
 
-from wavegms.train import optimisation_step
+from wavegms.engine.train import optimisation_step
 
 
 def after_one_step(run):
@@ -351,7 +351,7 @@ _ = model.eval()  # back to evaluation mode (and no module listing printed)
 # %% [markdown]
 # ## 3. Train, and watch
 #
-# `wavegms.train.train` runs the whole loop: AdamW (lr 2e-3, weight decay 0.01), a
+# `wavegms.engine.train.train` runs the whole loop: AdamW (lr 2e-3, weight decay 0.01), a
 # warm-up then a cosine schedule, validation after each epoch, and checkpoints in a
 # run folder (`best/` by validation Dice, `last/` with everything needed to resume).
 # It accepts **callbacks**, called after every epoch with the model in evaluation
@@ -447,8 +447,8 @@ print(f"{seconds:.1f} s of training per epoch on {device}")
 # an earlier execution, only the snapshots saved with it are shown.)
 
 # %%
-from wavegms.checkpoint import atomic_torch_save
-from wavegms.metrics import dice_iou
+from wavegms.engine.checkpoint import atomic_torch_save
+from wavegms.engine.metrics import dice_iou
 
 saved = run_dir / "snapshots.pt"
 if len(snapshots.epochs) > 1:
@@ -476,7 +476,7 @@ plt.show()
 # with the target, the TAESD latent of the true mask. Pick an epoch with the slider.
 
 # %%
-from wavegms.widgets import browse
+from wavegms.course.widgets import browse
 
 
 def draw_snapshot(epoch=snapshots.epochs[-1], channel=1):
@@ -513,10 +513,10 @@ browse(
 # the probabilities resized back): what a model learns depends on what it was shown.
 
 # %%
-from wavegms.checkpoint import load_model
-from wavegms.metrics import dice_iou
+from wavegms.engine.checkpoint import load_model
+from wavegms.engine.metrics import dice_iou
 from wavegms.pretrained import list_pretrained, load_pretrained
-from wavegms.samples import load_samples
+from wavegms.course.samples import load_samples
 
 if "busi" in list_pretrained():
     pretrained = load_pretrained("busi", device=device)
@@ -573,7 +573,7 @@ else:
 # %% tags=["solution"]
 disagree = ...  # the fraction of pixels whose label differs between the 8 samples
 # BEGIN SOLUTION
-from wavegms.checkpoint import load_model
+from wavegms.engine.checkpoint import load_model
 
 trained = load_model(run_dir, device=device, tiny_vae=vae)
 with torch.no_grad():

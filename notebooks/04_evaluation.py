@@ -92,10 +92,10 @@ import matplotlib.pyplot as plt
 import torch
 
 from wavegms import load_tiny_vae
-from wavegms.checkpoint import load_model
-from wavegms.evaluate import evaluate
-from wavegms.metrics import dice_iou, hausdorff, hd95, segmentation_metrics, summarize
-from wavegms.train import build_datasets
+from wavegms.engine.checkpoint import load_model
+from wavegms.engine.evaluate import evaluate
+from wavegms.engine.metrics import dice_iou, hausdorff, hd95, segmentation_metrics, summarize
+from wavegms.engine.run_data import build_datasets
 
 vae = load_tiny_vae(device=device)
 config = course.course_config(
@@ -117,7 +117,7 @@ model = load_model(run_dir, device=device, tiny_vae=vae)  # best/: chosen on val
 #   pixel of $T$, and its 95th percentile $d_{95}(P \to T)$; do the same from $T$ to $P$;
 #   HD95 is the **larger** of the two directed percentiles,
 #   $\max\big(d_{95}(P \to T),\, d_{95}(T \to P)\big)$, in pixels (MONAI's definition,
-#   which `wavegms.metrics.hd95` uses; the cell below computes it by hand and compares).
+#   which `wavegms.engine.metrics.hd95` uses; the cell below computes it by hand and compares).
 #   Dice measures overlap, HD95 measures *how far off* the worst (5%-trimmed) parts of
 #   the outline are. The plain Hausdorff distance is the maximum, and one stray pixel
 #   decides it: the percentile makes it robust to a few.
@@ -170,8 +170,8 @@ forward, backward = directed(four_pixels, truth), directed(truth, four_pixels)
 by_hand = max(np.percentile(forward, 95), np.percentile(backward, 95))
 pooled = np.percentile(np.concatenate([forward, backward]), 95)
 library_hd95 = hd95(four_pixels, truth).item()
-print(f"HD95 by hand {by_hand:.2f} px, wavegms.metrics.hd95 {library_hd95:.2f} px")
-print("HD95 by hand equals wavegms.metrics.hd95:", bool(abs(by_hand - library_hd95) < 1e-3))
+print(f"HD95 by hand {by_hand:.2f} px, wavegms.engine.metrics.hd95 {library_hd95:.2f} px")
+print("HD95 by hand equals wavegms.engine.metrics.hd95:", bool(abs(by_hand - library_hd95) < 1e-3))
 print(f"(the 95th percentile of both directions pooled would say {pooled:.2f} px)")
 
 
@@ -186,7 +186,7 @@ print(f"(the 95th percentile of both directions pooled would say {pooled:.2f} px
 # ## 2. Empty masks: a pitfall with consequences
 #
 # What is the Dice of an empty prediction for an image without a lesion? The formula
-# gives 0/0. This library (`wavegms.metrics`) decides every case explicitly:
+# gives 0/0. This library (`wavegms.engine.metrics`) decides every case explicitly:
 #
 # | truth | prediction | Dice, IoU | HD95 |
 # |---|---|---|---|
@@ -231,7 +231,7 @@ for name, (pred, target) in pairs.items():
 #
 # ## 3. The test split, evaluated once
 #
-# `wavegms.evaluate.evaluate` predicts every test image with the `best/` checkpoint and
+# `wavegms.engine.evaluate.evaluate` predicts every test image with the `best/` checkpoint and
 # writes `summary.json`, `per_image.csv` and `cases.png`. Besides the mean and standard
 # deviation over images, it reports the **pooled** Dice: all pixels of the split
 # counted together, as if the test set were one big image. Large lesions weigh more
@@ -261,13 +261,13 @@ plt.show()
 #
 # Before praising a Dice, ask what a model that looks at nothing would score. The best
 # **constant** prediction is the training split's mean mask, thresholded where it scores
-# best on the training split (`wavegms.prior`); it knows *where* lesions usually are and
+# best on the training split (`wavegms.engine.prior`); it knows *where* lesions usually are and
 # nothing about what they look like. A model that does not beat it by a clear margin has
 # learned the location prior, not the lesions. (`wavegms evaluate` prints the same
 # baseline as `prior_dice_mean` in `summary.json`.)
 
 # %%
-from wavegms.prior import constant_mask_prior, prior_dice
+from wavegms.engine.prior import constant_mask_prior, prior_dice
 
 splits = build_datasets(config, run_dir)[0]  # the splits saved with the run
 train_masks = torch.stack([splits["train"][i]["mask"] for i in range(len(splits["train"]))])
@@ -303,8 +303,8 @@ plt.show()
 from IPython.display import display
 
 from wavegms.pretrained import list_pretrained, load_pretrained
-from wavegms.samples import load_samples
-from wavegms.viz import plot_cases
+from wavegms.course.samples import load_samples
+from wavegms.engine.viz import plot_cases
 
 if "busi" in list_pretrained():
     pretrained = load_pretrained("busi", device=device)
@@ -358,8 +358,8 @@ else:
 # taken for a lesion. (Green: the truth; red: the prediction.)
 
 # %%
-from wavegms.viz import plot_cases
-from wavegms.widgets import browse
+from wavegms.engine.viz import plot_cases
+from wavegms.course.widgets import browse
 
 test_items = build_datasets(config, run_dir)[0]["test"]  # the split saved with the run
 test = torch.utils.data.default_collate([test_items[i] for i in range(len(test_items))])
@@ -495,7 +495,7 @@ for t, m in zip(thresholds, means):
 # END SOLUTION
 
 # %% tags=["check"]
-from wavegms.exercises import check, close
+from wavegms.course.exercises import check, close
 
 reference = [
     segmentation_metrics((test_probs > t).float(), test["mask"].float())["dice"].mean()

@@ -99,9 +99,9 @@ import torch.nn.functional as F
 from PIL import Image
 
 from wavegms import load_tiny_vae
-from wavegms.checkpoint import load_model
+from wavegms.engine.checkpoint import load_model
 from wavegms.data import SegmentationDataset, Splits, SyntheticDataset, load_image
-from wavegms.predict import expand_inputs, predict_files, to_model_input
+from wavegms.engine.predict import expand_inputs, predict_files, to_model_input
 
 vae = load_tiny_vae(device=device)
 if CHECKPOINT:
@@ -191,9 +191,9 @@ plt.show()
 # come with wavegms, at their own size, and we score them against their masks.
 
 # %%
-from wavegms.metrics import dice_iou
+from wavegms.engine.metrics import dice_iou
 from wavegms.pretrained import list_pretrained, load_pretrained
-from wavegms.samples import load_samples, samples_dir
+from wavegms.course.samples import load_samples, samples_dir
 
 if "busi" in list_pretrained():
     pretrained = load_pretrained("busi", device=device)
@@ -235,8 +235,8 @@ print(f"probabilities {tuple(probs.shape)} -> back at the file's size {tuple(bac
 # was trained and evaluated with):
 
 # %%
-from wavegms.viz import overlay
-from wavegms.widgets import browse
+from wavegms.engine.viz import overlay
+from wavegms.course.widgets import browse
 
 pictures = [load_image(file) for file in files[:6]]
 full_probs = []
@@ -282,7 +282,7 @@ browse(
 # %%
 import copy
 
-from wavegms.device import resolve_precision
+from wavegms.utils.device import resolve_precision
 
 
 def ms_per_image(net, precision, repeats=5):
@@ -355,7 +355,7 @@ for k, picture in enumerate(pictures):
 # END SOLUTION
 
 # %% tags=["check"]
-from wavegms.exercises import check, close
+from wavegms.course.exercises import check, close
 
 check(
     "Exercise 1",

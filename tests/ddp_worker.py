@@ -9,7 +9,7 @@ from pathlib import Path
 
 import torch
 
-from wavegms import distributed
+from wavegms.engine import distributed
 
 
 def check_agreement(rank: int, port: int, out_dir: str) -> None:

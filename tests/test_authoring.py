@@ -14,8 +14,8 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from wavegms import authoring
-from wavegms.course import NOTEBOOKS
+from tools import authoring
+from wavegms.course.session import NOTEBOOKS
 
 REPO = Path(__file__).resolve().parents[1]
 NOTEBOOK_DIR = REPO / "notebooks"
@@ -28,7 +28,7 @@ def _readme_sync_command() -> list[str]:
     assert match, "README.md has no code block after <!-- notebook-sync -->"
     (line,) = [x for x in match[1].splitlines() if x.strip() and not x.startswith("#")]
     argv = shlex.split(line.split("  #")[0])
-    assert argv[:3] == ["python", "-m", "wavegms.authoring"], line
+    assert argv[:3] == ["python", "-m", "tools.authoring"], line
     return [sys.executable, *argv[1:]]
 
 

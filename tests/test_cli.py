@@ -30,7 +30,7 @@ def test_a_command_imports_only_what_it_runs() -> None:
         "from wavegms.cli import build_parser\n"
         "build_parser('course')\n"
         "print(sorted(m for m in ('monai', 'diffusers') if m in sys.modules))\n"
-        "import wavegms.losses, wavegms.metrics\n"
+        "import wavegms.losses, wavegms.engine.metrics\n"
         "print('monai' in sys.modules)\n"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)

@@ -6,7 +6,7 @@ import ipywidgets
 import pytest
 from tqdm.notebook import tqdm as notebook_tqdm
 
-from wavegms import console
+from wavegms.engine import console
 
 
 def test_one_batch_bar_serves_every_epoch_and_no_bar_widget_is_closed(monkeypatch) -> None:

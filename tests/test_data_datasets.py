@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from _paths import BUSI_SAMPLE, busi_items, busi_raw, busi_split_masks
+from _paths import BUSI_SAMPLE, busi_items, busi_split_masks
 from PIL import Image
 
 from data_download import prepare
@@ -47,8 +47,6 @@ def test_items_have_the_promised_shapes_and_values(busi):
         assert set(item["mask"].unique().tolist()) <= {0.0, 1.0}
         assert item["name"] == ds.names[i]
     assert ds[ds.names.index(NORMAL[0])]["mask"].sum() == 0
-    width, height = Image.open(busi_raw(ds.names[0])).size
-    assert ds.original_size(0) == (height, width)
     assert ds.classes == BUSI
 
 

@@ -15,7 +15,7 @@ import pytest
 from _paths import BUSI_SAMPLE, HAM_SAMPLE, busi_items, busi_raw, busi_split_masks
 from PIL import Image
 
-from data_download import ManualDownloadRequired, PreparationError, layout, prepare
+from data_download import ManualDownloadRequired, PreparationError, prepare, staging
 from data_download.__main__ import main
 from wavegms.data import SegmentationDataset, load_mask
 
@@ -123,7 +123,7 @@ def test_source_may_be_a_zip(tmp_path):
 
 def test_interrupted_preparation_leaves_no_complete_looking_folder(tmp_path, monkeypatch):
     calls = {"n": 0}
-    real = layout._convert
+    real = staging._convert
 
     def flaky(item, staging):
         calls["n"] += 1
@@ -131,12 +131,12 @@ def test_interrupted_preparation_leaves_no_complete_looking_folder(tmp_path, mon
             raise KeyboardInterrupt  # as if the user pressed Ctrl-C mid-way
         return real(item, staging)
 
-    monkeypatch.setattr(layout, "_convert", flaky)
+    monkeypatch.setattr(staging, "_convert", flaky)
     data = tmp_path / "data"
     with pytest.raises(KeyboardInterrupt):
         prepare("busi", data, BUSI_SAMPLE, progress=False, workers=1)
     assert list(data.iterdir()) == []  # neither busi/ nor a .partial folder
-    monkeypatch.setattr(layout, "_convert", real)
+    monkeypatch.setattr(staging, "_convert", real)
     assert (prepare("busi", data, BUSI_SAMPLE, progress=False, workers=1) / "info.json").exists()
 
 

@@ -12,10 +12,10 @@ import pytest
 import torch
 from ddp_worker import check_agreement
 
-from wavegms.checkpoint import load_model, load_training_state
-from wavegms.config import TrainConfig
-from wavegms.metrics import dice_iou
-from wavegms.train import build_datasets
+from wavegms.engine.checkpoint import load_model, load_training_state
+from wavegms.engine.config import TrainConfig
+from wavegms.engine.metrics import dice_iou
+from wavegms.engine.run_data import build_datasets
 
 
 def test_two_process_cpu_run_completes_and_its_checkpoint_loads(tiny_vae, tmp_path):

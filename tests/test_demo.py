@@ -7,7 +7,7 @@ import json
 import pytest
 from PIL import Image
 
-from wavegms.demo import run_demo
+from wavegms.engine.demo import run_demo
 
 
 def test_demo_trains_evaluates_and_predicts(tmp_path, tiny_vae) -> None:

@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from wavegms.device import autocast, get_device, resolve_precision
+from wavegms.utils.device import autocast, get_device, resolve_precision
 
 
 def test_explicit_and_automatic_choices(monkeypatch):

@@ -10,8 +10,8 @@ import pytest
 from PIL import Image
 from runs import IMAGE_SIZE, make_prepared_dataset, make_run
 
-from wavegms.config import TrainConfig
-from wavegms.evaluate import evaluate
+from wavegms.engine.config import TrainConfig
+from wavegms.engine.evaluate import evaluate
 
 SUMMARY_KEYS = {
     "dice_mean", "dice_std", "iou_mean", "iou_std", "hd95_mean", "hd95_std", "dice_pooled",
@@ -128,7 +128,7 @@ def test_bad_arguments_fail_with_clear_errors(tmp_path, tiny_vae) -> None:
 def test_cases_keep_the_best_and_worst_across_batches() -> None:
     import torch
 
-    from wavegms.evaluate import _Extremes
+    from wavegms.engine.evaluate import _Extremes
 
     extremes = _Extremes(2)
     dice_per_batch = [[0.5, 0.9, 0.1], [0.7, 0.95], [0.2, 0.05, 0.9]]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from wavegms.exercises import CORRECT, NOT_DONE, WRONG, check, close
+from wavegms.course.exercises import CORRECT, NOT_DONE, WRONG, check, close
 
 
 def test_a_stub_is_not_done_yet_and_nothing_else_runs(capsys):

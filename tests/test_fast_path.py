@@ -8,9 +8,9 @@ import torch
 from batches import disks
 
 from wavegms import WaveGMS
-from wavegms.device import autocast
 from wavegms.lmm import SpatialSelfAttention
 from wavegms.losses import WaveGMSLoss
+from wavegms.utils.device import autocast
 
 # bf16 keeps ~3 significant digits; summed over heads, the objective agrees to about 1%.
 LOSS_RTOL = 0.03

@@ -8,7 +8,7 @@ import pytest
 import torch
 from monai.metrics import compute_dice, compute_iou
 
-from wavegms.metrics import dice_iou, hd95, segmentation_metrics, summarize
+from wavegms.engine.metrics import dice_iou, hd95, segmentation_metrics, summarize
 
 SIZE = 32
 DIAGONAL = math.hypot(SIZE, SIZE)

@@ -12,11 +12,14 @@ from pathlib import Path
 import matplotlib
 import nbformat
 import pytest
+from runs import export_synthetic
 
-from wavegms import authoring, course, course_runner
-from wavegms.config import PRESETS
-from wavegms.course import NOTEBOOKS, PROFILES
-from wavegms.course_runner import CourseError, run_course
+from tools import authoring
+from wavegms import course
+from wavegms.course import runner as course_runner
+from wavegms.course.runner import CourseError, run_course
+from wavegms.course.session import NOTEBOOKS, PROFILES
+from wavegms.engine.config import PRESETS
 
 matplotlib.use("Agg")
 
@@ -43,7 +46,7 @@ def _listing(folder: Path) -> set[str]:
 
 def test_sources_notebooks_and_student_edition_are_in_step():
     problems = authoring.sync(NOTEBOOK_DIR, check=True)
-    assert not problems, "\n".join(problems) + "\nrun `python -m wavegms.authoring sync`"
+    assert not problems, "\n".join(problems) + "\nrun `python -m tools.authoring sync`"
 
 
 @pytest.mark.parametrize("name", NOTEBOOKS)
@@ -138,7 +141,7 @@ def test_notebooks_fall_back_to_synthetic_data_with_the_prepare_command(tmp_path
 def test_a_real_dataset_is_used_when_prepared(tmp_path):
     from wavegms.data import SyntheticDataset
 
-    SyntheticDataset(3, image_size=32).export(tmp_path / "busi")
+    export_synthetic(SyntheticDataset(3, image_size=32), tmp_path / "busi")
     session = course.start("busi", tmp_path, device="cpu", out_dir=tmp_path / "out")
     assert session.dataset == "busi"
     batch = course.sample_batch(session, 2, 32)
@@ -146,8 +149,8 @@ def test_a_real_dataset_is_used_when_prepared(tmp_path):
 
 
 def test_ensure_trained_resumes_through_train_and_refuses_other_settings(tmp_path):
-    from wavegms.checkpoint import TRAIN_CONFIG, TRAINING_STATE
-    from wavegms.config import preset
+    from wavegms.engine.checkpoint import TRAIN_CONFIG, TRAINING_STATE
+    from wavegms.engine.config import preset
 
     preset("quick", image_size=32).save(tmp_path / TRAIN_CONFIG)
     (tmp_path / "last").mkdir()
@@ -160,7 +163,7 @@ def test_browse_draws_one_static_figure_without_widgets(monkeypatch):
     import matplotlib.pyplot as plt
     from IPython.display import Image
 
-    from wavegms import widgets
+    from wavegms.course import widgets
 
     monkeypatch.setenv(widgets.NO_WIDGETS_ENV, "1")
     shown = []
@@ -185,7 +188,7 @@ def test_browse_redraws_one_figure_in_place_with_aligned_labelled_controls(monke
     import matplotlib.pyplot as plt
     from IPython.display import Image
 
-    from wavegms import widgets
+    from wavegms.course import widgets
 
     monkeypatch.setattr(widgets, "widgets_available", lambda: True)  # as inside a live kernel
     shown, updated = [], []
@@ -228,7 +231,7 @@ def _png_size(data: bytes) -> tuple[int, int]:
 
 
 def test_the_course_switches_widgets_off_only_while_it_runs(monkeypatch):
-    from wavegms import widgets
+    from wavegms.course import widgets
 
     monkeypatch.delenv(widgets.NO_WIDGETS_ENV, raising=False)
     with course_runner._widgets_off():
@@ -346,7 +349,7 @@ def test_what_the_notebooks_say_matches_what_they_show(executed_course):
     values = [float(v) for v in psnr[1].split(",")]
     assert min(values[3:]) > max(values[:3]), values
     # 04: HD95 is defined as MONAI computes it (the larger directed 95th percentile).
-    assert "HD95 by hand equals wavegms.metrics.hd95: True" in printed["04_evaluation"]
+    assert "HD95 by hand equals wavegms.engine.metrics.hd95: True" in printed["04_evaluation"]
     # 03: the curves are drawn once, and no cell prints a module listing.
     notebook = nbformat.read(out / "03_lmm_training.ipynb", as_version=4)
     tagged = [c for c in notebook.cells if {"train", "curves"} & set(c.metadata.get("tags", []))]

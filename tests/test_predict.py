@@ -11,10 +11,10 @@ from PIL import Image
 from runs import IMAGE_SIZE, make_run
 
 from wavegms import WaveGMS
-from wavegms.checkpoint import load_model
 from wavegms.cli import main
 from wavegms.data import load_image
-from wavegms.predict import predict_files, to_model_input
+from wavegms.engine.checkpoint import load_model
+from wavegms.engine.predict import predict_files, to_model_input
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""The constant-mask baseline (wavegms.prior) and where evaluate and predict show it."""
+"""The constant-mask baseline (wavegms.engine.prior) and where evaluate and predict show it."""
 
 from __future__ import annotations
 
@@ -9,11 +9,11 @@ import torch
 from runs import make_run
 
 from wavegms.cli import main
-from wavegms.evaluate import evaluate
-from wavegms.metrics import dice_iou
+from wavegms.course.samples import load_samples
+from wavegms.engine.evaluate import evaluate
+from wavegms.engine.metrics import dice_iou
+from wavegms.engine.prior import constant_mask_prior, load_prior, prior_dice, save_prior
 from wavegms.pretrained import list_pretrained, load_pretrained, pretrained_dir, resolve
-from wavegms.prior import constant_mask_prior, load_prior, prior_dice, save_prior
-from wavegms.samples import load_samples
 
 
 def _blobs(n: int, size: int = 16, seed: int = 0) -> torch.Tensor:

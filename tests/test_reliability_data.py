@@ -29,7 +29,7 @@ import pytest
 from _paths import BUSI_SAMPLE, HAM_SAMPLE
 from PIL import Image
 
-from data_download import PreparationError, fetch, layout, load_image, load_mask, prepare
+from data_download import PreparationError, fetch, prepare, staging
 from data_download.__main__ import main
 from data_download.fetch import (
     ArchiveTooLargeError,
@@ -38,6 +38,7 @@ from data_download.fetch import (
     extract_nested,
     safe_extract,
 )
+from wavegms.data.images import load_image, load_mask
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -409,7 +410,7 @@ def test_full_disk_is_one_line(tmp_path, capsys, monkeypatch):
     def full(*args, **kwargs):
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(layout, "save_image_png", full)
+    monkeypatch.setattr(staging, "save_image_png", full)
     root = tmp_path / "data"
     args = ["busi", "--root", str(root), "--source", str(BUSI_SAMPLE), "--quiet", "--workers", "1"]
     assert main(args) == 2

@@ -87,7 +87,7 @@ def test_cli_reports_an_image_with_nan_pixels_by_name_and_goes_on(tmp_path, run_
 
 
 def test_symlinked_input_with_another_name_gets_its_own_mask(tmp_path, model):
-    from wavegms.predict import predict_files
+    from wavegms.engine.predict import predict_files
 
     image = grey_png(tmp_path / "a.png")
     (tmp_path / "b.png").symlink_to(image)
@@ -115,7 +115,7 @@ def test_full_disk_is_reported_per_image_and_exits_2(tmp_path, run_dir, capsys, 
     def full(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr("wavegms.predict.write_png", full)
+    monkeypatch.setattr("wavegms.engine.predict.save_mask_png", full)
     image = grey_png(tmp_path / "a.png")
     out = tmp_path / "out"
     assert predict(run_dir, image, out=out) == 2

@@ -21,14 +21,14 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-import wavegms.train
-from wavegms import checkpoint
-from wavegms.checkpoint import load_training_state
+import wavegms.engine.train
 from wavegms.cli import main
-from wavegms.config import TrainConfig, preset
-from wavegms.lock import FolderInUseError, claim_folder
+from wavegms.engine import checkpoint
+from wavegms.engine.checkpoint import load_training_state
+from wavegms.engine.config import TrainConfig, preset
+from wavegms.engine.train import train
 from wavegms.losses import WaveGMSLoss
-from wavegms.train import train
+from wavegms.utils.lock import FolderInUseError, claim_folder
 
 WEIGHTS = "diffusion_pytorch_model.safetensors"
 
@@ -89,7 +89,7 @@ def test_a_folder_held_by_a_live_run_is_refused_and_a_dead_runs_lock_is_taken_ov
             "-c",
             textwrap.dedent(f"""
                 import time
-                from wavegms.lock import claim_folder
+                from wavegms.utils.lock import claim_folder
                 with claim_folder({str(run_dir)!r}):
                     print("held", flush=True)
                     time.sleep(600)
@@ -179,7 +179,7 @@ def test_best_is_never_ahead_of_last_and_a_cut_best_commit_is_redone_on_resume(
     def killed_before_best(*args):  # noqa: ANN002, ANN202
         raise KeyboardInterrupt  # stands in for kill -9 after last/ was committed
 
-    monkeypatch.setattr(wavegms.train, "save_best", killed_before_best)
+    monkeypatch.setattr(wavegms.engine.train, "save_best", killed_before_best)
     with pytest.raises(KeyboardInterrupt):
         train(config(epochs=1), run_dir, progress=False, tiny_vae=tiny_vae)
     monkeypatch.undo()
@@ -254,7 +254,7 @@ def test_out_that_is_a_file_or_a_full_disk_is_one_line(tmp_path, capsys, monkeyp
     def full(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr("wavegms.lock.os.open", full)
+    monkeypatch.setattr("wavegms.utils.lock.os.open", full)
     assert main(["train", "--out", str(tmp_path / "run"), "--image-size", "32"]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "No space left on device" in err and "disk is full" in err

@@ -9,11 +9,11 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from wavegms.checkpoint import load_training_state
-from wavegms.config import preset
+from wavegms.engine.checkpoint import load_training_state
+from wavegms.engine.config import preset
+from wavegms.engine.schedule import lr_factor
+from wavegms.engine.train import train
 from wavegms.losses import WaveGMSLoss
-from wavegms.schedule import lr_factor
-from wavegms.train import train
 
 WEIGHTS = "diffusion_pytorch_model.safetensors"
 TIMES = ("train_time_s", "val_time_s")

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import torch
 
+from wavegms.course.samples import list_samples, load_samples, samples_dir
 from wavegms.data import SegmentationDataset
-from wavegms.samples import list_samples, load_samples, samples_dir
 
 
 def test_samples_are_real_busi_scans_with_binary_masks():

@@ -7,7 +7,7 @@ import io
 import pytest
 import torch
 
-from wavegms.schedule import lr_factor, sync_lr, warmup_cosine
+from wavegms.engine.schedule import lr_factor, sync_lr, warmup_cosine
 
 
 @pytest.mark.parametrize(("warmup", "epochs"), [(5, 1000), (5, 300), (1, 8), (0, 10), (5, 7)])

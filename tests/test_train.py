@@ -10,15 +10,16 @@ from runs import make_prepared_dataset
 from torch.utils.data import DataLoader
 
 from wavegms import WaveGMS
-from wavegms.checkpoint import load_model, load_training_state
 from wavegms.cli import main
-from wavegms.config import TrainConfig, preset
-from wavegms.curves import plot_training_curves
 from wavegms.data import SegmentationDataset, Splits
-from wavegms.evaluate import evaluate
-from wavegms.metrics import dice_iou
+from wavegms.engine.checkpoint import load_model, load_training_state
+from wavegms.engine.config import TrainConfig, preset
+from wavegms.engine.curves import plot_training_curves
+from wavegms.engine.evaluate import evaluate
+from wavegms.engine.metrics import dice_iou
+from wavegms.engine.run_data import build_datasets
+from wavegms.engine.train import train
 from wavegms.tiny_vae import load_tiny_vae
-from wavegms.train import build_datasets, train
 
 RECORD_KEYS = {"epoch", "lr", "train_loss", "train_latent", "train_mask", "train_align"}
 

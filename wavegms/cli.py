@@ -2,7 +2,7 @@
 
 Each subcommand module defines ``HELP`` (one line), ``add_arguments(parser)`` and
 ``run(args) -> int``; ``wavegms train``'s are here, its flags built from
-:class:`~wavegms.config.TrainConfig`'s own fields (help, choices), so a new setting is a new
+:class:`~wavegms.engine.config.TrainConfig`'s own fields (help, choices), so a new setting is a new
 field and nothing else. Errors a user can fix (a bad value or file, a missing or unwritable
 folder, a full disk, no TAESD: ``ValueError``, ``OSError``, ``RuntimeError``) print one clear
 line and exit with status 2; ``--debug`` shows the traceback instead.
@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import errno
 import importlib
 import json
 import sys
@@ -22,14 +21,15 @@ from pathlib import Path
 from typing import Any
 
 from . import __version__
+from .utils.errors import error_line
 
 # name -> module; order is the order of `wavegms --help`.
 COMMANDS = {
     "train": __name__,  # its flags come from TrainConfig: built below
-    "evaluate": "wavegms.evaluate",
-    "predict": "wavegms.predict",
-    "demo": "wavegms.demo",
-    "course": "wavegms.course_runner",
+    "evaluate": "wavegms.engine.evaluate",
+    "predict": "wavegms.engine.predict",
+    "demo": "wavegms.engine.demo",
+    "course": "wavegms.course.runner",
 }
 
 
@@ -103,7 +103,7 @@ DESCRIPTION = (
 
 def config_flags() -> dict[str, tuple[str, dict[str, Any]]]:
     """flag -> (TrainConfig field, argparse options), from the fields' types and metadata."""
-    from .config import TrainConfig
+    from .engine.config import TrainConfig
 
     flags = {}
     for setting in dataclasses.fields(TrainConfig):
@@ -123,7 +123,7 @@ def config_flags() -> dict[str, tuple[str, dict[str, Any]]]:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from .config import PRESETS
+    from .engine.config import PRESETS
 
     parser.add_argument("--out", required=True, metavar="RUN_DIR", help="the run folder")
     parser.add_argument(
@@ -145,9 +145,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from .checkpoint import TRAIN_CONFIG
-    from .config import TrainConfig, preset
-    from .train import train
+    from .engine.checkpoint import TRAIN_CONFIG
+    from .engine.config import TrainConfig, preset
+    from .engine.train import train
 
     fields = [name for name, _ in config_flags().values()]
     overrides = {name: getattr(args, name) for name in fields if hasattr(args, name)}
@@ -187,31 +187,6 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         print(f"wavegms {args.command}: error: {error_line(error)}", file=sys.stderr)
         return 2
-
-
-def error_line(error: BaseException) -> str:
-    """One line for a user-fixable error. An ``OSError`` from the system (a full disk, a
-    read-only or missing folder) says which file and what to do; the package's own messages
-    already do."""
-    if isinstance(error, OSError) and error.strerror:
-        where = " -> ".join(str(f) for f in (error.filename, error.filename2) if f)
-        hint = _OS_HINTS.get(error.errno, "check the path and its permissions")
-        message = f"{error.strerror}" + (f": {where}" if where else "") + f" ({hint})"
-    else:
-        message = str(error)
-    return " ".join(message.split())  # one line, however the message was wrapped
-
-
-_OS_HINTS = {
-    errno.ENOSPC: "the disk is full: free some space and run again",
-    errno.EDQUOT: "the disk quota is used up: free some space and run again",
-    errno.EACCES: "no permission: choose a folder you can write to",
-    errno.EPERM: "not permitted: choose a folder you can write to",
-    errno.EROFS: "read-only file system: choose another folder",
-    errno.ENOTDIR: "a file is where a folder is expected: choose another path",
-    errno.EISDIR: "a folder is where a file is expected: move it or choose another path",
-    errno.EEXIST: "a file is in the way: choose another path",
-}
 
 
 if __name__ == "__main__":

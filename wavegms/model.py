@@ -31,12 +31,12 @@ from safetensors.torch import save as safetensors_bytes
 from torch import nn
 from torch.utils.checkpoint import checkpoint
 
-from .atomic import atomic_write_bytes, atomic_write_json
-from .device import autocast, resolve_precision
 from .encoder import MultiResolutionEncoder
-from .jsonfile import load_dataclass, read_json_object
 from .lmm import HEAD_NAMES, LatentMappingModel
 from .tiny_vae import check_image_size, is_hub_id, load_tiny_vae
+from .utils.atomic import atomic_write_bytes, atomic_write_json
+from .utils.device import autocast, resolve_precision
+from .utils.jsonfile import load_dataclass, read_json_object
 
 if TYPE_CHECKING:
     from diffusers import AutoencoderTiny

@@ -3,8 +3,8 @@
 Real datasets are prepared once with ``python -m data_download <dataset> --root DATA_DIR``
 into the layout of :mod:`wavegms.data.layout`; :class:`SegmentationDataset` reads it.
 :class:`SyntheticDataset` needs no download and is the default of the quick preset, the demo
-and the tests. :func:`build_datasets` turns a :class:`~wavegms.config.TrainConfig` into the
-train / val / test datasets of a run.
+and the tests. A training run's datasets are built from its settings by
+:func:`wavegms.engine.run_data.build_datasets`.
 
 Items of every dataset are dicts: ``image`` float32 ``[3, S, S]`` in [0, 1], ``mask`` float32
 ``[1, S, S]`` in {0, 1}, ``name`` str.
@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from .. import lazy_exports
+from ..utils.lazy import lazy_exports
 
 _EXPORTS = {
     "Augment": "augment",
@@ -25,7 +25,6 @@ _EXPORTS = {
     "SegmentationDataset": "datasets",
     "Splits": "splits",
     "SyntheticDataset": "synthetic",
-    "build_datasets": "build",
     "load_image": "images",
     "load_mask": "images",
     "make_splits": "splits",
@@ -38,7 +37,6 @@ __all__ = [
     "SegmentationDataset",
     "Splits",
     "SyntheticDataset",
-    "build_datasets",
     "load_image",
     "load_mask",
     "make_splits",
@@ -47,7 +45,6 @@ __all__ = [
 
 if TYPE_CHECKING:
     from .augment import Augment
-    from .build import build_datasets
     from .datasets import SegmentationDataset
     from .images import load_image, load_mask
     from .layout import DATASETS

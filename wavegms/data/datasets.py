@@ -10,9 +10,9 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from .images import image_size, load_image, load_mask
-from .io import resize_pair, to_tensors
+from .images import load_image, load_mask
 from .layout import list_names, prepare_command, read_info, scan_layout
+from .tensors import resize_pair, to_tensors
 
 
 class SegmentationDataset(Dataset):
@@ -75,10 +75,6 @@ class SegmentationDataset(Dataset):
 
     def mask_path(self, i: int) -> Path:
         return self._masks[self.names[i]]
-
-    def original_size(self, i: int) -> tuple[int, int]:
-        """``(H, W)`` of item ``i``'s image file on disk (read from its header only)."""
-        return image_size(self.image_path(i))
 
     def load_original(self, i: int) -> tuple[np.ndarray, np.ndarray]:
         """Item ``i`` at its original resolution: ``[H, W, 3]`` float32 and ``[H, W]`` bool.

@@ -7,7 +7,8 @@
     DATA_DIR/<dataset>/masks/<name>.png    single channel, 0/255
     DATA_DIR/<dataset>/info.json           {"dataset", "layout_version", "counts", "classes", ...}
 
-Only the standard library is imported: preparing data must not import torch.
+Only the standard library (and :mod:`.images`: numpy, Pillow) is imported: preparing data
+must not import torch.
 """
 
 from __future__ import annotations
@@ -17,14 +18,14 @@ import re
 from pathlib import Path
 from typing import Any
 
-from ..atomic import atomic_write_json
+from ..utils.atomic import atomic_write_json
+from .images import IMAGE_EXTENSIONS
 
 DATASETS: tuple[str, ...] = ("busi", "bus", "kvasir_instrument", "ham10000")
 IMAGES = "images"
 MASKS = "masks"
 INFO = "info.json"
 LAYOUT_VERSION = 1
-IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
 
 
 def natural_key(name: str) -> list[Any]:

@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from ..atomic import atomic_write_json
+from ..utils.atomic import atomic_write_json
 from .layout import list_names, natural_key, read_info
 
 PROTOCOLS = ("gms", "random")
@@ -62,7 +62,7 @@ class Splits:
         self.counts = {"train": len(self.train), "val": len(self.val), "test": len(self.test)}
 
     def save(self, path: str | Path) -> Path:
-        """Write as JSON atomically (:mod:`wavegms.atomic`); return the path."""
+        """Write as JSON atomically (:mod:`wavegms.utils.atomic`); return the path."""
         return atomic_write_json(path, asdict(self), indent=1)
 
     @classmethod

@@ -3,7 +3,7 @@
 The task is built so that *where* a lesion usually is tells little: only *what it looks like*
 finds it. Lesions sit anywhere in the image (they may be cut by its border), have any size,
 orientation and shape, and an image holds none (15%), one (65%) or two (20%) of them. The best
-constant mask (see :mod:`wavegms.prior`) scores a mean Dice of about 0.2 on these images.
+constant mask (see :mod:`wavegms.engine.prior`) scores a mean Dice of about 0.1 on these images.
 
 Two kinds of images, drawn with vectorised numpy:
 
@@ -23,14 +23,12 @@ any access order agree item by item. A 64 x 64 item takes about a millisecond.
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 from torch.utils.data import Dataset
 
-from .io import to_tensors
+from .tensors import to_tensors
 
 KINDS = ("ultrasound", "endoscopy", "mixed")
 _CODE = {"ultrasound": 1, "endoscopy": 2}
@@ -332,9 +330,6 @@ class SyntheticDataset(Dataset):
     def __len__(self) -> int:
         return self.n
 
-    def original_size(self, i: int) -> tuple[int, int]:
-        return self.image_size, self.image_size
-
     def generate(self, i: int) -> tuple[np.ndarray, np.ndarray]:
         """Item ``i`` as numpy: ``[S, S, 3]`` float32 in [0, 1] and ``[S, S]`` bool."""
         if not 0 <= i < self.n:
@@ -350,28 +345,6 @@ class SyntheticDataset(Dataset):
             i += self.n
         image, mask = to_tensors(*self.generate(i))
         return {"image": image, "mask": mask, "name": self.names[i]}
-
-    def export(self, folder: str | Path) -> Path:
-        """Write the items in the prepared layout (``folder/{images,masks}/<name>.png`` and
-        ``info.json``), e.g. to exercise the file-based pipeline with no download."""
-        from .images import save_image_png, save_mask_png
-
-        folder = Path(folder)
-        (folder / "images").mkdir(parents=True, exist_ok=True)
-        (folder / "masks").mkdir(parents=True, exist_ok=True)
-        for i, name in enumerate(self.names):
-            image, mask = self.generate(i)
-            save_image_png(image, folder / "images" / f"{name}.png")
-            save_mask_png(mask, folder / "masks" / f"{name}.png")
-        info = {
-            "dataset": folder.name,
-            "source": repr(self),
-            "licence": "CC0 1.0 (generated)",
-            "counts": {"images": self.n, "masks": self.n},
-            "classes": self.classes,
-        }
-        (folder / "info.json").write_text(json.dumps(info, indent=1), encoding="utf-8")
-        return folder
 
     def __repr__(self) -> str:
         split = f", split={self.split!r}" if self.split else ""

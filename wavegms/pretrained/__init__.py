@@ -84,8 +84,8 @@ def load_pretrained(
         model = load_pretrained("busi")
         probs = model.predict(images)  # images [B, 3, 224, 224] in [0, 1] -> [B, 1, 224, 224]
     """
-    from ..device import get_device
     from ..model import WaveGMS
+    from ..utils.device import get_device
 
     model = WaveGMS.from_pretrained(resolve(name), tiny_vae=tiny_vae)
     model = model.float()  # shipped weights are fp16: compute in fp32 unless asked otherwise

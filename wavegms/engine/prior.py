@@ -5,7 +5,7 @@ training data and nothing about appearance. Its best version is the training spl
 thresholded at the level that maximises the mean Dice on the training split;
 :func:`prior_dice` scores it on other images, the baseline a real model must clearly beat.
 Dice follows the empty-mask rules of ``docs/paper_map.md`` (Metrics) as
-:func:`wavegms.metrics.dice_iou` does: both empty -> 1, one empty -> 0.
+:func:`wavegms.engine.metrics.dice_iou` does: both empty -> 1, one empty -> 0.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from safetensors.torch import load_file, save
 
-from .atomic import atomic_write_bytes
+from ..utils.atomic import atomic_write_bytes
 from .metrics import dice_iou
 
 
@@ -52,7 +52,7 @@ def constant_mask_prior(train_masks: torch.Tensor) -> tuple[torch.Tensor, float]
     covered = torch.cat([torch.zeros(len(masks), 1, dtype=torch.float64), covered], 1)
     intersection = covered[:, sizes]  # [N, K]
     total = sizes[None].double() + masks.sum(1, keepdim=True).double()
-    # As wavegms.metrics.dice_iou: both empty -> 1.
+    # As wavegms.engine.metrics.dice_iou: both empty -> 1.
     dice = torch.where(total == 0, 1.0, 2 * intersection / total.clamp(min=1)).mean(0)
     best = int(dice.argmax())
     return mean.view_as(train_masks[0]).clone(), float(thresholds[best])

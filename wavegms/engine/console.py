@@ -1,6 +1,6 @@
 """What a training run tells the person watching it: progress bars, or one line per epoch.
 
-Only rank 0 speaks; the engine (:mod:`wavegms.train`) calls these at fixed points of its loop.
+Only rank 0 speaks; :mod:`wavegms.engine.train` calls these at fixed points of its loop.
 """
 
 from __future__ import annotations
@@ -82,7 +82,7 @@ class Console:
 
     def interrupted(self, epoch: int, finished: int, run_dir: Path) -> None:
         # --resume works either way: with no finished epoch it starts again from the saved
-        # settings (wavegms.train.resolve_config).
+        # settings (wavegms.engine.train.resolve_config).
         kept = f"holds the run up to epoch {finished}" if finished else "keeps the run's settings"
         verb = "Continue" if finished else "Start it again"
         self.say(

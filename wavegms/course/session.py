@@ -5,8 +5,8 @@ Every notebook calls :func:`start` (seed, device, dataset, output folder), then
 works on synthetic data until a real dataset has been prepared. Notebooks 03 to 05 share one
 training run through :func:`run_dir_for` and :func:`ensure_trained`.
 
-Running every notebook (``wavegms course``) is :mod:`wavegms.course_runner`'s job; keeping
-the notebooks and their editions in step is :mod:`wavegms.authoring`'s.
+Running every notebook (``wavegms course``) is :mod:`wavegms.course.runner`'s job; keeping
+the notebooks and their editions in step is :mod:`tools.authoring`'s.
 """
 
 from __future__ import annotations
@@ -17,6 +17,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from ..engine.presets import PAPER_SEED, PRESETS
 
 REPO_URL = "https://github.com/wavegms/wavegms"
 NOTEBOOKS = (
@@ -30,18 +32,20 @@ NOTEBOOKS = (
 
 # The parameters every notebook's `parameters` cell declares, per profile. The notebooks'
 # default values ARE the quick profile (the builder writes them from here), so a notebook
-# opened and run as is, or executed by nbval, is the quick course.
+# opened and run as is, or executed by nbval, is the quick course; its training settings are
+# the quick preset's (one source: wavegms.engine.presets).
+_QUICK = PRESETS["quick"]
 PROFILES: dict[str, dict[str, Any]] = {
     # CPU minutes: synthetic ultrasound-like images at 64 px, a few items, a few epochs.
     "quick": {
-        "DATASET": "synthetic",
+        "DATASET": _QUICK["dataset"],
         "DATA_DIR": "data",
-        "IMAGE_SIZE": 64,
-        "EPOCHS": 5,
-        "BATCH_SIZE": 2,
+        "IMAGE_SIZE": _QUICK["image_size"],
+        "EPOCHS": _QUICK["epochs"],
+        "BATCH_SIZE": _QUICK["batch_size"],
         "QUICK": True,
         "DEVICE": "auto",
-        "SEED": 0,
+        "SEED": _QUICK["seed"],
     },
     # A real dataset at the paper's resolution and batch size, on a GPU. 300 epochs is a course
     # run (about half an hour of training on a T4, an estimate); the paper trains 1000.
@@ -53,7 +57,7 @@ PROFILES: dict[str, dict[str, Any]] = {
         "BATCH_SIZE": 12,
         "QUICK": False,
         "DEVICE": "auto",
-        "SEED": 2333,
+        "SEED": PAPER_SEED,
     },
 }
 COURSE_DIR_ENV = "WAVEGMS_COURSE_DIR"
@@ -119,8 +123,8 @@ def resolve_data_dir(data_dir: str | os.PathLike) -> Path:
 def resolve_dataset(dataset: str, data_dir: str | os.PathLike) -> str:
     """``dataset`` if it is ``"synthetic"`` or prepared in ``data_dir``; else ``"synthetic"``,
     after printing why and the command that prepares it."""
-    from .config import SOURCES
-    from .data import SegmentationDataset
+    from ..data import SegmentationDataset
+    from ..engine.config import SOURCES
 
     if dataset not in SOURCES:
         raise ValueError(f"Unknown DATASET={dataset!r}: choose one of {', '.join(SOURCES)}.")
@@ -169,7 +173,7 @@ def start(
     import numpy as np
     import torch
 
-    from .device import get_device
+    from ..utils.device import get_device
 
     random.seed(seed)
     np.random.seed(seed)  # noqa: NPY002 - seeds the global state that student code may use
@@ -201,7 +205,7 @@ def sample_batch(
     """
     import torch
 
-    from .data import SegmentationDataset, SyntheticDataset
+    from ..data import SegmentationDataset, SyntheticDataset
 
     if session.synthetic:
         dataset = SyntheticDataset(n, image_size=image_size, kind=kind, seed=session.seed)
@@ -227,7 +231,7 @@ def course_config(
     quick: bool,
     **overrides: Any,
 ):
-    """The :class:`~wavegms.config.TrainConfig` a notebook trains with.
+    """The :class:`~wavegms.engine.config.TrainConfig` a notebook trains with.
 
     Synthetic data in quick mode uses the ``quick`` preset with a few dozen items; a real
     dataset uses its paper preset. ``image_size``, ``epochs``, ``batch_size``, the seed and the
@@ -235,7 +239,7 @@ def course_config(
     Quick runs train without augmentation: over a handful of epochs it only slows learning
     down, while over the hundreds of a full run it is what keeps the model from overfitting.
     """
-    from .config import TrainConfig, preset
+    from ..engine.config import TrainConfig, preset
 
     common = {
         "image_size": image_size,
@@ -282,11 +286,11 @@ def ensure_trained(
     ``train(config, run_dir, resume=True)``: a finished run of the same settings is reused as
     it is (so notebook 04 evaluates what 03 trained, and running a notebook twice trains
     once), an interrupted one goes on from its last epoch. What may differ from the saved run
-    is what :data:`wavegms.train.RESUMABLE` allows; any other difference is refused with a
+    is what :data:`wavegms.engine.train.RESUMABLE` allows; any other difference is refused with a
     message, never overwritten.
     """
-    from .checkpoint import TRAIN_CONFIG
-    from .train import RESUMABLE, train
+    from ..engine.checkpoint import TRAIN_CONFIG
+    from ..engine.train import RESUMABLE, train
 
     run_dir = Path(run_dir)
     resume = (run_dir / TRAIN_CONFIG).is_file()
@@ -305,7 +309,7 @@ def read_history(run_dir: str | os.PathLike) -> list[dict[str, Any]]:
     """The per-epoch records of a run (its ``log.jsonl``)."""
     import json
 
-    from .checkpoint import LOG
+    from ..engine.checkpoint import LOG
 
     lines = (Path(run_dir) / LOG).read_text().splitlines()
     return [json.loads(line) for line in lines if line.strip()]

@@ -14,16 +14,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .atomic import atomic_write_json
-from .data.layout import DATASETS
-from .data.splits import PROTOCOLS, SELECTIONS
-from .data.synthetic import KINDS
-from .device import PRECISIONS
-from .jsonfile import load_dataclass
-from .tiny_vae import check_image_size
+from ..data.layout import DATASETS
+from ..data.splits import PROTOCOLS, SELECTIONS
+from ..data.synthetic import KINDS
+from ..tiny_vae import check_image_size
+from ..utils.atomic import atomic_write_json
+from ..utils.device import PRECISIONS
+from ..utils.jsonfile import load_dataclass
+from .presets import PAPER_SEED, PRESETS
 
 SOURCES = ("synthetic", *DATASETS)
-PAPER_SEED = 2333
 # Settings a resumed run may change: extending the schedule, or moving to another machine.
 RESUMABLE = ("epochs", "num_workers", "device", "taesd", "data_dir", "notes")
 
@@ -142,32 +142,6 @@ class TrainConfig:
 
     def replace(self, **overrides: Any) -> TrainConfig:
         return dataclasses.replace(self, **overrides)
-
-
-# The paper's settings (docs/paper_map.md, "Training"); HAM10000 is 10x larger: fewer epochs.
-PRESETS: dict[str, dict[str, Any]] = {
-    "busi": {"dataset": "busi", "epochs": 1000},
-    "bus": {"dataset": "bus", "epochs": 1000},
-    "kvasir_instrument": {"dataset": "kvasir_instrument", "epochs": 1000},
-    "ham10000": {"dataset": "ham10000", "epochs": 300},
-    # Under a minute on a 2-core CPU: small synthetic ultrasound images, a short schedule.
-    # Small batches and a higher learning rate give the 80 steps it takes to find lesions by
-    # their look (the prior alone scores Dice ~0.1 here); augmentation would only slow that
-    # down. 64 steps were not enough for every shuffle: seeds 0 and 1 reached test Dice 0.31
-    # after 4 epochs, and 0.49, 0.48, 0.46 (seeds 0, 1, 2) after 5.
-    "quick": {
-        "dataset": "synthetic",
-        "image_size": 64,
-        "epochs": 5,
-        "batch_size": 2,
-        "lr": 3e-3,
-        "warmup_epochs": 1,
-        "augment": False,
-        "synthetic_sizes": (32, 8, 24),
-        "num_workers": 0,
-        "seed": 0,
-    },
-}
 
 
 def preset(name: str, **overrides: Any) -> TrainConfig:

@@ -15,7 +15,7 @@ import torch
 from matplotlib.figure import Figure
 from matplotlib.patches import FancyBboxPatch
 
-from .atomic import atomic_write_bytes
+from ..utils.atomic import atomic_write_bytes
 
 GT_COLOR = (0.1, 0.85, 0.2)  # green: ground truth
 PRED_COLOR = (0.95, 0.2, 0.15)  # red: prediction

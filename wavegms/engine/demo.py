@@ -1,7 +1,7 @@
 """``wavegms demo --out DIR``: train, evaluate and predict end to end in a few minutes.
 
-:func:`run_demo` chains :func:`wavegms.train.train`, :func:`wavegms.evaluate.evaluate` and
-:func:`wavegms.predict.predict_files` on the built-in synthetic data; ``DESCRIPTION`` below
+:func:`run_demo` chains :func:`.train.train`, :func:`.evaluate.evaluate` and
+:func:`.predict.predict_files` on the built-in synthetic data; ``DESCRIPTION`` below
 (the command's ``--help``) lists what lands in ``DIR``.
 """
 
@@ -13,10 +13,10 @@ from typing import Any
 
 from diffusers import AutoencoderTiny
 
+from ..data.images import save_png, to_uint8
 from .config import PRESETS, preset
-from .data.images import to_uint8
 from .evaluate import evaluate
-from .predict import predict_files, write_png
+from .predict import predict_files
 from .viz import to_numpy_image
 
 HELP = "a few-minute end-to-end demo on synthetic data (train, evaluate, predict; CPU is fine)"
@@ -45,13 +45,14 @@ def run_demo(
 ) -> dict[str, Any]:
     """Train the ``quick`` preset for ``epochs``, evaluate it and predict a few images.
 
-    ``overrides`` change other settings of the preset (any :class:`~wavegms.config.TrainConfig`
-    field, e.g. ``synthetic_kind="endoscopy"``, ``synthetic_sizes=(32, 8, 8)``).
+    ``overrides`` change other settings of the preset (any
+    :class:`~wavegms.engine.config.TrainConfig` field, e.g. ``synthetic_kind="endoscopy"``,
+    ``synthetic_sizes=(32, 8, 8)``).
 
     Returns ``{"run_dir", "eval_dir", "predictions", "summary", "best_dice"}``. Refuses an
     ``out_dir`` that already holds a demo (nothing is overwritten).
     """
-    from .data import build_datasets
+    from .run_data import build_datasets
     from .train import train
 
     out_dir = Path(out_dir).expanduser()
@@ -76,7 +77,7 @@ def run_demo(
     for i in range(min(N_IMAGES, len(test_set))):
         item = test_set[i]
         path = out_dir / "images" / f"{item['name']}.png"
-        write_png(to_uint8(to_numpy_image(item["image"])), path)
+        save_png(to_uint8(to_numpy_image(item["image"])), path)
         images.append(path)
     report = predict_files(
         result.run_dir,

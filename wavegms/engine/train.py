@@ -12,7 +12,7 @@ Because all randomness of an epoch derives from ``(seed, epoch, rank)`` and ``la
 after every epoch, ``resume=True`` continues exactly where a run stopped, and an interruption
 loses at most the epoch in flight.
 
-Under ``torchrun`` the same code trains data-parallel (:mod:`wavegms.distributed`):
+Under ``torchrun`` the same code trains data-parallel (:mod:`wavegms.engine.distributed`):
 ``batch_size`` is the *global* batch, split evenly over the processes, so the paper's batch 12
 and lr 2e-3 mean the same on one GPU or several. The command line is in :mod:`wavegms.cli`.
 """
@@ -33,6 +33,12 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
+from ..data import Augment
+from ..losses import WaveGMSLoss
+from ..model import WaveGMS
+from ..tiny_vae import load_tiny_vae
+from ..utils.device import autocast, get_device, resolve_precision
+from ..utils.lock import claim_folder
 from . import distributed
 from .checkpoint import (
     CURVES,
@@ -52,15 +58,9 @@ from .checkpoint import (
 from .config import RESUMABLE, TrainConfig
 from .console import Console, banner
 from .curves import plot_training_curves
-from .data import Augment, build_datasets
-from .data.loaders import evaluation_loaders, training_loader
-from .device import autocast, get_device, resolve_precision
-from .lock import claim_folder
-from .losses import WaveGMSLoss
 from .metrics import dice_iou
-from .model import WaveGMS
+from .run_data import build_datasets, evaluation_loaders, training_loader
 from .schedule import warmup_cosine
-from .tiny_vae import load_tiny_vae
 
 if TYPE_CHECKING:
     from diffusers import AutoencoderTiny
@@ -106,8 +106,8 @@ def train(
         config: the run's settings (e.g. ``preset("quick", epochs=8)``). With ``resume`` it may
             be None (the saved configuration is used) or differ from the saved one only in
             ``RESUMABLE`` settings, e.g. more ``epochs`` to extend a finished run.
-        out_dir: the run folder (see :mod:`wavegms.checkpoint`), held for the run's life
-            (:mod:`wavegms.lock`: a second training into it is refused). A new run refuses a
+        out_dir: the run folder (see :mod:`wavegms.engine.checkpoint`), held for the run's life
+            (:mod:`wavegms.utils.lock`: a second training into it is refused). A new run refuses a
             folder that holds a run with a finished epoch or other files; a run that stopped
             before finishing its first epoch is started again.
         resume: continue the run in ``out_dir`` from ``last/``; a run with no finished epoch
@@ -469,7 +469,6 @@ def _grad_scaler(device: torch.device) -> torch.amp.GradScaler:
 __all__ = [
     "RESUMABLE",
     "TrainResult",
-    "build_datasets",
     "epoch_seed",
     "optimisation_step",
     "train",

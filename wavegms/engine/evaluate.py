@@ -1,7 +1,7 @@
 """Evaluation of a trained model: :func:`evaluate` and the ``wavegms evaluate`` subcommand.
 
 What is measured, which files are written and which images are used is stated once, in
-``DESCRIPTION`` below (the command's ``--help``). Metrics come from :mod:`wavegms.metrics`;
+``DESCRIPTION`` below (the command's ``--help``). Metrics come from :mod:`wavegms.engine.metrics`;
 the run's own items come from :func:`wavegms.data.build_datasets`, so evaluation sees exactly
 the split (and, for synthetic runs, the very images) that training held out.
 """
@@ -20,7 +20,10 @@ from matplotlib.figure import Figure
 from torch.utils.data import ConcatDataset, DataLoader, Dataset
 from tqdm.auto import tqdm
 
-from .atomic import atomic_write_json, atomic_write_text
+from ..data import SegmentationDataset, make_splits
+from ..data.splits import EXCLUDED_CLASSES
+from ..tiny_vae import check_image_size
+from ..utils.atomic import atomic_write_json, atomic_write_text
 from .checkpoint import (
     METRICS,
     find_run_dir,
@@ -29,12 +32,10 @@ from .checkpoint import (
     resolve_checkpoint,
 )
 from .config import SOURCES, TrainConfig
-from .data import SegmentationDataset, build_datasets, make_splits
-from .data.splits import EXCLUDED_CLASSES
 from .metrics import segmentation_metrics, summarize
 from .predict import add_model_arguments, model_folder
 from .prior import PRIOR_FILE, constant_mask_prior, load_prior, prior_dice
-from .tiny_vae import check_image_size
+from .run_data import build_datasets
 from .viz import plot_cases, save_figure
 
 HELP = "evaluate a trained model (Dice, IoU, HD95) on its test split or another dataset"

@@ -8,9 +8,9 @@ A training run folder (``RUN_DIR``) holds::
     last/                the same for the latest epoch, + training_state.pt (resume)
     log.jsonl            one JSON object per epoch
     curves.png           loss and validation Dice curves
-    run.lock             while a run writes (:mod:`wavegms.lock`)
+    run.lock             while a run writes (:mod:`wavegms.utils.lock`)
 
-Every file is written atomically (:mod:`wavegms.atomic`); nothing is read with pickle:
+Every file is written atomically (:mod:`wavegms.utils.atomic`); nothing is read with pickle:
 weights with safetensors, ``training_state.pt`` with ``torch.load(weights_only=True)``.
 ``last/`` is committed whole (:func:`save_last`): its weights, metrics and training state are
 always of one epoch, whenever a run is killed; ``best/`` likewise, and never ahead of it. A
@@ -29,16 +29,16 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from .atomic import atomic_write, atomic_write_bytes, atomic_write_json, atomic_write_text
+from ..data.splits import SPLITS_FILE as SPLITS
+from ..utils.atomic import atomic_write, atomic_write_json, atomic_write_text
+from ..utils.lock import LOCK_NAME
 from .config import TrainConfig
-from .data.splits import SPLITS_FILE as SPLITS
-from .lock import LOCK_NAME
 from .schedule import sync_lr
 
 if TYPE_CHECKING:
     from diffusers import AutoencoderTiny
 
-    from .model import WaveGMS
+    from ..model import WaveGMS
 
 TRAIN_CONFIG = "train_config.json"
 TRAINING_STATE = "training_state.pt"
@@ -294,9 +294,9 @@ def load_model(
     ``$WAVEGMS_TAESD`` or the hub. The model is returned in eval mode on ``device``
     (default: :func:`~wavegms.get_device`).
     """
-    from .device import get_device
-    from .model import WaveGMS
-    from .tiny_vae import load_tiny_vae
+    from ..model import WaveGMS
+    from ..tiny_vae import load_tiny_vae
+    from ..utils.device import get_device
 
     folder = resolve_checkpoint(path)
     if tiny_vae is None:
@@ -314,9 +314,6 @@ __all__ = [
     "TRAINING_STATE",
     "TRAIN_CONFIG",
     "atomic_torch_save",
-    "atomic_write_bytes",
-    "atomic_write_json",
-    "atomic_write_text",
     "clear_unfinished_run",
     "find_run_dir",
     "load_model",

@@ -19,15 +19,13 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from diffusers import AutoencoderTiny
-from PIL import Image
 from tqdm.auto import tqdm
 
-from .atomic import atomic_write
+from ..data.images import IMAGE_EXTENSIONS, load_image, save_mask_png, save_png, to_uint8
+from ..data.tensors import resize_image
+from ..model import WaveGMS, check_pixels
+from ..utils.device import PRECISIONS, get_device
 from .checkpoint import load_model, load_train_config, resolve_checkpoint
-from .data.images import load_image, to_uint8
-from .data.io import resize_image
-from .device import PRECISIONS, get_device
-from .model import WaveGMS, check_pixels
 from .viz import overlay
 
 HELP = "segment image files with a trained model (one mask PNG per image)"
@@ -47,8 +45,6 @@ argument or the checkpoint is wrong (one line on stderr).
 Example:
   wavegms predict --checkpoint runs/busi scans/ extra.png --out masks --save-overlay
 """
-
-IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
 
 
 @dataclass
@@ -109,11 +105,6 @@ def _output_stems(files: Sequence[Path]) -> list[str]:
         taken.add(stem.lower())
         stems.append(stem)
     return stems
-
-
-def write_png(array: np.ndarray, path: str | Path) -> None:
-    """Write uint8 ``[H, W]`` (grey) or ``[H, W, 3]`` (RGB) as a PNG, atomically."""
-    atomic_write(path, lambda file: Image.fromarray(array).save(file, format="PNG"))
 
 
 def to_model_input(image: np.ndarray, size: int) -> torch.Tensor:
@@ -231,11 +222,11 @@ def _write_outputs(
     full = full[0, 0].clamp(0, 1).cpu().numpy()
     mask = full > threshold
     mask_path = out_dir / f"{stem}.png"
-    write_png(np.where(mask, np.uint8(255), np.uint8(0)), mask_path)
+    save_mask_png(mask, mask_path)
     if save_probs:
-        write_png(to_uint8(full), out_dir / f"{stem}_prob.png")
+        save_png(to_uint8(full), out_dir / f"{stem}_prob.png")
     if save_overlay:
-        write_png(to_uint8(overlay(image, mask)), out_dir / f"{stem}_overlay.png")
+        save_png(to_uint8(overlay(image, mask)), out_dir / f"{stem}_overlay.png")
     return mask_path
 
 
@@ -290,7 +281,7 @@ def add_model_arguments(parser: argparse.ArgumentParser, batch_size: int) -> Non
 
 def model_folder(args: argparse.Namespace) -> Path:
     """The checkpoint folder that ``--checkpoint`` or ``--pretrained`` names."""
-    from .pretrained import resolve
+    from ..pretrained import resolve
 
     return Path(args.checkpoint) if args.checkpoint else resolve(args.pretrained)
 
@@ -325,4 +316,4 @@ def run(args: argparse.Namespace) -> int:
     return 1 if report.failed else 0
 
 
-__all__ = ["PredictReport", "expand_inputs", "predict_files", "to_model_input", "write_png"]
+__all__ = ["PredictReport", "expand_inputs", "predict_files", "to_model_input"]

@@ -22,7 +22,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from .course import NOTEBOOKS, PROFILES, REPO_URL, repo_root, resolve_data_dir
+from .session import NOTEBOOKS, PROFILES, REPO_URL, repo_root, resolve_data_dir
 
 # Per-cell time limit of `wavegms course`: a quick cell that runs this long is stuck, and a
 # clear error naming it beats a silent CI timeout. Full runs train for hours: no limit.
@@ -105,7 +105,7 @@ def _export_html(notebook_path: Path, html_path: Path) -> None:
     import nbformat
     from nbconvert import HTMLExporter
 
-    from .checkpoint import atomic_write_text
+    from ..utils.atomic import atomic_write_text
 
     body, _ = HTMLExporter().from_notebook_node(nbformat.read(notebook_path, as_version=4))
     atomic_write_text(html_path, body)
@@ -294,7 +294,7 @@ def _kernel_manager_class() -> str:
     without encryption", once per notebook otherwise)."""
     if os.name == "nt":
         return "jupyter_client.manager.KernelManager"
-    return "wavegms.course_runner.IPCKernelManager"
+    return "wavegms.course.runner.IPCKernelManager"
 
 
 def _ipc_kernel_manager():  # noqa: ANN202 - a KernelManager subclass
@@ -369,7 +369,7 @@ def _parse_assignment(text: str) -> tuple[str, Any]:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from .config import SOURCES
+    from ..engine.config import SOURCES
 
     parser.add_argument(
         "--profile",

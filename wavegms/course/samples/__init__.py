@@ -10,9 +10,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from ..data import load_image, load_mask
-from ..data.datasets import list_names, read_info
-from ..data.io import resize_pair, to_tensors
+from ...data import load_image, load_mask
+from ...data.datasets import list_names, read_info
+from ...data.tensors import resize_pair, to_tensors
 
 _HERE = Path(__file__).resolve().parent
 SAMPLE_SETS = ("busi",)

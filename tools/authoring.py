@@ -9,12 +9,12 @@ Each course notebook exists three times in ``notebooks/``:
   between ``# BEGIN SOLUTION`` and ``# END SOLUTION`` (a ``# TODO`` stays, so the
   notebook still runs top to bottom), and markdown cells tagged ``solution`` are left out.
 
-``python -m wavegms.authoring sync`` brings the three in line after an edit of either the
+``python -m tools.authoring sync`` brings the three in line after an edit of either the
 ``.ipynb`` (in Jupyter) or the ``.py`` (in an editor): the edited one wins, outputs are dropped,
 and the student edition is written again. The edited side is the one whose cells differ from
 what the last sync wrote (a digest in the notebook's metadata); without one, the newer file.
 When both were edited differently, nothing is overwritten and the command says so.
-``python -m wavegms.authoring check`` (CI) changes nothing and fails when the files are out of
+``python -m tools.authoring check`` (CI) changes nothing and fails when the files are out of
 step, or the common opening cells (Colab badge, install, parameters, start) differ between
 notebooks.
 """
@@ -26,7 +26,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from .course import NOTEBOOKS
+from wavegms.course.session import NOTEBOOKS
 
 STUDENT_DIR = "student"
 COLAB = "https://colab.research.google.com/github/wavegms/wavegms/blob/main/notebooks/"
@@ -308,7 +308,7 @@ def _ruff_formatted(notebooks: dict[str, object], folder: Path) -> dict[str, obj
     ruff = shutil.which("ruff")
     if ruff is None or not notebooks:
         return notebooks
-    from .course import repo_root
+    from wavegms.course.session import repo_root
 
     # The repository's ruff settings: above the folder, else those of this package's checkout.
     candidates = [folder, *folder.parents, *([repo_root()] if repo_root() else [])]
@@ -330,7 +330,7 @@ def _ruff_formatted(notebooks: dict[str, object], folder: Path) -> dict[str, obj
 
 
 def _write(path: Path, text: str) -> None:
-    from .checkpoint import atomic_write_text
+    from wavegms.utils.atomic import atomic_write_text
 
     path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_text(path, text)
@@ -338,7 +338,7 @@ def _write(path: Path, text: str) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m wavegms.authoring",
+        prog="python -m tools.authoring",
         description="Keep the course notebooks, their .py sources and the student edition in "
         "step (see the README, 'Editing the course').",
     )
@@ -347,14 +347,14 @@ def main(argv: list[str] | None = None) -> int:
         "--notebooks", default=None, help="the notebooks folder (default: the checkout's)"
     )
     args = parser.parse_args(argv)
-    from .course_runner import notebooks_dir
+    from wavegms.course.runner import notebooks_dir
 
     folder = Path(args.notebooks) if args.notebooks else notebooks_dir()
     problems = sync(folder, check=args.command == "check")
     for problem in problems:
         print(problem, file=sys.stderr)
     if problems and args.command == "check":
-        print("Run `python -m wavegms.authoring sync`, then commit.", file=sys.stderr)
+        print("Run `python -m tools.authoring sync`, then commit.", file=sys.stderr)
     return 1 if problems else 0
 
 

@@ -1,6 +1,6 @@
 """Turn a finished training run into a shipped pretrained model (maintainers' tool).
 
-``python -m wavegms.pretrained.export RUN_DIR --name busi`` writes ``wavegms/pretrained/<name>/``:
+``python -m tools.export_pretrained RUN_DIR --name busi`` writes ``wavegms/pretrained/<name>/``:
 the ``best/`` checkpoint's ``config.json`` and weights in fp16 (half the size; loading casts them
 back), the run's ``train_config.json``, ``log.jsonl``, ``curves.png`` and the best epoch's
 ``metrics.json``. The model card (``README.md``) is written by hand and kept.
@@ -16,11 +16,11 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file, save_file
 
-from ..atomic import atomic_write_bytes, atomic_write_json
-from ..checkpoint import load_train_config
-from ..evaluate import training_prior
-from ..prior import save_prior
-from . import pretrained_dir
+from wavegms.engine.checkpoint import load_train_config
+from wavegms.engine.evaluate import training_prior
+from wavegms.engine.prior import save_prior
+from wavegms.pretrained import pretrained_dir
+from wavegms.utils.atomic import atomic_write_bytes, atomic_write_json
 
 WEIGHTS = "diffusion_pytorch_model.safetensors"
 RUN_FILES = ("log.jsonl", "curves.png")
@@ -56,7 +56,7 @@ def export(run_dir: str | Path, name: str, dtype: torch.dtype = torch.float16) -
 
 
 def main() -> None:
-    prog = "python -m wavegms.pretrained.export"
+    prog = "python -m tools.export_pretrained"
     parser = argparse.ArgumentParser(prog=prog, description=__doc__)
     parser.add_argument("run_dir", help="a finished `wavegms train` run folder")
     parser.add_argument("--name", required=True, help="the shipped model's name, e.g. busi")
