@@ -2,10 +2,11 @@
 
 CI has read-only samples in ``../shared/data``: part of the raw BUSI download, five HAM10000
 images and the GMS split lists. A fresh clone has no ``../shared``, so each missing one is built
-once per process in a temporary folder, in the same layout: raw BUSI from the 11 scans the package
-ships (``wavegms/samples/busi``), synthetic dermoscopy-like HAM10000 images, and GMS-format split
-lists of the published sizes that name those items. Tests read names, classes and sizes from the
-folders (see the helpers below), so they assert the same things on both machines.
+once per process in a temporary folder, in the same layout: raw BUSI from the 11 scans the
+package ships (``wavegms/course/samples/busi``), synthetic dermoscopy-like HAM10000 images,
+and GMS-format split lists of the published sizes that name those items. Tests read names,
+classes and sizes from the folders (see the helpers below), so they assert the same things on
+both machines.
 
 ``WAVEGMS_TEST_SHARED`` replaces ``../shared`` (``WAVEGMS_TEST_SHARED=/nonexistent`` runs the
 tests as on a fresh clone).

@@ -15,7 +15,7 @@ import nbformat
 import pytest
 
 from tools import authoring
-from wavegms.course.session import NOTEBOOKS
+from wavegms.course.notebooks import NOTEBOOKS
 
 REPO = Path(__file__).resolve().parents[1]
 NOTEBOOK_DIR = REPO / "notebooks"

@@ -17,8 +17,8 @@ from runs import export_synthetic
 from tools import authoring
 from wavegms import course
 from wavegms.course import runner as course_runner
+from wavegms.course.notebooks import NOTEBOOKS, PROFILES
 from wavegms.course.runner import CourseError, run_course
-from wavegms.course.session import NOTEBOOKS, PROFILES
 from wavegms.engine.config import PRESETS
 
 matplotlib.use("Agg")

@@ -26,7 +26,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from wavegms.course.session import NOTEBOOKS
+from wavegms.course.notebooks import NOTEBOOKS
 
 STUDENT_DIR = "student"
 COLAB = "https://colab.research.google.com/github/wavegms/wavegms/blob/main/notebooks/"
@@ -308,7 +308,7 @@ def _ruff_formatted(notebooks: dict[str, object], folder: Path) -> dict[str, obj
     ruff = shutil.which("ruff")
     if ruff is None or not notebooks:
         return notebooks
-    from wavegms.course.session import repo_root
+    from wavegms.course.notebooks import repo_root
 
     # The repository's ruff settings: above the folder, else those of this package's checkout.
     candidates = [folder, *folder.parents, *([repo_root()] if repo_root() else [])]

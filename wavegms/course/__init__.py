@@ -1,25 +1,31 @@
 """The course wing: what the notebooks in ``notebooks/`` call.
 
 A notebook opens with ``from wavegms import course`` and ``course.start(...)``
-(:mod:`.session`: seed, device, data, the shared training run); :mod:`.exercises` checks what
+(:mod:`.session`: seed, device, data, the shared training run; :mod:`.notebooks`: which
+notebooks, their parameters per profile); :mod:`.exercises` checks what
 a student wrote; :mod:`.widgets` holds the interactive figures; :mod:`.samples` the real BUSI
 scans that ship with the package; :mod:`.runner` executes every notebook (``wavegms course``).
 Nothing here is needed to train or use a model: that is :mod:`wavegms.engine`.
 """
 
-from .session import (
-    COURSE_DIR_ENV,
-    NOTEBOOKS,
-    PROFILES,
-    REPO_URL,
-    CourseSession,
-    course_config,
-    ensure_trained,
-    read_history,
-    run_dir_for,
-    sample_batch,
-    start,
-)
+from typing import TYPE_CHECKING
+
+from ..utils.lazy import lazy_exports
+
+# Lazy (PEP 562): `wavegms course` imports the runner, which must not pay for torch.
+_EXPORTS = {
+    "COURSE_DIR_ENV": "notebooks",
+    "NOTEBOOKS": "notebooks",
+    "PROFILES": "notebooks",
+    "REPO_URL": "notebooks",
+    "CourseSession": "session",
+    "course_config": "session",
+    "ensure_trained": "session",
+    "read_history": "session",
+    "run_dir_for": "session",
+    "sample_batch": "session",
+    "start": "session",
+}
 
 __all__ = [
     "COURSE_DIR_ENV",
@@ -34,3 +40,17 @@ __all__ = [
     "sample_batch",
     "start",
 ]
+
+if TYPE_CHECKING:
+    from .notebooks import COURSE_DIR_ENV, NOTEBOOKS, PROFILES, REPO_URL
+    from .session import (
+        CourseSession,
+        course_config,
+        ensure_trained,
+        read_history,
+        run_dir_for,
+        sample_batch,
+        start,
+    )
+
+__getattr__, __dir__ = lazy_exports(__name__, {k: f"{__name__}.{m}" for k, m in _EXPORTS.items()})

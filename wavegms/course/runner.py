@@ -22,7 +22,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from .session import NOTEBOOKS, PROFILES, REPO_URL, repo_root, resolve_data_dir
+from .notebooks import NOTEBOOKS, PROFILES, REPO_URL, repo_root, resolve_data_dir
 
 # Per-cell time limit of `wavegms course`: a quick cell that runs this long is stuck, and a
 # clear error naming it beats a silent CI timeout. Full runs train for hours: no limit.

@@ -11,6 +11,7 @@ the notebooks and their editions in step is :mod:`tools.authoring`'s.
 
 from __future__ import annotations
 
+import json
 import os
 import random
 from collections.abc import Sequence
@@ -18,50 +19,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..engine.presets import PAPER_SEED, PRESETS
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+from diffusers import AutoencoderTiny
 
-REPO_URL = "https://github.com/wavegms/wavegms"
-NOTEBOOKS = (
-    "00_setup.ipynb",
-    "01_wavelets.ipynb",
-    "02_tiny_vae_latents.ipynb",
-    "03_lmm_training.ipynb",
-    "04_evaluation.ipynb",
-    "05_inference_on_your_images.ipynb",
-)
-
-# The parameters every notebook's `parameters` cell declares, per profile. The notebooks'
-# default values ARE the quick profile (the builder writes them from here), so a notebook
-# opened and run as is, or executed by nbval, is the quick course; its training settings are
-# the quick preset's (one source: wavegms.engine.presets).
-_QUICK = PRESETS["quick"]
-PROFILES: dict[str, dict[str, Any]] = {
-    # CPU minutes: synthetic ultrasound-like images at 64 px, a few items, a few epochs.
-    "quick": {
-        "DATASET": _QUICK["dataset"],
-        "DATA_DIR": "data",
-        "IMAGE_SIZE": _QUICK["image_size"],
-        "EPOCHS": _QUICK["epochs"],
-        "BATCH_SIZE": _QUICK["batch_size"],
-        "QUICK": True,
-        "DEVICE": "auto",
-        "SEED": _QUICK["seed"],
-    },
-    # A real dataset at the paper's resolution and batch size, on a GPU. 300 epochs is a course
-    # run (about half an hour of training on a T4, an estimate); the paper trains 1000.
-    "full": {
-        "DATASET": "busi",
-        "DATA_DIR": "data",
-        "IMAGE_SIZE": 224,
-        "EPOCHS": 300,
-        "BATCH_SIZE": 12,
-        "QUICK": False,
-        "DEVICE": "auto",
-        "SEED": PAPER_SEED,
-    },
-}
-COURSE_DIR_ENV = "WAVEGMS_COURSE_DIR"
-
+from ..data import SegmentationDataset, SyntheticDataset
+from ..engine.checkpoint import LOG, TRAIN_CONFIG
+from ..engine.config import SOURCES, TrainConfig, preset
+from ..engine.train import RESUMABLE, train
+from ..utils.device import get_device
+from .notebooks import default_out_dir, resolve_data_dir
 
 # ---- what the notebooks share ------------------------------------------------------------------
 
@@ -82,7 +50,7 @@ class CourseSession:
     dataset: str
     requested: str
     data_dir: Path
-    device: Any  # torch.device; typed loosely so that importing this module stays light
+    device: torch.device
     out_dir: Path
     seed: int
 
@@ -91,41 +59,9 @@ class CourseSession:
         return self.dataset == "synthetic"
 
 
-def repo_root() -> Path | None:
-    """The root of a wavegms checkout that we run inside (cwd or the package's), or None."""
-    here = Path(__file__).resolve().parents[1]
-    for start in (Path.cwd().resolve(), here):
-        for folder in (start, *start.parents):
-            if (folder / "pyproject.toml").is_file() and (folder / "wavegms").is_dir():
-                return folder
-    return None
-
-
-def default_out_dir() -> Path:
-    """``$WAVEGMS_COURSE_DIR``, else ``build/course/work`` in a checkout, else
-    ``./wavegms_course`` (Colab: ``/content/wavegms_course``)."""
-    if os.environ.get(COURSE_DIR_ENV):
-        return Path(os.environ[COURSE_DIR_ENV]).expanduser()
-    root = repo_root()
-    return root / "build" / "course" / "work" if root else Path.cwd() / "wavegms_course"
-
-
-def resolve_data_dir(data_dir: str | os.PathLike) -> Path:
-    """``data_dir`` as given when it exists; a relative one is also looked up from the checkout's
-    root, because Jupyter starts notebooks in ``notebooks/`` while data lives in ``data/``."""
-    path = Path(data_dir).expanduser()
-    root = repo_root()
-    if not path.exists() and not path.is_absolute() and root and (root / path).exists():
-        return root / path
-    return path
-
-
 def resolve_dataset(dataset: str, data_dir: str | os.PathLike) -> str:
     """``dataset`` if it is ``"synthetic"`` or prepared in ``data_dir``; else ``"synthetic"``,
     after printing why and the command that prepares it."""
-    from ..data import SegmentationDataset
-    from ..engine.config import SOURCES
-
     if dataset not in SOURCES:
         raise ValueError(f"Unknown DATASET={dataset!r}: choose one of {', '.join(SOURCES)}.")
     if dataset == "synthetic":
@@ -169,12 +105,6 @@ def start(
     Prints one line saying what was chosen. Falls back to the synthetic dataset (with the
     command that prepares the real one) when ``dataset`` is not prepared in ``data_dir``.
     """
-    import matplotlib.pyplot as plt
-    import numpy as np
-    import torch
-
-    from ..utils.device import get_device
-
     random.seed(seed)
     np.random.seed(seed)  # noqa: NPY002 - seeds the global state that student code may use
     torch.manual_seed(seed)
@@ -203,10 +133,6 @@ def sample_batch(
     on the CPU. Real datasets give ``n`` items evenly spaced over the dataset (so several
     classes appear); synthetic ones are drawn with ``kind`` and the session's seed.
     """
-    import torch
-
-    from ..data import SegmentationDataset, SyntheticDataset
-
     if session.synthetic:
         dataset = SyntheticDataset(n, image_size=image_size, kind=kind, seed=session.seed)
         indices = list(range(n))
@@ -239,8 +165,6 @@ def course_config(
     Quick runs train without augmentation: over a handful of epochs it only slows learning
     down, while over the hundreds of a full run it is what keeps the model from overfitting.
     """
-    from ..engine.config import TrainConfig, preset
-
     common = {
         "image_size": image_size,
         "epochs": epochs,
@@ -262,7 +186,7 @@ def course_config(
     )
 
 
-def run_dir_for(session: CourseSession, config) -> Path:  # noqa: ANN001 - a TrainConfig
+def run_dir_for(session: CourseSession, config: TrainConfig) -> Path:
     """The run folder the notebooks share for ``config``: 03 trains it, 04 and 05 reuse it.
 
     Its name spells out what tells runs apart, e.g. ``run_busi_224px_300ep_seed2333``
@@ -273,10 +197,10 @@ def run_dir_for(session: CourseSession, config) -> Path:  # noqa: ANN001 - a Tra
 
 
 def ensure_trained(
-    config,  # noqa: ANN001 - a TrainConfig
+    config: TrainConfig,
     run_dir: str | os.PathLike,
     *,
-    tiny_vae=None,  # noqa: ANN001
+    tiny_vae: AutoencoderTiny | None = None,
     callbacks: Sequence[Any] | None = None,
     progress: bool = True,
 ) -> Path:
@@ -289,9 +213,6 @@ def ensure_trained(
     is what :data:`wavegms.engine.train.RESUMABLE` allows; any other difference is refused with a
     message, never overwritten.
     """
-    from ..engine.checkpoint import TRAIN_CONFIG
-    from ..engine.train import RESUMABLE, train
-
     run_dir = Path(run_dir)
     resume = (run_dir / TRAIN_CONFIG).is_file()
     if resume:
@@ -307,17 +228,11 @@ def ensure_trained(
 
 def read_history(run_dir: str | os.PathLike) -> list[dict[str, Any]]:
     """The per-epoch records of a run (its ``log.jsonl``)."""
-    import json
-
-    from ..engine.checkpoint import LOG
-
     lines = (Path(run_dir) / LOG).read_text().splitlines()
     return [json.loads(line) for line in lines if line.strip()]
 
 
 __all__ = [
-    "NOTEBOOKS",
-    "PROFILES",
     "CourseSession",
     "course_config",
     "ensure_trained",

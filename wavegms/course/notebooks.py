@@ -1,0 +1,82 @@
+"""The course's notebooks and their profiles: which notebooks make the course, the parameters
+each declares per profile, and where a notebook's data and outputs live. Plain values and
+paths, no torch, so that ``wavegms course`` starts fast."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from ..engine.presets import PAPER_SEED, PRESETS
+
+REPO_URL = "https://github.com/wavegms/wavegms"
+NOTEBOOKS = (
+    "00_setup.ipynb",
+    "01_wavelets.ipynb",
+    "02_tiny_vae_latents.ipynb",
+    "03_lmm_training.ipynb",
+    "04_evaluation.ipynb",
+    "05_inference_on_your_images.ipynb",
+)
+
+# The parameters every notebook's `parameters` cell declares, per profile. The notebooks'
+# default values ARE the quick profile (the builder writes them from here), so a notebook
+# opened and run as is, or executed by nbval, is the quick course; its training settings are
+# the quick preset's (one source: wavegms.engine.presets).
+_QUICK = PRESETS["quick"]
+PROFILES: dict[str, dict[str, Any]] = {
+    # CPU minutes: synthetic ultrasound-like images at 64 px, a few items, a few epochs.
+    "quick": {
+        "DATASET": _QUICK["dataset"],
+        "DATA_DIR": "data",
+        "IMAGE_SIZE": _QUICK["image_size"],
+        "EPOCHS": _QUICK["epochs"],
+        "BATCH_SIZE": _QUICK["batch_size"],
+        "QUICK": True,
+        "DEVICE": "auto",
+        "SEED": _QUICK["seed"],
+    },
+    # A real dataset at the paper's resolution and batch size, on a GPU. 300 epochs is a course
+    # run (about half an hour of training on a T4, an estimate); the paper trains 1000.
+    "full": {
+        "DATASET": "busi",
+        "DATA_DIR": "data",
+        "IMAGE_SIZE": 224,
+        "EPOCHS": 300,
+        "BATCH_SIZE": 12,
+        "QUICK": False,
+        "DEVICE": "auto",
+        "SEED": PAPER_SEED,
+    },
+}
+COURSE_DIR_ENV = "WAVEGMS_COURSE_DIR"
+
+
+def repo_root() -> Path | None:
+    """The root of a wavegms checkout that we run inside (cwd or the package's), or None."""
+    here = Path(__file__).resolve().parents[1]
+    for start in (Path.cwd().resolve(), here):
+        for folder in (start, *start.parents):
+            if (folder / "pyproject.toml").is_file() and (folder / "wavegms").is_dir():
+                return folder
+    return None
+
+
+def default_out_dir() -> Path:
+    """``$WAVEGMS_COURSE_DIR``, else ``build/course/work`` in a checkout, else
+    ``./wavegms_course`` (Colab: ``/content/wavegms_course``)."""
+    if os.environ.get(COURSE_DIR_ENV):
+        return Path(os.environ[COURSE_DIR_ENV]).expanduser()
+    root = repo_root()
+    return root / "build" / "course" / "work" if root else Path.cwd() / "wavegms_course"
+
+
+def resolve_data_dir(data_dir: str | os.PathLike) -> Path:
+    """``data_dir`` as given when it exists; a relative one is also looked up from the checkout's
+    root, because Jupyter starts notebooks in ``notebooks/`` while data lives in ``data/``."""
+    path = Path(data_dir).expanduser()
+    root = repo_root()
+    if not path.exists() and not path.is_absolute() and root and (root / path).exists():
+        return root / path
+    return path
