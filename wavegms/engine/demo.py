@@ -21,8 +21,9 @@ from .viz import to_numpy_image
 
 HELP = "a few-minute end-to-end demo on synthetic data (train, evaluate, predict; CPU is fine)"
 DESCRIPTION = """
-Train, evaluate and predict end to end in a few minutes on a CPU, with no download: the quick
-preset (64 x 64 synthetic ultrasound images) for a few epochs.
+Train, evaluate and predict end to end in a few minutes on a CPU, on built-in synthetic data: the
+quick preset (64 x 64 synthetic ultrasound images) for a few epochs. Only TAESD is needed: from
+$WAVEGMS_TAESD when set, else downloaded once from the Hugging Face hub.
 
 DIR receives:
   run/          the training run (train_config.json, best/, last/, log.jsonl, curves.png)
