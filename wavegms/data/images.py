@@ -8,12 +8,14 @@ everywhere. Only numpy and Pillow are imported: preparing data must not import t
 from __future__ import annotations
 
 import re
+import warnings
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageOps
 
 from ..utils.atomic import atomic_write
+from ..utils.errors import cannot_read
 
 # The file types read as images everywhere (preparation, datasets, predict).
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
@@ -22,34 +24,52 @@ IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
 
 
 def open_image(path: str | Path) -> Image.Image:
-    """Open and fully decode an image file.
+    """Open and fully decode an image file, turned upright as image viewers show it (the EXIF
+    orientation of camera and phone JPEGs applied).
+
+    Images over Pillow's warning limit (``PIL.Image.MAX_IMAGE_PIXELS``, ~89 megapixels) but
+    under its hard limit (twice that) are read without Pillow's raw warning: memory is the
+    caller's concern (``predict`` bounds it by pixels).
 
     Raises:
         FileNotFoundError: the file does not exist (the message names it).
-        ValueError: the file is not a readable image, or is truncated or corrupt.
+        OSError: the file cannot be read (no permission, a disk error): one line naming it.
+        ValueError: the file is not a readable image, is truncated or corrupt, or is over
+            Pillow's hard pixel limit.
     """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"image file not found: {path}")
     try:
-        img = Image.open(path)
-        # Image.open is lazy: decoding everything now is what surfaces truncated files.
-        img.load()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            img = Image.open(path)
+            # Image.open is lazy: decoding everything now is what surfaces truncated files.
+            img.load()
     except Image.DecompressionBombError as e:
         # Not damage: the file is larger than Pillow agrees to decode.
         sizes = re.findall(r"(\d+) pixels", str(e))
         count = f"{sizes[0]} pixels, " if sizes else ""
         raise ValueError(
-            f"cannot read image {path}: it is too large ({count}Pillow's limit is "
-            f"{Image.MAX_IMAGE_PIXELS} pixels, PIL.Image.MAX_IMAGE_PIXELS). Downscale the "
-            "image, or raise that limit if you trust the file."
+            f"cannot read image {path}: it is too large ({count}Pillow decodes at most twice "
+            f"PIL.Image.MAX_IMAGE_PIXELS = {Image.MAX_IMAGE_PIXELS}). Downscale the image, or "
+            "raise that limit if you trust the file."
         ) from None
-    except (OSError, SyntaxError, ValueError) as e:
-        raise ValueError(
-            f"cannot read image {path}: {e}. The file is corrupt or truncated; "
-            "prepare the dataset again (python -m data_download <dataset> --root DATA_DIR --force)."
-        ) from e
-    return img
+    except OSError as e:
+        if e.errno is not None:  # the system's: permission, disk; not the file's content
+            raise cannot_read(e, path) from None
+        raise _damaged(path, e) from e
+    except (SyntaxError, ValueError) as e:
+        raise _damaged(path, e) from e
+    return ImageOps.exif_transpose(img) if img.getexif().get(_ORIENTATION, 1) != 1 else img
+
+
+_ORIENTATION = 0x0112  # the EXIF tag: 1 = upright, 2-8 = mirrored and/or rotated
+
+
+def _damaged(path: Path, error: Exception) -> ValueError:
+    # Callers that know where the file came from add what to do (prepare the dataset again).
+    return ValueError(f"cannot read image {path}: {error}. The file is corrupt or truncated.")
 
 
 def _high_bit_depth(a: np.ndarray) -> np.ndarray:

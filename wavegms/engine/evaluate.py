@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import csv
 import io
-import json
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +23,7 @@ from ..data import SegmentationDataset, make_splits
 from ..data.splits import EXCLUDED_CLASSES
 from ..tiny_vae import check_image_size
 from ..utils.atomic import atomic_write_json, atomic_write_text
+from ..utils.jsonfile import read_json_object
 from .checkpoint import (
     METRICS,
     find_run_dir,
@@ -170,7 +170,7 @@ def _provenance(checkpoint: Path, config: TrainConfig | None) -> dict[str, Any]:
     """Which split chose this checkpoint and at which epoch (from its ``metrics.json``, written
     by the trainer), and the trainer's warning when it was chosen on test."""
     metrics_file = checkpoint / METRICS
-    metrics = json.loads(metrics_file.read_text()) if metrics_file.is_file() else {}
+    metrics = read_json_object(metrics_file) if metrics_file.is_file() else {}
     info = {
         "selected_on": metrics.get("selected_on", config.selection if config else None),
         "checkpoint_epoch": metrics.get("epoch"),
@@ -308,7 +308,7 @@ def evaluate(
     folder = resolve_checkpoint(checkpoint)
     run_dir = find_run_dir(folder)
     config = load_train_config(folder)
-    model_config = json.loads((folder / "config.json").read_text())
+    model_config = read_json_object(folder / "config.json")
     image_size = int(image_size or model_config.get("image_size", 224))
     check_image_size(image_size)
     if batch_size < 1:
