@@ -59,7 +59,8 @@ cross-domain (e.g. a BUSI checkpoint on BUS): all usable items of OTHER (BUSI's 
 class excluded, as in the paper), or its GMS test list with --split test.
 
 A model that does not clearly beat the constant-mask baseline has learned where lesions
-usually are, not what they look like; evaluate says so.
+usually are, not what they look like; evaluate says so. It also says how many ground-truth masks
+are empty: when all are, Dice only counts false alarms, and no baseline is compared.
 
 Examples:
   wavegms evaluate --checkpoint runs/busi --out evals/busi
@@ -411,6 +412,18 @@ def run(args: argparse.Namespace) -> int:
         f"(pooled {summary['dice_pooled']:.4f}), IoU {summary['iou_mean']:.4f}, "
         f"HD95 {summary['hd95_mean']:.2f} px -> {args.out}"
     )
+    empty, n = summary["n_gt_empty"], summary["n_images"]
+    if empty == n:
+        print(
+            f"every ground-truth mask is empty ({empty}/{n}): Dice is 1 where the model finds "
+            "nothing too and 0 where it finds anything, so it counts false alarms, not "
+            "segmentation quality; evaluate on images with lesions for that"
+        )
+        return 0
+    if empty:
+        print(
+            f"{empty} of {n} ground-truth masks are empty (Dice 1 there only if nothing is found)"
+        )
     prior = summary["prior_dice_mean"]
     if prior is None:
         print(f"constant-mask baseline: {summary['prior_source']}")
