@@ -11,8 +11,10 @@ Each course notebook exists three times in ``notebooks/``:
 
 ``python -m tools.authoring sync`` brings the three in line after an edit of either the
 ``.ipynb`` (in Jupyter) or the ``.py`` (in an editor): the edited one wins, outputs are dropped,
-and the student edition is written again. The edited side is the one whose cells differ from
-what the last sync wrote (a digest in the notebook's metadata); without one, the newer file.
+and the student edition is written again; while any problem stands (a damaged file, a cell
+marker that does not read back, papermill's injected cell), it writes nothing. The edited
+side is the one whose cells differ from what the last sync wrote (a digest in the notebook's
+metadata); without one, the newer file.
 When both were edited differently, nothing is overwritten and the command says so.
 ``python -m tools.authoring check`` (CI) changes nothing and fails when the files are out of
 step, or the common opening cells (Colab badge, install, parameters, start) differ between
@@ -26,7 +28,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from wavegms.course.notebooks import NOTEBOOKS
+from wavegms.course.notebooks import NOTEBOOKS, read_notebook
 
 STUDENT_DIR = "student"
 COLAB = "https://colab.research.google.com/github/wavegms/wavegms/blob/main/notebooks/"
@@ -149,14 +151,22 @@ def student(notebook, stem: str):  # noqa: ANN001, ANN201
             continue
         cell = _copy(cell)
         if "solution" in tags:
-            if SOLUTION_START not in cell.source:
-                raise ValueError(
-                    f"{stem} cell {index} is tagged 'solution' but has no {SOLUTION_START} line"
-                )
-            cell.source = strip_solution(cell.source)
+            try:
+                if SOLUTION_START not in cell.source:
+                    raise ValueError(f"tagged 'solution' but has no {SOLUTION_START} line")
+                cell.source = strip_solution(cell.source)
+            except ValueError as error:
+                raise ValueError(f"{cell_name(index, cell)}: {error}") from None
             cell.metadata["tags"] = ["exercise" if t == "solution" else t for t in tags]
         cells.append(cell)
     return _finish(cells, stem, STUDENT_METADATA)
+
+
+def cell_name(index: int, cell) -> str:  # noqa: ANN001 - a notebook cell
+    """How a message names cell ``index`` (from 0): its number from 1 and its first line, which
+    find it in Jupyter and in the ``.py`` alike."""
+    lines = cell.source.strip().splitlines()
+    return f"cell {index + 1} ({lines[0][:60]!r})" if lines else f"cell {index + 1} (empty)"
 
 
 # ---- which side was edited -----------------------------------------------------------------
@@ -173,9 +183,7 @@ def _edited(ipynb: Path, py: Path) -> Path:
     digest of the cells it wrote to both; the file whose cells no longer match it was edited
     (outputs are not cells: a notebook saved after running is not an edit). Without a record,
     the newer file."""
-    import nbformat
-
-    notebook = nbformat.read(ipynb, as_version=4)
+    notebook = read_notebook(ipynb)
     synced = notebook.metadata.get("wavegms", {}).get("synced")
     if synced is None:
         return max((ipynb, py), key=lambda path: path.stat().st_mtime_ns)
@@ -240,41 +248,29 @@ def opening_problems(notebooks: dict[str, object]) -> list[str]:
 def sync(folder: str | Path, *, check: bool = False, quiet: bool = False) -> list[str]:
     """Bring every notebook, its ``.py`` and its student edition in line (see the module doc).
 
-    With ``check``, write nothing. Returns the problems found, in words (empty: all in step).
+    Nothing is written while any problem stands (a conflict, a damaged file, a cell marker
+    that does not read back, ...): a half-synced course would hide it. With ``check``, write
+    nothing at all. Returns the problems found, in words (empty: all in step).
     """
-    import nbformat
-
     folder = Path(folder)
     problems, instructors, sources = [], {}, {}
     for name in NOTEBOOKS:
         stem = name.removesuffix(".ipynb")
-        ipynb, py = folder / name, folder / f"{stem}.py"
-        if not py.is_file() and not ipynb.is_file():
-            problems.append(f"{stem}: neither {ipynb} nor {py.name} exists")
+        try:
+            source, cells = _edited_cells(folder / name, folder / f"{stem}.py")
+        except (SyncConflict, ValueError, OSError) as error:
+            problems.append(str(error))
             continue
-        if not py.is_file():
-            source = ipynb
-        elif not ipynb.is_file():
-            source = py
-        else:
-            same = to_py(nbformat.read(ipynb, as_version=4)) == py.read_text()
-            try:
-                source = ipynb if same else _edited(ipynb, py)
-            except SyncConflict as conflict:
-                problems.append(str(conflict))
-                continue
-        if source == ipynb:
-            cells = nbformat.read(ipynb, as_version=4).cells
-        else:
-            cells = from_py(py.read_text()).cells
+        problems += _injected_cells(source, cells)
         instructors[stem], sources[stem] = instructor(cells, stem), source
     instructors = _ruff_formatted(instructors, folder)
+    writes: dict[Path, tuple[str, Path]] = {}
     for stem, notebook in instructors.items():
         name, source = f"{stem}.ipynb", sources[stem]
         try:
             edition = student(notebook, stem)
         except ValueError as error:
-            problems.append(str(error))
+            problems.append(f"{source}, {error}")
             continue
         notebook.metadata["wavegms"] = {"synced": _digest(to_py(notebook))}
         wanted = {
@@ -283,17 +279,63 @@ def sync(folder: str | Path, *, check: bool = False, quiet: bool = False) -> lis
             folder / STUDENT_DIR / name: _text(edition),
         }
         for path, text in wanted.items():
-            current = path.read_text() if path.is_file() else None
-            if current == text:
-                continue
-            if check:
-                problems.append(f"{path} is out of step with {source.name} (or not formatted)")
-            else:
-                _write(path, text)
-                if not quiet:
-                    print(f"wrote {path} (from {source.name})")
+            if (path.read_text() if path.is_file() else None) != text:
+                writes[path] = (text, source)
     problems += opening_problems(instructors)
+    if check:
+        problems += [
+            f"{path} is out of step with {source.name} (or not formatted)"
+            for path, (_, source) in writes.items()
+        ]
+    elif not problems:
+        for path, (text, source) in writes.items():
+            _write(path, text)
+            if not quiet:
+                print(f"wrote {path} (from {source.name})")
     return problems
+
+
+def _edited_cells(ipynb: Path, py: Path) -> tuple[Path, list]:
+    """The file of a pair that holds the edit, and its cells. ``ValueError`` (naming the
+    file) for a damaged notebook or a ``.py`` cell marker that does not read back;
+    :class:`SyncConflict` when both were edited."""
+    if not py.is_file() and not ipynb.is_file():
+        raise ValueError(f"{ipynb.stem}: neither {ipynb} nor {py.name} exists")
+    if not py.is_file():
+        return ipynb, read_notebook(ipynb).cells
+    if ipynb.is_file():
+        notebook = read_notebook(ipynb)
+        if to_py(notebook) == py.read_text() or _edited(ipynb, py) == ipynb:
+            return ipynb, notebook.cells
+    return py, _read_py(py)
+
+
+def _read_py(py: Path) -> list:
+    """The cells of a ``py:percent`` file; ``ValueError`` naming the line of a cell marker
+    that jupytext does not read as written (e.g. ``# %% tags=["parameters"`` loses its tag),
+    which a sync would silently drop."""
+    text = py.read_text()
+    notebook = from_py(text)
+    given = [(n, line) for n, line in enumerate(text.splitlines(), 1) if line.startswith("# %%")]
+    read = [line for line in to_py(notebook).splitlines() if line.startswith("# %%")]
+    for (number, line), back in zip(given, read):
+        if line.rstrip() != back:
+            raise ValueError(
+                f"{py}, line {number}: the cell marker {line!r} reads as {back!r}: fix it "
+                '(tags are written tags=["name"]), then sync again.'
+            )
+    return notebook.cells
+
+
+def _injected_cells(source: Path, cells: list) -> list[str]:
+    """A cell papermill injected (``injected-parameters``) means an executed copy was saved
+    over the source: its absolute paths must not reach the course."""
+    return [
+        f"{source}, {cell_name(index, cell)}: papermill's injected-parameters cell (an executed "
+        "copy was saved over the notebook): delete that cell, or restore the file from git"
+        for index, cell in enumerate(cells)
+        if "injected-parameters" in cell.get("metadata", {}).get("tags", [])
+    ]
 
 
 def _ruff_formatted(notebooks: dict[str, object], folder: Path) -> dict[str, object]:
@@ -355,6 +397,8 @@ def main(argv: list[str] | None = None) -> int:
         print(problem, file=sys.stderr)
     if problems and args.command == "check":
         print("Run `python -m tools.authoring sync`, then commit.", file=sys.stderr)
+    elif problems:
+        print("Nothing was written: fix the above, then sync again.", file=sys.stderr)
     return 1 if problems else 0
 
 

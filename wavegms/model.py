@@ -26,7 +26,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from diffusers.utils import BaseOutput
-from safetensors.torch import load_file
+from safetensors.torch import load as load_safetensors
 from safetensors.torch import save as safetensors_bytes
 from torch import nn
 from torch.utils.checkpoint import checkpoint
@@ -36,6 +36,7 @@ from .lmm import HEAD_NAMES, LatentMappingModel
 from .tiny_vae import check_image_size, is_hub_id, load_tiny_vae
 from .utils.atomic import atomic_write_bytes, atomic_write_json
 from .utils.device import autocast, resolve_precision
+from .utils.errors import read_bytes
 from .utils.jsonfile import load_dataclass, read_json_object
 
 if TYPE_CHECKING:
@@ -369,10 +370,11 @@ class WaveGMS(nn.Module):
             raise ValueError(f"{str(folder)!r} holds a {class_name}, not a {cls.__name__}.")
         config = load_dataclass(WaveGMSConfig, folder / CONFIG_NAME)
         model = cls(tiny_vae, **dataclasses.asdict(config))
+        # Read here, not by safetensors' load_file: it calls any file it cannot open "No such
+        # file or directory", even one that exists but may not be read.
+        data = read_bytes(folder / WEIGHTS_NAME)
         try:
-            state = load_file(folder / WEIGHTS_NAME)
-        except (FileNotFoundError, IsADirectoryError, PermissionError):
-            raise
+            state = load_safetensors(data)
         except Exception as error:  # SafetensorError: truncated, empty, a pickle, not weights
             raise ValueError(
                 f"{folder / WEIGHTS_NAME} is damaged or not a safetensors file ({error}): "

@@ -10,8 +10,11 @@ and the decoder through which the Dice loss and predictions pass.
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 import re
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -46,12 +49,18 @@ def check_image_size(height: int, width: int | None = None, name: str = "image_s
     """Raise ``ValueError`` unless ``height`` and ``width`` (default: ``height``) are positive
     multiples of :data:`SCALE`, which TAESD's 1/8 latent grid needs."""
     width = height if width is None else width
-    if all(isinstance(n, int) and n > 0 and n % SCALE == 0 for n in (height, width)):
+    sizes = (height, width)
+    if all(type(n) is int and n > 0 and n % SCALE == 0 for n in sizes):
         return
-    size = f"{height!r}" if height == width else f"{height}x{width} (HxW)"
+    size = f"{height!r}" if height == width else f"{height!r}x{width!r} (HxW)"
+    if not all(type(n) is int for n in sizes):
+        problem = "not an integer"
+    elif not all(n > 0 for n in sizes):
+        problem = "not positive"
+    else:
+        problem = f"not divisible by {SCALE} (TAESD works at 1/{SCALE} resolution)"
     raise ValueError(
-        f"Invalid {name}={size}: not divisible by {SCALE} (TAESD works at 1/{SCALE} "
-        f"resolution); use a positive multiple of {SCALE}, e.g. 224."
+        f"Invalid {name}={size}: {problem}; use a positive multiple of {SCALE}, e.g. 224."
     )
 
 
@@ -72,7 +81,8 @@ def load_tiny_vae(
         f"`hf download {TAESD_HUB_ID} --local-dir ./taesd`, then set the environment variable "
         f"{TAESD_ENV}=/path/to/taesd or pass load_tiny_vae('/path/to/taesd')."
     )
-    if not is_hub_id(source):
+    local = not is_hub_id(source)
+    if local:
         folder = Path(source).expanduser()
         if not (folder / "config.json").is_file():
             raise TinyVAEUnavailableError(
@@ -84,13 +94,23 @@ def load_tiny_vae(
 
     try:
         # low_cpu_mem_usage=False: the model is tiny, and it avoids a warning without accelerate.
-        vae = AutoencoderTiny.from_pretrained(source, low_cpu_mem_usage=False)
+        # diffusers only warns (pages of key names) about weights that do not fit and leaves
+        # them random: it is quiet here, and _check_weights refuses such a load.
+        with _diffusers_quiet():
+            vae, loading = AutoencoderTiny.from_pretrained(
+                source, low_cpu_mem_usage=False, output_loading_info=True
+            )
     except Exception as error:  # hub and file errors come in many types; all mean "not here"
+        why = f"{type(error).__name__}: {' '.join(str(error).split())[:300]}"
         raise TinyVAEUnavailableError(
-            f"Could not load TAESD from {source!r}: it is not in the local Hugging Face cache and "
-            f"the hub could not be reached (offline?), or the id is wrong "
-            f"({type(error).__name__}: {error}). {how_to_fix}"
+            f"Could not load TAESD from the folder {source!r} ({why}): it is damaged or not "
+            f"TAESD. {how_to_fix}"
+            if local
+            else f"Could not load TAESD from {source!r}: it is not in the local Hugging Face "
+            f"cache and the hub could not be reached (offline?), or the id is wrong ({why}). "
+            f"{how_to_fix}"
         ) from error
+    _check_weights(source, vae, loading)
     if vae.config.latent_channels != 4:
         raise TinyVAEUnavailableError(
             f"{source!r} is not the SD 1.x/2.x TAESD (it has {vae.config.latent_channels} latent "
@@ -100,3 +120,46 @@ def load_tiny_vae(
     if device is not None:
         vae.to(device)
     return vae
+
+
+def _check_weights(source: str, vae: AutoencoderTiny, loading: dict[str, list]) -> None:
+    """Refuse a load that left TAESD's tensors random: a folder holding other weights (e.g. a
+    Wave-GMS checkpoint) loads "successfully" in diffusers, and then segments nothing."""
+    if loading.get("error_msgs"):
+        raise TinyVAEUnavailableError(
+            f"Could not load TAESD's weights from {source!r}: {loading['error_msgs'][0]}"
+        )
+    missing = list(loading.get("missing_keys", []))
+    missing += [str(key[0]) for key in loading.get("mismatched_keys", [])]
+    if not missing:
+        return
+    held = _class_name(Path(source) / "config.json")
+    what = f" (it holds a {held})" if held not in (None, "AutoencoderTiny") else ""
+    raise TinyVAEUnavailableError(
+        f"{source!r} is not TAESD{what}: {len(missing)} of TAESD's {len(vae.state_dict())} "
+        f"weight tensors are missing from it or have another shape (e.g. {missing[0]!r}). "
+        f"Point {TAESD_ENV} (or --taesd) at a copy of {TAESD_HUB_ID}: "
+        f"`hf download {TAESD_HUB_ID} --local-dir ./taesd`."
+    )
+
+
+def _class_name(config: Path) -> str | None:
+    """The ``_class_name`` a diffusers ``config.json`` names, if it is a local, readable one."""
+    try:
+        return json.loads(config.read_text()).get("_class_name")
+    except (OSError, ValueError, AttributeError):
+        return None
+
+
+@contextlib.contextmanager
+def _diffusers_quiet() -> Iterator[None]:
+    """diffusers' warnings off while TAESD loads (what they say is checked, and said in one
+    line, by :func:`_check_weights`)."""
+    from diffusers.utils import logging
+
+    level = logging.get_verbosity()
+    logging.set_verbosity_error()
+    try:
+        yield
+    finally:
+        logging.set_verbosity(level)

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from ..engine.presets import PAPER_SEED, PRESETS
+from ..utils.errors import cannot_read
 
 REPO_URL = "https://github.com/wavegms/wavegms"
 NOTEBOOKS = (
@@ -80,3 +81,30 @@ def resolve_data_dir(data_dir: str | os.PathLike) -> Path:
     if not path.exists() and not path.is_absolute() and root and (root / path).exists():
         return root / path
     return path
+
+
+def read_notebook(path: str | os.PathLike):  # noqa: ANN201 - an nbformat NotebookNode
+    """The notebook at ``path`` (nbformat 4), or an error naming the file: ``ValueError`` when
+    it is not a notebook (truncated, not JSON), ``OSError`` when it cannot be read."""
+    import nbformat
+
+    try:
+        return nbformat.read(path, as_version=4)
+    except OSError as error:
+        raise cannot_read(error, path) from None
+    except nbformat.reader.NotJSONError:
+        why = "it is not valid JSON: truncated or damaged"
+    except Exception as error:  # noqa: BLE001 - nbformat's errors for a bad structure vary
+        why = f"{type(error).__name__}: {' '.join(str(error).split())[:200]}"
+    raise ValueError(
+        f"{path} is not a readable notebook ({why}): restore it (git checkout -- {path}) or fix it."
+    )
+
+
+def is_executed(path: str | os.PathLike) -> bool:
+    """Whether ``path`` is a notebook that papermill executed (``wavegms course``'s output),
+    not a course source or someone's file."""
+    try:
+        return "papermill" in read_notebook(path).metadata
+    except (OSError, ValueError):
+        return False

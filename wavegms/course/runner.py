@@ -22,7 +22,15 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from .notebooks import NOTEBOOKS, PROFILES, REPO_URL, repo_root, resolve_data_dir
+from .notebooks import (
+    NOTEBOOKS,
+    PROFILES,
+    REPO_URL,
+    is_executed,
+    read_notebook,
+    repo_root,
+    resolve_data_dir,
+)
 
 # Per-cell time limit of `wavegms course`: a quick cell that runs this long is stuck, and a
 # clear error naming it beats a silent CI timeout. Full runs train for hours: no limit.
@@ -98,7 +106,38 @@ def profile_parameters(
 def _declared_parameters(path: Path) -> set[str]:
     import papermill
 
+    read_notebook(path)  # a damaged notebook: one line naming it, not papermill's traceback
     return set(papermill.inspect_notebook(str(path)))
+
+
+def _check_out_dir(out_dir: Path, paths: Sequence[Path]) -> None:
+    """``ValueError`` when running would write over a notebook this command did not execute:
+    a course source (``--out notebooks``) or a file of the user's."""
+    for path in paths:
+        target = out_dir / path.name
+        if target.exists() and (target.resolve() == path.resolve() or not is_executed(target)):
+            raise ValueError(
+                f"--out {out_dir} holds {target}, a notebook that `wavegms course` did not "
+                "execute (a course source?): its executed copy would be written over it; "
+                "nothing was written. Choose another --out (the default is build/course)."
+            )
+
+
+def _check_kernel(kernel: str | None) -> None:
+    """``ValueError`` naming the installed kernels when ``kernel`` is not one of them."""
+    if kernel is None:
+        return
+    from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
+
+    specs = KernelSpecManager()
+    try:
+        specs.get_kernel_spec(kernel)
+    except NoSuchKernel:
+        installed = ", ".join(sorted(specs.find_kernel_specs())) or "none"
+        raise ValueError(
+            f"No Jupyter kernel named {kernel!r} (installed: {installed}): choose one of them "
+            f"with --kernel, or install it (python -m ipykernel install --user --name {kernel})."
+        ) from None
 
 
 def _export_html(notebook_path: Path, html_path: Path) -> None:
@@ -196,6 +235,9 @@ def run_course(
     Raises:
         CourseError: a notebook failed; the message names it, the cell and the error, and
             the partly executed notebook is saved for inspection.
+        ValueError: before anything is written: ``out_dir`` holds a notebook this command did
+            not execute (e.g. the sources: ``out_dir="notebooks"``), ``kernel`` is not
+            installed, or a notebook is damaged (the message names it).
     """
     import papermill
     from nbclient.exceptions import CellTimeoutError, DeadKernelError
@@ -204,6 +246,9 @@ def run_course(
     out_dir = Path(out_dir).expanduser()
     folder = Path(source_dir).expanduser() if source_dir is not None else notebooks_dir(edition)
     paths = select_notebooks(notebooks, folder)
+    # Everything is checked before anything is written: no empty folder is left behind.
+    _check_kernel(kernel)
+    _check_out_dir(out_dir, paths)
     values = profile_parameters(profile, out_dir, parameters)
     declared = {path: _declared_parameters(path) for path in paths}
     unknown = set(parameters or {}) - set().union(*declared.values())

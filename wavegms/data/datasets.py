@@ -82,8 +82,15 @@ class SegmentationDataset(Dataset):
         Raises:
             ValueError: corrupt file, or image and mask sizes differ (names both files).
         """
-        image = load_image(self.image_path(i))
-        mask = load_mask(self.mask_path(i))
+        try:
+            image = load_image(self.image_path(i))
+            mask = load_mask(self.mask_path(i))
+        except ValueError as error:
+            if error.__cause__ is None:  # not damage (e.g. over the pixel limit): said already
+                raise
+            raise ValueError(
+                f"{error} Prepare the dataset again ({prepare_command(self.root)} --force)."
+            ) from error.__cause__
         if mask.shape != image.shape[:2]:
             raise ValueError(
                 f"size mismatch for item {self.names[i]!r}: image {self.image_path(i)} is "

@@ -8,12 +8,14 @@ everywhere. Only numpy and Pillow are imported: preparing data must not import t
 from __future__ import annotations
 
 import re
+import warnings
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageOps, PngImagePlugin
 
 from ..utils.atomic import atomic_write
+from ..utils.errors import cannot_read
 
 # The file types read as images everywhere (preparation, datasets, predict).
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
@@ -22,34 +24,52 @@ IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
 
 
 def open_image(path: str | Path) -> Image.Image:
-    """Open and fully decode an image file.
+    """Open and fully decode an image file, turned upright as image viewers show it (the EXIF
+    orientation of camera and phone JPEGs applied).
+
+    Images over Pillow's warning limit (``PIL.Image.MAX_IMAGE_PIXELS``, ~89 megapixels) but
+    under its hard limit (twice that) are read without Pillow's raw warning: memory is the
+    caller's concern (``predict`` bounds it by pixels).
 
     Raises:
         FileNotFoundError: the file does not exist (the message names it).
-        ValueError: the file is not a readable image, or is truncated or corrupt.
+        OSError: the file cannot be read (no permission, a disk error): one line naming it.
+        ValueError: the file is not a readable image, is truncated or corrupt, or is over
+            Pillow's hard pixel limit.
     """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"image file not found: {path}")
     try:
-        img = Image.open(path)
-        # Image.open is lazy: decoding everything now is what surfaces truncated files.
-        img.load()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            img = Image.open(path)
+            # Image.open is lazy: decoding everything now is what surfaces truncated files.
+            img.load()
     except Image.DecompressionBombError as e:
         # Not damage: the file is larger than Pillow agrees to decode.
         sizes = re.findall(r"(\d+) pixels", str(e))
         count = f"{sizes[0]} pixels, " if sizes else ""
         raise ValueError(
-            f"cannot read image {path}: it is too large ({count}Pillow's limit is "
-            f"{Image.MAX_IMAGE_PIXELS} pixels, PIL.Image.MAX_IMAGE_PIXELS). Downscale the "
-            "image, or raise that limit if you trust the file."
+            f"cannot read image {path}: it is too large ({count}Pillow decodes at most twice "
+            f"PIL.Image.MAX_IMAGE_PIXELS = {Image.MAX_IMAGE_PIXELS}). Downscale the image, or "
+            "raise that limit if you trust the file."
         ) from None
-    except (OSError, SyntaxError, ValueError) as e:
-        raise ValueError(
-            f"cannot read image {path}: {e}. The file is corrupt or truncated; "
-            "prepare the dataset again (python -m data_download <dataset> --root DATA_DIR --force)."
-        ) from e
-    return img
+    except OSError as e:
+        if e.errno is not None:  # the system's: permission, disk; not the file's content
+            raise cannot_read(e, path) from None
+        raise _damaged(path, e) from e
+    except (SyntaxError, ValueError) as e:
+        raise _damaged(path, e) from e
+    return ImageOps.exif_transpose(img) if img.getexif().get(_ORIENTATION, 1) != 1 else img
+
+
+_ORIENTATION = 0x0112  # the EXIF tag: 1 = upright, 2-8 = mirrored and/or rotated
+
+
+def _damaged(path: Path, error: Exception) -> ValueError:
+    # Callers that know where the file came from add what to do (prepare the dataset again).
+    return ValueError(f"cannot read image {path}: {error}. The file is corrupt or truncated.")
 
 
 def _high_bit_depth(a: np.ndarray) -> np.ndarray:
@@ -73,7 +93,8 @@ def image_to_array(img: Image.Image) -> np.ndarray:
     """
     mode = img.mode
     if mode in ("RGB", "L"):
-        a = np.asarray(img, dtype=np.float32) / 255.0
+        a = np.array(img, dtype=np.float32)
+        a /= 255.0  # in place: one float copy of a large image, not two
     elif mode == "1":
         a = np.asarray(img, dtype=np.float32)
     elif mode in ("I", "I;16", "I;16B", "I;16L", "I;16N", "F"):
@@ -183,19 +204,53 @@ def read_mask(path: str | Path) -> tuple[np.ndarray, str | None]:
     return binarise_mask(open_image(path))
 
 
-def to_uint8(image: np.ndarray) -> np.ndarray:
-    """float [0, 1] -> uint8 [0, 255], rounding (exact round trip for 8-bit sources)."""
-    return np.clip(np.rint(image * 255.0), 0, 255).astype(np.uint8)
+def to_uint8(image: np.ndarray, chunk: int = 2**22) -> np.ndarray:
+    """float [0, 1] -> uint8 [0, 255], rounding (exact round trip for 8-bit sources).
+
+    Converted ``chunk`` values at a time (along the first axis): a float copy of a whole
+    100-megapixel image would be 1.2 GB on top of it."""
+    image = np.asarray(image)
+    if image.ndim == 0:
+        return np.asarray(np.clip(np.rint(image * 255.0), 0, 255), dtype=np.uint8)
+    out = np.empty(image.shape, np.uint8)
+    step = max(1, chunk // max(1, int(np.prod(image.shape[1:]))))
+    for top in range(0, len(image), step):
+        part = image[top : top + step] * 255.0
+        np.rint(part, out=part)
+        out[top : top + step] = np.clip(part, 0, 255, out=part)
+    return out
 
 
-def save_png(array: np.ndarray, path: str | Path, compress_level: int = 3) -> None:
+def save_png(
+    array: np.ndarray, path: str | Path, compress_level: int = 3, software: str | None = None
+) -> None:
     """Write a uint8 ``[H, W]`` (grey) or ``[H, W, 3]`` (RGB) array as PNG, atomically.
 
     A level-3 compression is ~3x faster than Pillow's default for photos and only a
-    few percent larger, which matters for the 10,015 HAM10000 images.
+    few percent larger, which matters for the 10,015 HAM10000 images. ``software`` is
+    recorded in the PNG's ``Software`` text field (see :func:`png_software`).
     """
     image = Image.fromarray(array)
-    atomic_write(path, lambda file: image.save(file, format="PNG", compress_level=compress_level))
+    info = None
+    if software is not None:
+        info = PngImagePlugin.PngInfo()
+        info.add_text(SOFTWARE, software)
+    options = {"compress_level": compress_level, "pnginfo": info}
+    atomic_write(path, lambda file: image.save(file, format="PNG", **options))
+
+
+SOFTWARE = "Software"  # the PNG text field naming the program that wrote the file
+
+
+def png_software(path: str | Path) -> str | None:
+    """The ``Software`` text field of the PNG at ``path`` (None: none, or not a PNG). Reads
+    only the header: the field is written before the pixels."""
+    try:
+        with Image.open(path) as image:
+            value = image.info.get(SOFTWARE) if image.format == "PNG" else None
+    except (OSError, ValueError, SyntaxError):
+        return None
+    return value if isinstance(value, str) else None
 
 
 def save_image_png(image: np.ndarray, path: str | Path) -> None:
@@ -206,6 +261,7 @@ def save_image_png(image: np.ndarray, path: str | Path) -> None:
     save_png(a, path)
 
 
-def save_mask_png(mask: np.ndarray, path: str | Path) -> None:
-    """Write a bool ``[H, W]`` mask as a single-channel 0/255 PNG."""
-    save_png(np.where(mask, np.uint8(255), np.uint8(0)), path)
+def save_mask_png(mask: np.ndarray, path: str | Path, software: str | None = None) -> None:
+    """Write a bool ``[H, W]`` mask as a single-channel 0/255 PNG (``software``: see
+    :func:`save_png`)."""
+    save_png(np.where(mask, np.uint8(255), np.uint8(0)), path, software=software)

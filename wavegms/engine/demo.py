@@ -33,6 +33,12 @@ DIR receives:
 """
 
 N_IMAGES = 4  # images given to `predict`
+PARTS = ("run", "eval", "images", "predictions")  # what the demo writes in DIR
+
+
+def _holds_something(path: Path) -> bool:
+    """Whether ``path`` is a file, or a folder with anything in it (an empty one is free)."""
+    return path.is_file() or (path.is_dir() and any(path.iterdir()))
 
 
 def run_demo(
@@ -51,15 +57,20 @@ def run_demo(
     ``synthetic_sizes=(32, 8, 8)``).
 
     Returns ``{"run_dir", "eval_dir", "predictions", "summary", "best_dice"}``. Refuses an
-    ``out_dir`` that already holds a demo (nothing is overwritten).
+    ``out_dir`` that already holds any of :data:`PARTS` with something in it (a demo, or
+    files of the user's): nothing is overwritten.
     """
     from .run_data import build_datasets
     from .train import train
 
     out_dir = Path(out_dir).expanduser()
-    if (out_dir / "run").exists():
+    taken = [out_dir / name for name in PARTS if _holds_something(out_dir / name)]
+    if taken:
+        what = "a demo" if (out_dir / "run").exists() else "files of yours"
         raise ValueError(
-            f"{out_dir} already holds a demo (run/): choose another --out or delete it."
+            f"{out_dir} already holds {what} ({', '.join(f'{p.name}/' for p in taken)}), which "
+            f"the demo would write over: nothing was written; choose another --out, or move "
+            f"{taken[0]} away."
         )
     config = preset("quick", **{"epochs": epochs, "device": device or "auto", **overrides})
     config.notes["preset"] = "quick (demo)"

@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import csv
 import io
-import json
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +23,7 @@ from ..data import SegmentationDataset, make_splits
 from ..data.splits import EXCLUDED_CLASSES
 from ..tiny_vae import check_image_size
 from ..utils.atomic import atomic_write_json, atomic_write_text
+from ..utils.jsonfile import read_json_object
 from .checkpoint import (
     METRICS,
     find_run_dir,
@@ -59,7 +59,8 @@ cross-domain (e.g. a BUSI checkpoint on BUS): all usable items of OTHER (BUSI's 
 class excluded, as in the paper), or its GMS test list with --split test.
 
 A model that does not clearly beat the constant-mask baseline has learned where lesions
-usually are, not what they look like; evaluate says so.
+usually are, not what they look like; evaluate says so. It also says how many ground-truth masks
+are empty: when all are, Dice only counts false alarms, and no baseline is compared.
 
 Examples:
   wavegms evaluate --checkpoint runs/busi --out evals/busi
@@ -170,7 +171,7 @@ def _provenance(checkpoint: Path, config: TrainConfig | None) -> dict[str, Any]:
     """Which split chose this checkpoint and at which epoch (from its ``metrics.json``, written
     by the trainer), and the trainer's warning when it was chosen on test."""
     metrics_file = checkpoint / METRICS
-    metrics = json.loads(metrics_file.read_text()) if metrics_file.is_file() else {}
+    metrics = read_json_object(metrics_file) if metrics_file.is_file() else {}
     info = {
         "selected_on": metrics.get("selected_on", config.selection if config else None),
         "checkpoint_epoch": metrics.get("epoch"),
@@ -308,7 +309,7 @@ def evaluate(
     folder = resolve_checkpoint(checkpoint)
     run_dir = find_run_dir(folder)
     config = load_train_config(folder)
-    model_config = json.loads((folder / "config.json").read_text())
+    model_config = read_json_object(folder / "config.json")
     image_size = int(image_size or model_config.get("image_size", 224))
     check_image_size(image_size)
     if batch_size < 1:
@@ -411,6 +412,18 @@ def run(args: argparse.Namespace) -> int:
         f"(pooled {summary['dice_pooled']:.4f}), IoU {summary['iou_mean']:.4f}, "
         f"HD95 {summary['hd95_mean']:.2f} px -> {args.out}"
     )
+    empty, n = summary["n_gt_empty"], summary["n_images"]
+    if empty == n:
+        print(
+            f"every ground-truth mask is empty ({empty}/{n}): Dice is 1 where the model finds "
+            "nothing too and 0 where it finds anything, so it counts false alarms, not "
+            "segmentation quality; evaluate on images with lesions for that"
+        )
+        return 0
+    if empty:
+        print(
+            f"{empty} of {n} ground-truth masks are empty (Dice 1 there only if nothing is found)"
+        )
     prior = summary["prior_dice_mean"]
     if prior is None:
         print(f"constant-mask baseline: {summary['prior_source']}")

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import argparse
 import os
+import stat
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -21,7 +22,14 @@ import torch.nn.functional as F
 from diffusers import AutoencoderTiny
 from tqdm.auto import tqdm
 
-from ..data.images import IMAGE_EXTENSIONS, load_image, save_mask_png, save_png, to_uint8
+from ..data.images import (
+    IMAGE_EXTENSIONS,
+    load_image,
+    png_software,
+    save_mask_png,
+    save_png,
+    to_uint8,
+)
 from ..data.tensors import resize_image
 from ..model import WaveGMS, check_pixels
 from ..utils.device import PRECISIONS, get_device
@@ -38,7 +46,10 @@ GPU when there is one (--device cpu to force the CPU).
 Unreadable files, images with NaN or off-scale pixels and masks that cannot be written are
 reported on stderr and skipped; the other images still get their masks. Every name given gets
 its own mask (a symlink too).
-Inputs with the same stem never overwrite each other: the later one becomes <stem>-2.png.
+Inputs with the same stem never overwrite each other: the later one becomes <stem>-2.png. Files
+in DIR are replaced only if an earlier predict wrote them: where a mask would replace an input
+image (--out the folder of PNG scans) or another file (ground-truth masks), predict stops first.
+Memory is bounded by pixels: a batch holds --batch-size images, or fewer large ones.
 Exit status: 0 when every image got a mask, 1 when some failed, 2 when none got one or an
 argument or the checkpoint is wrong (one line on stderr).
 
@@ -92,19 +103,67 @@ def expand_inputs(paths: Iterable[str | Path]) -> list[Path]:
     return unique
 
 
-def _output_stems(files: Sequence[Path]) -> list[str]:
-    """One output stem per input; repeated stems get ``-2``, ``-3``... (case-insensitively,
-    as file systems on macOS and Windows are)."""
+# Images loaded for one batch hold at most this many pixels together (one larger image goes
+# alone): 8 photos of 100 megapixels would need over 10 GB, 8 ultrasound scans need 20 MB.
+MAX_BATCH_PIXELS = 2**26
+SOFTWARE = "wavegms predict"  # in the PNG text of every file predict writes: its own outputs
+
+
+def _suffixes(save_probs: bool, save_overlay: bool) -> list[str]:
+    """The file names written per image, after its stem."""
+    return [".png"] + ["_prob.png"] * save_probs + ["_overlay.png"] * save_overlay
+
+
+def _output_stems(files: Sequence[Path], suffixes: Sequence[str] = (".png",)) -> list[str]:
+    """One output stem per input, none of whose files (``stem + suffix``) another input's
+    take: repeated stems get ``-2``, ``-3``... (case-insensitively, as file systems on macOS
+    and Windows are)."""
     taken: set[str] = set()
     stems = []
     for file in files:
         stem, n = file.stem, 1
-        while stem.lower() in taken:
+        while any(f"{stem}{suffix}".lower() in taken for suffix in suffixes):
             n += 1
             stem = f"{file.stem}-{n}"
-        taken.add(stem.lower())
+        taken.update(f"{stem}{suffix}".lower() for suffix in suffixes)
         stems.append(stem)
     return stems
+
+
+def _refuse_overwriting(
+    files: Sequence[Path], out_dir: Path, stems: Sequence[str], suffixes: Sequence[str]
+) -> None:
+    """``ValueError`` if a file predict would write exists and is not an output of predict:
+    an input image (the same file, by any name: masks written into the folder of PNG scans
+    would replace them), or anyone's file (ground-truth masks are named ``<stem>.png`` too).
+    Earlier outputs of predict, which carry its name in their PNG text, may be replaced."""
+    inputs = {}
+    for file in files:
+        try:
+            status = file.stat()
+        except OSError:  # missing or unreadable: reported when read
+            continue
+        inputs[status.st_dev, status.st_ino] = file
+    for stem in stems:
+        for suffix in suffixes:
+            path = out_dir / f"{stem}{suffix}"
+            try:
+                status = path.stat()
+            except OSError:
+                continue
+            if not stat.S_ISREG(status.st_mode):  # a folder in the way: that image's write fails
+                continue
+            image = inputs.get((status.st_dev, status.st_ino))
+            if image is not None:
+                what = f"the input image {image}"
+            elif png_software(path) != SOFTWARE:
+                what = "a file that wavegms predict did not write"
+            else:
+                continue
+            raise ValueError(
+                f"{path} would be written over {what}: nothing was written; give another "
+                "folder for the masks (--out), or move that file away."
+            )
 
 
 def to_model_input(image: np.ndarray, size: int) -> torch.Tensor:
@@ -147,7 +206,8 @@ def predict_files(
         checkpoint_or_model: a run folder, a checkpoint folder or a loaded :class:`WaveGMS`.
         paths: image files and/or folders (their image files, not recursive).
         out_dir: created if needed.
-        batch_size: images per forward pass.
+        batch_size: images per forward pass (fewer when they are large: a batch holds at most
+            :data:`MAX_BATCH_PIXELS` pixels of images read, so memory is bounded by pixels).
         device: where to run (default: :func:`~wavegms.get_device`; a given model stays on its
             device unless this is set).
         save_probs: also write ``<stem>_prob.png``, the probability x 255 as 8-bit grey.
@@ -161,6 +221,10 @@ def predict_files(
 
     Returns:
         A :class:`PredictReport`; unreadable images are in ``failed`` with the reason.
+
+    Raises:
+        ValueError: a file it would write exists and is an input, or was not written by
+            predict (nothing is written then).
     """
     if batch_size < 1:
         raise ValueError(f"batch_size must be at least 1, got {batch_size}")
@@ -173,61 +237,114 @@ def predict_files(
     if out_dir.exists() and not out_dir.is_dir():
         raise NotADirectoryError(f"{out_dir} is a file: give a folder for the masks as --out.")
     # out_dir is made with the first mask: a run that fails before leaves no empty folder.
+    suffixes = _suffixes(save_probs, save_overlay)
+    stems = _output_stems(files, suffixes)
+    _refuse_overwriting(files, out_dir, stems, suffixes)
     model = _resolve_model(checkpoint_or_model, device, tiny_vae, precision)
     size = model.config.image_size
     report = PredictReport()
-    stems = _output_stems(files)
-
     bar = tqdm(total=len(files), desc="predict", unit="img", disable=not progress)
-    for start in range(0, len(files), batch_size):
-        batch: list[tuple[Path, str, np.ndarray]] = []
-        for file, stem in zip(files[start : start + batch_size], stems[start : start + batch_size]):
+    for batch in _batches(files, stems, size, batch_size, save_overlay, report.failed, bar):
+        probs = model.predict(torch.stack([item.input for item in batch]), precision=precision)
+        for item, prob in zip(batch, probs):
             try:
-                image = load_image(file)
-                check_pixels(image)  # NaN or off-scale pixels would give a wrong mask silently
-                batch.append((file, stem, image))
-            except (ValueError, OSError) as error:  # corrupt, missing, unreadable, bad pixels
-                report.failed.append((file, " ".join(str(error).split())))
-        if batch:
-            inputs = torch.stack([to_model_input(image, size) for _, _, image in batch])
-            probs = model.predict(inputs, precision=precision)
-            for (file, stem, image), prob in zip(batch, probs):
-                try:
-                    written = _write_outputs(
-                        prob, image, out_dir, stem, threshold, save_probs, save_overlay
-                    )
-                except OSError as error:  # this image's files only: the others go on
-                    report.failed.append((file, f"could not write its mask: {error}"))
-                    continue
-                report.written.append(written)
-                if stem != file.stem:
-                    report.renamed.append((file, written))
-        bar.update(min(batch_size, len(files) - start))
+                written = _write_outputs(prob, item, out_dir, threshold, save_probs)
+            except OSError as error:  # this image's files only: the others go on
+                report.failed.append((item.file, f"could not write its mask: {error}"))
+                continue
+            report.written.append(written)
+            if item.stem != item.file.stem:
+                report.renamed.append((item.file, written))
+        bar.update(len(batch))
     bar.close()
     return report
 
 
-def _write_outputs(
-    prob: torch.Tensor,
-    image: np.ndarray,
-    out_dir: Path,
-    stem: str,
-    threshold: float,
-    save_probs: bool,
-    save_overlay: bool,
-) -> Path:
-    """Resize ``prob [1, S, S]`` to ``image``'s size and write the mask (and extras)."""
+@dataclass
+class _Loaded:
+    """An image read for a batch: what its outputs need, and no more of it."""
+
+    file: Path
+    stem: str
+    input: torch.Tensor  # [3, S, S], what the model sees
+    height: int
+    width: int
+    image: np.ndarray | None  # uint8 [H, W, 3], kept for the overlay only
+
+    @property
+    def pixels(self) -> int:
+        return self.height * self.width
+
+
+def _batches(
+    files: Sequence[Path],
+    stems: Sequence[str],
+    size: int,
+    batch_size: int,
+    keep_image: bool,
+    failed: list[tuple[Path, str]],
+    bar: tqdm,
+) -> Iterator[list[_Loaded]]:
+    """The readable images, loaded in batches of at most ``batch_size`` images and
+    :data:`MAX_BATCH_PIXELS` pixels (a larger image goes alone); one that cannot be read or
+    holds bad pixels goes to ``failed`` with the reason."""
+    batch: list[_Loaded] = []
+    pixels = 0
+    for file, stem in zip(files, stems):
+        try:
+            item = _load(file, stem, size, keep_image)
+        except (ValueError, OSError) as error:  # corrupt, missing, unreadable, bad pixels
+            failed.append((file, " ".join(str(error).split())))
+            bar.update(1)
+            continue
+        if batch and pixels + item.pixels > MAX_BATCH_PIXELS:
+            yield batch
+            batch, pixels = [], 0
+        batch.append(item)
+        pixels += item.pixels
+        if len(batch) == batch_size:
+            yield batch
+            batch, pixels = [], 0
+    if batch:
+        yield batch
+
+
+def _load(file: Path, stem: str, size: int, keep_image: bool) -> _Loaded:
+    image = load_image(file)
+    check_pixels(image)  # NaN or off-scale pixels would give a wrong mask silently
     height, width = image.shape[:2]
-    full = F.interpolate(prob[None], size=(height, width), mode="bilinear", align_corners=False)
-    full = full[0, 0].clamp(0, 1).cpu().numpy()
+    kept = to_uint8(image) if keep_image else None  # 4x smaller than the float image
+    return _Loaded(file, stem, to_model_input(image, size), height, width, kept)
+
+
+def _write_outputs(
+    prob: torch.Tensor, item: _Loaded, out_dir: Path, threshold: float, save_probs: bool
+) -> Path:
+    """Resize ``prob [1, S, S]`` to ``item``'s size and write the mask (and extras)."""
+    size = (item.height, item.width)
+    full = F.interpolate(prob[None].float(), size=size, mode="bilinear", align_corners=False)
+    full = full[0, 0].clamp_(0, 1).cpu().numpy()
     mask = full > threshold
-    mask_path = out_dir / f"{stem}.png"
-    save_mask_png(mask, mask_path)
+    mask_path = out_dir / f"{item.stem}.png"
+    save_mask_png(mask, mask_path, software=SOFTWARE)
     if save_probs:
-        save_png(to_uint8(full), out_dir / f"{stem}_prob.png")
-    if save_overlay:
-        save_png(to_uint8(overlay(image, mask)), out_dir / f"{stem}_overlay.png")
+        save_png(to_uint8(full), out_dir / f"{item.stem}_prob.png", software=SOFTWARE)
+    del full
+    if item.image is not None:
+        overlaid = _overlay_uint8(item.image, mask)
+        save_png(overlaid, out_dir / f"{item.stem}_overlay.png", software=SOFTWARE)
     return mask_path
+
+
+def _overlay_uint8(image: np.ndarray, mask: np.ndarray, rows_pixels: int = 2**22) -> np.ndarray:
+    """:func:`~wavegms.engine.viz.overlay` of uint8 ``image [H, W, 3]``, as uint8, a strip of
+    rows at a time: float copies of a whole 100-megapixel image would take gigabytes."""
+    out = np.empty_like(image)
+    step = max(1, rows_pixels // max(1, image.shape[1]))
+    for top in range(0, image.shape[0], step):
+        rows = slice(top, top + step)
+        out[rows] = to_uint8(overlay(image[rows].astype(np.float32) / 255, mask[rows]))
+    return out
 
 
 # ---- command line ------------------------------------------------------------------------------

@@ -14,9 +14,10 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from safetensors.torch import load_file, save
+from safetensors.torch import load, save
 
 from ..utils.atomic import atomic_write_bytes
+from ..utils.errors import read_bytes
 from .metrics import dice_iou
 
 
@@ -88,7 +89,7 @@ def load_prior(folder: str | Path, image_size: int | None = None) -> tuple[torch
     Raises:
         FileNotFoundError: ``folder`` has no ``prior.safetensors``.
     """
-    tensors = load_file(Path(folder) / PRIOR_FILE)
+    tensors = load(read_bytes(Path(folder) / PRIOR_FILE))  # read_bytes: says why it cannot
     mean = tensors["mean_mask"]
     if image_size is not None and mean.shape[-1] != image_size:
         mean = F.interpolate(mean[None], size=(image_size, image_size), mode="bilinear")[0]

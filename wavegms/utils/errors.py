@@ -33,3 +33,29 @@ def error_line(
     else:
         message = str(error)
     return " ".join(message.split())  # one line, however the message was wrapped
+
+
+_READ_HINTS = {
+    errno.EACCES: "no permission to read it: make it readable (chmod) or ask its owner",
+    errno.EPERM: "no permission to read it: make it readable (chmod) or ask its owner",
+    errno.ENOENT: "it does not exist: check the path",
+    errno.EISDIR: "it is a folder, not a file: give the file inside it",
+    errno.EIO: "the disk could not read it: copy the file again from a good source",
+}
+
+
+def cannot_read(error: OSError, path: str | Path) -> OSError:
+    """``error``, raised when reading ``path``, as an ``OSError`` of the same kind whose one
+    line names the file and says what to do for reading (``error_line``'s hints are written
+    for folders the command writes to)."""
+    hint = _READ_HINTS.get(error.errno, "check the path and its permissions")
+    reason = error.strerror or " ".join(str(error).split())
+    return type(error)(f"cannot read {path}: {reason} ({hint})")
+
+
+def read_bytes(path: str | Path) -> bytes:
+    """The bytes of ``path``; an ``OSError`` says in one line why it could not be read."""
+    try:
+        return Path(path).read_bytes()
+    except OSError as error:
+        raise cannot_read(error, path) from None

@@ -14,13 +14,15 @@ import json
 from pathlib import Path
 from typing import Any, TypeVar
 
+from .errors import read_bytes
+
 T = TypeVar("T")
 
 
 def read_json_object(path: str | Path) -> dict[str, Any]:
     """The JSON object in ``path``; ``ValueError`` naming the file if it is not one."""
     try:
-        values = json.loads(Path(path).read_bytes())
+        values = json.loads(read_bytes(path))
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
         raise ValueError(f"{path} is not valid JSON ({error}): fix or replace the file.") from None
     if not isinstance(values, dict):

@@ -32,25 +32,43 @@ def check(
     Args:
         name: what is checked, e.g. ``"Exercise 2"``.
         answer: the student's value (``...`` or ``None``: not done yet).
-        test: ``test(answer)`` returns True when right; False or a sentence saying what is
-            wrong otherwise. An exception it raises is reported as the reason.
+        test: ``test(answer)`` returns True when right (numpy's and torch's one-value
+            booleans too: ``np.float64(3.0) == 3`` is ``np.True_``); False or a sentence
+            saying what is wrong otherwise. An exception it raises is reported as the reason.
         success: a sentence printed after a right answer (what it shows), or a function of
-            the answer making one (called only then: the stub's ``...`` never reaches it).
+            the answer making one (called only then: the stub's ``...`` never reaches it). If
+            that function fails on an unusual right answer, the answer is still correct.
     """
     if is_stub(answer):
         print(f"{name}: {NOT_DONE}: replace the `...` in the cell above, then run both cells.")
         return NOT_DONE
     try:
-        verdict = test(answer)
+        verdict = _as_bool(test(answer))
     except Exception as error:  # noqa: BLE001 - the student's code may fail in any way
         verdict = f"{type(error).__name__}: {error}"
     if verdict is True:
-        note = success(answer) if callable(success) else success
+        try:
+            note = success(answer) if callable(success) else success
+        except Exception:  # noqa: BLE001 - e.g. f"{answer:.1f}" on a right Fraction
+            note = ""
         print(f"{name}: {CORRECT}." + (f" {note}" if note else ""))
         return CORRECT
     reason = verdict if isinstance(verdict, str) and verdict else "the answer does not match."
     print(f"{name}: {WRONG}: {reason}")
     return WRONG
+
+
+def _as_bool(verdict: Any) -> Any:  # noqa: ANN401
+    """``verdict`` as a Python bool when it holds one boolean (``np.True_``, ``tensor(True)``,
+    a one-element boolean array), else as it is (a reason, or something that is no verdict)."""
+    if isinstance(verdict, (bool, str)) or verdict is None:
+        return verdict
+    if "bool" in str(getattr(verdict, "dtype", "")):  # numpy "bool", torch "torch.bool"
+        try:
+            return bool(verdict.item())
+        except (ValueError, RuntimeError):  # several values: not a verdict
+            return verdict
+    return verdict
 
 
 def close(value: Any, expected: Any, *, rtol: float = 1e-4, atol: float = 1e-6) -> bool | str:  # noqa: ANN401

@@ -13,6 +13,7 @@ from typing import Any
 from ...data import load_image, load_mask
 from ...data.datasets import list_names, read_info
 from ...data.tensors import resize_pair, to_tensors
+from ...tiny_vae import check_image_size
 
 _HERE = Path(__file__).resolve().parent
 SAMPLE_SETS = ("busi",)
@@ -35,9 +36,12 @@ def load_samples(name: str = "busi", image_size: int | None = None) -> list[dict
 
     Each dict has ``image`` ``[3, H, W]`` float32 in [0, 1] (grey scans replicated to 3
     channels), ``mask`` ``[1, H, W]`` in {0, 1}, ``name`` and ``label`` (e.g. ``"benign"``).
-    ``image_size``: resize to a square of that side (as the model sees them, e.g. 224);
-    None keeps each scan's own size (longer side 256 px).
+    ``image_size``: resize to a square of that side (as the model sees them, e.g. 224; a
+    positive multiple of 8, as the model needs); None keeps each scan's own size (longer
+    side 256 px).
     """
+    if image_size is not None:
+        check_image_size(image_size)
     root = samples_dir(name)
     labels = read_info(root).get("classes") or {}
     items = []
