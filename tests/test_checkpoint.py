@@ -1,21 +1,17 @@
-"""Issue 12, the training side: run folders never get stuck, raced, overwritten, left with
-temporary files or an inconsistent ``last/``; files a user shares follow the umask; bad
-settings files and system errors are one line (exit 2).
+"""Run folders (``wavegms.engine.checkpoint``): what a run writes and how it is read back.
 
-Faults are injected (monkeypatched failures, a process holding the lock, hand-made files): no
-root, no real full disk.
+Which folder a path names (:func:`resolve_checkpoint`, :func:`find_run_dir`), what a folder
+holds (:func:`run_status`), training states read without unpickling code, and a run folder
+that is never overwritten, left with temporary files or with a ``last/`` or ``best/`` that
+disagrees with its state, whenever a run is killed; the files follow the umask. Kills are
+injected (monkeypatched failures, hand-made leftovers): no root, no real full disk.
 """
 
 from __future__ import annotations
 
-import errno
 import json
 import os
-import re
 import stat
-import subprocess
-import sys
-import textwrap
 
 import pytest
 import torch
@@ -23,12 +19,23 @@ from safetensors.torch import load_file
 
 import wavegms.engine.train
 from wavegms.cli import main
+from wavegms.data.splits import SPLITS_FILE
 from wavegms.engine import checkpoint
-from wavegms.engine.checkpoint import load_training_state
-from wavegms.engine.config import TrainConfig, preset
+from wavegms.engine.checkpoint import (
+    METRICS,
+    TRAIN_CONFIG,
+    TRAINING_STATE,
+    atomic_torch_save,
+    find_run_dir,
+    load_train_config,
+    load_training_state,
+    recover_run_dir,
+    resolve_checkpoint,
+    run_status,
+)
+from wavegms.engine.config import preset
 from wavegms.engine.train import train
-from wavegms.losses import WaveGMSLoss
-from wavegms.utils.lock import FolderInUseError, claim_folder
+from wavegms.utils.lock import LOCK_NAME
 
 WEIGHTS = "diffusion_pytorch_model.safetensors"
 
@@ -38,85 +45,67 @@ def config(**overrides):  # noqa: ANN003, ANN201
     return preset("quick", device="cpu", **{**settings, **overrides})
 
 
-def fail_in_first_step(monkeypatch, error: BaseException) -> None:  # noqa: ANN001
-    def failing(self, output, masks):  # noqa: ANN001, ANN202
-        raise error
-
-    monkeypatch.setattr(WaveGMSLoss, "forward", failing)
-
-
-# ---- 1: a run with no finished epoch is never stuck ---------------------------------------------
+def make_folder(folder, files: dict[str, bytes]):  # noqa: ANN001, ANN201
+    """``folder`` holding ``files`` (name -> bytes): a hand-made checkpoint or leftover."""
+    folder.mkdir(parents=True)
+    for name, data in files.items():
+        (folder / name).write_bytes(data)
+    return folder
 
 
-def test_run_interrupted_in_epoch_1_resumes_from_scratch_or_restarts(
-    tiny_vae, tmp_path, monkeypatch, capsys
-):
-    run_dir = tmp_path / "run"
-    fail_in_first_step(monkeypatch, KeyboardInterrupt())
-    with pytest.raises(KeyboardInterrupt):
-        train(config(lr=1e-3), run_dir, progress=False, tiny_vae=tiny_vae)
-    out = capsys.readouterr().out
-    assert (run_dir / "train_config.json").is_file()
-    assert not (run_dir / "last").exists()
-    # The advice printed is a command that works: --resume restarts with the saved settings.
-    assert f"wavegms train --out {run_dir} --resume" in out
-    monkeypatch.undo()
-    resumed = train(None, run_dir, resume=True, progress=False, tiny_vae=tiny_vae)
-    assert [r["epoch"] for r in resumed.history] == [1]
-    assert TrainConfig.load(run_dir / "train_config.json").lr == 1e-3
-
-    # Any failure in epoch 1 (here a full disk), then a plain start: it starts again.
-    other = tmp_path / "other"
-    fail_in_first_step(monkeypatch, OSError(errno.ENOSPC, "No space left on device"))
-    with pytest.raises(OSError):
-        train(config(), other, progress=False, tiny_vae=tiny_vae)
-    monkeypatch.undo()
-    restarted = train(config(), other, progress=False, tiny_vae=tiny_vae)
-    assert [r["epoch"] for r in restarted.history] == [1]
-    assert load_training_state(other / "last" / "training_state.pt")["epoch"] == 1
+# ---- which folder a path names -------------------------------------------------------------------
 
 
-# ---- 3: one run per folder ---------------------------------------------------------------------
+def test_resolve_checkpoint_takes_a_checkpoint_or_a_runs_best_then_last(tmp_path, monkeypatch):
+    run = tmp_path / "run"
+    last = make_folder(run / "last", {"config.json": b"{}"})
+    assert resolve_checkpoint(run) == last  # no best/ yet
+    best = make_folder(run / "best", {"config.json": b"{}"})
+    assert resolve_checkpoint(run) == best
+    assert resolve_checkpoint(last) == last  # a checkpoint folder is itself
+    monkeypatch.setenv("HOME", str(tmp_path))
+    assert resolve_checkpoint("~/run") == best
 
 
-def test_a_folder_held_by_a_live_run_is_refused_and_a_dead_runs_lock_is_taken_over(
-    tiny_vae, tmp_path, capsys
-):
-    run_dir = tmp_path / "run"
-    holder = subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            textwrap.dedent(f"""
-                import time
-                from wavegms.utils.lock import claim_folder
-                with claim_folder({str(run_dir)!r}):
-                    print("held", flush=True)
-                    time.sleep(600)
-            """),
-        ],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert holder.stdout.readline().strip() == "held"
-        in_use = f"{re.escape(str(run_dir))} is in use.*process {holder.pid}"
-        with pytest.raises(FolderInUseError, match=in_use):
-            train(config(), run_dir, progress=False, tiny_vae=tiny_vae)
-        assert sorted(p.name for p in run_dir.iterdir()) == ["run.lock"]  # nothing written
-        assert main(["train", "--out", str(run_dir), "--image-size", "32"]) == 2
-        err = capsys.readouterr().err.strip()
-        assert len(err.splitlines()) == 1 and "is in use by another training run" in err
-    finally:
-        holder.kill()  # like kill -9: its run.lock stays behind
-        holder.wait()
-    assert (run_dir / "run.lock").read_text().strip() == str(holder.pid)
-    with claim_folder(run_dir):
-        assert (run_dir / "run.lock").read_text().strip() == str(os.getpid())
-    assert list(run_dir.iterdir()) == []  # the lock goes with the claim
+def test_resolve_checkpoint_says_what_it_expected(tmp_path):
+    make_folder(tmp_path / "run" / "best", {WEIGHTS: b""})  # weights without config.json
+    with pytest.raises(FileNotFoundError) as e:
+        resolve_checkpoint(tmp_path / "run")
+    message = str(e.value)
+    assert f"No Wave-GMS checkpoint in {str(tmp_path / 'run')!r}" in message
+    assert "best/ or last/" in message and "config.json" in message
 
 
-# ---- 9: a user's folder is not overwritten -----------------------------------------------------
+def test_find_run_dir_from_the_run_or_one_of_its_checkpoints(tmp_path):
+    run = tmp_path / "run"
+    best = make_folder(run / "best", {"config.json": b"{}"})
+    saved = preset("quick", image_size=32)
+    saved.save(run / TRAIN_CONFIG)
+    assert find_run_dir(run) == run and find_run_dir(best) == run
+    assert load_train_config(best) == saved
+    loose = make_folder(tmp_path / "exported", {"config.json": b"{}"})  # outside any run
+    assert find_run_dir(loose) is None and load_train_config(loose) is None
+
+
+# ---- what a folder holds -------------------------------------------------------------------------
+
+
+def test_run_status_tells_runs_from_empty_and_foreign_folders(tmp_path):
+    run = tmp_path / "run"
+    assert run_status(run) == "empty"  # missing
+    make_folder(run / ".last.partial", {"config.json": b"{}"})
+    (run / LOCK_NAME).write_text("123\n")
+    (run / ".log.jsonl.x1y2.tmp").write_text("half")
+    assert run_status(run) == "empty"  # a lock and what a killed start left: nothing of a run
+    (run / SPLITS_FILE).write_text("{}")
+    assert run_status(run) == "started"  # the splits were saved, no epoch finished
+    (run / TRAIN_CONFIG).write_text("{}")
+    assert run_status(run) == "started"
+    make_folder(run / "last", {TRAINING_STATE: b""})
+    assert run_status(run) == "finished"
+
+    mine = make_folder(tmp_path / "mine", {"notes.txt": b"mine", SPLITS_FILE: b"{}"})
+    assert run_status(mine) == "foreign"  # a splits file beside a user's files is no run
 
 
 def test_train_refuses_a_non_empty_folder_that_is_not_a_run(tmp_path, capsys):
@@ -131,7 +120,84 @@ def test_train_refuses_a_non_empty_folder_that_is_not_a_run(tmp_path, capsys):
     assert (folder / "curves.png").read_bytes() == b"the user's own figure"
 
 
-# ---- 12: kill -9 leaves no temporary files and never a last/ that disagrees with its state ----
+# ---- training states -----------------------------------------------------------------------------
+
+
+def test_a_training_state_round_trips_tensors_and_plain_values(tmp_path):
+    path = tmp_path / TRAINING_STATE
+    state = {
+        "epoch": 3,
+        "model": {"weight": torch.arange(6.0).reshape(2, 3)},
+        "best": {"epoch": 2, "dice": 0.5, "on": "val"},
+        "history": [{"epoch": 1, "val_dice": None}],
+        "rng": {"torch": torch.get_rng_state(), "cuda": []},
+    }
+    atomic_torch_save(state, path)
+    loaded = load_training_state(path)
+    assert {k: loaded[k] for k in ("epoch", "best", "history")} == {
+        k: state[k] for k in ("epoch", "best", "history")
+    }
+    torch.testing.assert_close(loaded["model"]["weight"], state["model"]["weight"])
+    assert torch.equal(loaded["rng"]["torch"], state["rng"]["torch"])
+    assert [p.name for p in tmp_path.iterdir()] == [TRAINING_STATE]  # no temporary file left
+
+
+class Payload:
+    """Makes the folder ``marker`` when unpickled: what a hostile training_state.pt could do."""
+
+    def __init__(self, marker) -> None:  # noqa: ANN001
+        self.marker = marker
+
+    def __reduce__(self):  # noqa: ANN204
+        return os.mkdir, (str(self.marker),)
+
+
+def test_a_training_state_is_read_without_running_pickled_code(tmp_path):
+    path, marker = tmp_path / TRAINING_STATE, tmp_path / "code-ran"
+    torch.save({"epoch": 1, "payload": Payload(marker)}, path)
+    with pytest.raises(ValueError) as e:
+        load_training_state(path)
+    message = str(e.value)
+    assert message.startswith(f"{path} is damaged or not a training state") and "\n" not in message
+    assert not marker.exists()
+    torch.load(path, weights_only=False)  # the payload is live: a plain unpickling runs it
+    assert marker.is_dir()
+
+
+@pytest.mark.parametrize("content", [[1, 2], {"model": {}}], ids=["list", "no-epoch"])
+def test_a_file_that_is_not_a_training_state_is_named(tmp_path, content):
+    path = tmp_path / TRAINING_STATE
+    torch.save(content, path)
+    with pytest.raises(ValueError, match="is not a training state written by `wavegms train`"):
+        load_training_state(path)
+    with pytest.raises(FileNotFoundError):
+        load_training_state(tmp_path / "absent.pt")
+
+
+def test_truncated_training_state_names_the_file(tiny_vae, tmp_path, capsys):
+    run_dir = tmp_path / "run"
+    train(config(), run_dir, progress=False, tiny_vae=tiny_vae)
+    state = run_dir / "last" / "training_state.pt"
+    state.write_bytes(state.read_bytes()[:1000])
+    assert main(["train", "--out", str(run_dir), "--resume", "--epochs", "2"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and f"{state} is damaged" in err
+
+
+# ---- a killed run's leftovers --------------------------------------------------------------------
+
+
+def test_recovery_finishes_a_cut_swap_or_puts_the_previous_folder_back(tmp_path):
+    run = tmp_path / "run"
+    make_folder(run / ".last.old", {TRAINING_STATE: b"epoch 1"})
+    make_folder(run / ".last.ready", {TRAINING_STATE: b"epoch 2"})  # complete: the swap was cut
+    make_folder(run / ".best.old", {METRICS: b'{"epoch": 1}'})  # nothing complete replaces it
+    make_folder(run / ".best.partial", {"config.json": b"{}"})
+    (run / ".log.jsonl.ab12.tmp").write_text("half")
+    recover_run_dir(run)
+    assert (run / "last" / TRAINING_STATE).read_bytes() == b"epoch 2"
+    assert (run / "best" / METRICS).read_bytes() == b'{"epoch": 1}'
+    assert sorted(p.name for p in run.iterdir()) == ["best", "last"]
 
 
 def test_commit_cut_by_a_kill_is_finished_and_stale_temporaries_are_removed(
@@ -196,7 +262,7 @@ def test_best_is_never_ahead_of_last_and_a_cut_best_commit_is_redone_on_resume(
         torch.testing.assert_close(best[name], tensor, rtol=0, atol=0)
 
 
-# ---- 13: files follow the umask ---------------------------------------------------------------
+# ---- files follow the umask ----------------------------------------------------------------------
 
 
 def test_every_file_of_a_run_follows_the_umask(tiny_vae, tmp_path):
@@ -209,52 +275,3 @@ def test_every_file_of_a_run_follows_the_umask(tiny_vae, tmp_path):
     assert {p.name for p in files} >= {WEIGHTS, "splits.json", "training_state.pt"}
     modes = {str(p.relative_to(run.run_dir)): oct(stat.S_IMODE(p.stat().st_mode)) for p in files}
     assert set(modes.values()) == {oct(0o664)}, modes
-
-
-# ---- 4: bad settings files, damaged states, system errors: one line, exit 2 -------------------
-
-
-@pytest.mark.parametrize(
-    ("content", "expected"),
-    [
-        ('{"image_size": 64,', "is not valid JSON"),
-        ("[1, 2]", "holds a JSON list, not an object"),
-        ('{"image_size": "64"}', "image_size='64' has the wrong type"),
-        ('{"augment": 1}', "augment=1 has the wrong type"),
-        ('{"epochs": 0}', "Invalid epochs=0"),
-    ],
-)
-def test_bad_train_config_names_the_file(tmp_path, capsys, content, expected):
-    run_dir = tmp_path / "run"
-    run_dir.mkdir()
-    (run_dir / "train_config.json").write_text(content)
-    assert main(["train", "--out", str(run_dir), "--resume"]) == 2
-    err = capsys.readouterr().err.strip()
-    assert len(err.splitlines()) == 1
-    assert str(run_dir / "train_config.json") in err and expected in err
-
-
-def test_truncated_training_state_names_the_file(tiny_vae, tmp_path, capsys):
-    run_dir = tmp_path / "run"
-    train(config(), run_dir, progress=False, tiny_vae=tiny_vae)
-    state = run_dir / "last" / "training_state.pt"
-    state.write_bytes(state.read_bytes()[:1000])
-    assert main(["train", "--out", str(run_dir), "--resume", "--epochs", "2"]) == 2
-    err = capsys.readouterr().err.strip()
-    assert len(err.splitlines()) == 1 and f"{state} is damaged" in err
-
-
-def test_out_that_is_a_file_or_a_full_disk_is_one_line(tmp_path, capsys, monkeypatch):
-    a_file = tmp_path / "file"
-    a_file.write_text("x")
-    assert main(["train", "--out", str(a_file), "--image-size", "32"]) == 2
-    err = capsys.readouterr().err.strip()
-    assert len(err.splitlines()) == 1 and f"{a_file} is a file" in err
-
-    def full(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
-        raise OSError(errno.ENOSPC, "No space left on device")
-
-    monkeypatch.setattr("wavegms.utils.lock.os.open", full)
-    assert main(["train", "--out", str(tmp_path / "run"), "--image-size", "32"]) == 2
-    err = capsys.readouterr().err.strip()
-    assert len(err.splitlines()) == 1 and "No space left on device" in err and "disk is full" in err
