@@ -21,11 +21,16 @@ from wavegms.engine.config import TrainConfig, preset
 IMAGE_SIZE = 64
 
 
-def make_run(run_dir: Path, tiny_vae, config: TrainConfig | None = None) -> Path:  # noqa: ANN001
-    """``run_dir`` with ``best/`` (an untrained 64 px model, seeded) and ``train_config.json``
-    (default: the quick synthetic preset with 8/4/4 items)."""
+def untrained_model(tiny_vae) -> WaveGMS:  # noqa: ANN001
+    """An untrained ``IMAGE_SIZE`` model in eval mode, seeded: the same weights every call."""
     torch.manual_seed(0)
-    WaveGMS(tiny_vae, image_size=IMAGE_SIZE).save_pretrained(run_dir / "best")
+    return WaveGMS(tiny_vae, image_size=IMAGE_SIZE).eval()
+
+
+def make_run(run_dir: Path, tiny_vae, config: TrainConfig | None = None) -> Path:  # noqa: ANN001
+    """``run_dir`` with ``best/`` (:func:`untrained_model`) and ``train_config.json``
+    (default: the quick synthetic preset with 8/4/4 items)."""
+    untrained_model(tiny_vae).save_pretrained(run_dir / "best")
     config = config or preset("quick", image_size=IMAGE_SIZE, synthetic_sizes=(8, 4, 4))
     config.save(run_dir / TRAIN_CONFIG)
     return run_dir

@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 from _paths import BUSI_SAMPLE, HAM_SAMPLE, busi_items, busi_raw, busi_split_masks
 from PIL import Image
+from sources import bus_members, make_zip, png_bytes, soft_disc
 
 from data_download import ManualDownloadRequired, PreparationError, prepare, staging
 from data_download.__main__ import main
@@ -286,3 +287,45 @@ def test_unsafe_member_in_source_archive_is_refused(tmp_path):
         prepare("bus", tmp_path / "data", bad, progress=False)
     assert not (tmp_path.parent / "escaped.png").exists()
     assert main(["bus", "--root", str(tmp_path / "data"), "--source", str(bad)]) == 2
+
+
+# ----------------------------------------------------------------------------------------------
+# Hostile sources: leftovers of a hard kill, odd masks, another dataset's files
+# ----------------------------------------------------------------------------------------------
+
+
+def test_stale_extract_folders_are_removed_like_partial_ones(tmp_path, capsys):
+    data = tmp_path / "data"
+    stale = data / ".busi.extract-k1ll3d"
+    (stale / "in0").mkdir(parents=True)
+    (stale / "in0" / "big.bin").write_bytes(b"x" * 1000)
+    prepare("busi", data, BUSI_SAMPLE, progress=False, workers=1)
+    assert not stale.exists()
+    assert "removing" in capsys.readouterr().out
+
+
+def test_preparation_names_masks_that_are_not_0_1_or_0_255(tmp_path, capsys):
+    members = bus_members(3)
+    members["GT/000002.png"] = png_bytes(soft_disc(100)[0][:20, :24])
+    out = prepare("bus", tmp_path / "data", make_zip(tmp_path / "b.zip", members), progress=False)
+    stdout = capsys.readouterr().out
+    line = next(x for x in stdout.splitlines() if x.startswith("warning:"))
+    assert "1 of 3 bus masks" in line and "GT/000002.png" in line and "README" in line
+    assert np.asarray(Image.open(out / "masks" / "000002.png")).max() == 255  # not emptied
+    info = json.loads((out / "info.json").read_text())
+    assert "mask_values" in info["items"]["000002"]
+    assert "mask_values" not in info["items"]["000001"]
+
+
+def test_busi_tree_given_as_bus_is_refused_with_the_busi_command(tmp_path):
+    with pytest.raises(PreparationError) as e:
+        prepare("bus", tmp_path / "data", BUSI_SAMPLE, progress=False)
+    message = str(e.value)
+    assert "looks like BUSI" in message and "benign (" in message
+    assert f"python -m data_download busi --root {tmp_path / 'data'} --source" in message
+    assert not (tmp_path / "data" / "bus").exists()
+
+
+def test_ham10000_given_as_busi_is_refused_with_the_ham10000_command(tmp_path):
+    with pytest.raises(PreparationError, match="looks like HAM10000.*data_download ham10000"):
+        prepare("busi", tmp_path / "data", HAM_SAMPLE, progress=False)

@@ -1,38 +1,90 @@
+"""``wavegms.utils.device``: the device and autocast precision chosen for each machine. The
+hardware is simulated (CUDA, MPS and the CPU's bf16 support monkeypatched), so every test
+asserts the one right answer, on any machine."""
+
+from __future__ import annotations
+
 import pytest
 import torch
 
+from wavegms.utils import device as device_module
 from wavegms.utils.device import autocast, get_device, resolve_precision
 
 
-def test_explicit_and_automatic_choices(monkeypatch):
+@pytest.fixture
+def machine(monkeypatch):  # noqa: ANN001, ANN201
+    """``machine(cuda=..., mps=...)`` makes this process see that hardware (no GPU unless
+    asked, ``WAVEGMS_DEVICE`` and ``LOCAL_RANK`` unset)."""
+    monkeypatch.delenv("WAVEGMS_DEVICE", raising=False)
+    monkeypatch.delenv("LOCAL_RANK", raising=False)
+
+    def simulate(cuda: bool = False, mps: bool = False) -> None:
+        monkeypatch.setattr(torch.cuda, "is_available", lambda: cuda)
+        monkeypatch.setattr(torch.cuda, "current_device", lambda: 0)
+        monkeypatch.setattr(device_module, "_mps_works", lambda: mps)
+
+    simulate()
+    return simulate
+
+
+def test_automatic_choice_is_cuda_then_mps_then_cpu(machine, monkeypatch):
+    assert get_device() == get_device("auto") == torch.device("cpu")
+    machine(mps=True)
+    assert get_device() == torch.device("mps")
+    machine(cuda=True, mps=True)
+    assert get_device() == torch.device("cuda", 0)
+    monkeypatch.setenv("LOCAL_RANK", "1")  # a torchrun process uses its own GPU
+    assert get_device() == torch.device("cuda", 1)
+
+
+def test_an_explicit_choice_or_the_environment_wins(machine, monkeypatch):
+    machine(cuda=True)
     assert get_device("cpu") == torch.device("cpu")
     monkeypatch.setenv("WAVEGMS_DEVICE", "cpu")
-    assert get_device() == torch.device("cpu")
-    monkeypatch.delenv("WAVEGMS_DEVICE")
-    expected = "cuda" if torch.cuda.is_available() else None
-    if expected:
-        assert get_device().type == "cuda"
-    else:
-        assert get_device().type in ("cpu", "mps")
+    assert get_device() == get_device("auto") == torch.device("cpu")
+    assert get_device("cuda:1") == torch.device("cuda", 1)  # the argument beats the variable
 
 
-def test_asking_for_a_gpu_gives_it_or_explains_what_to_do():
-    if torch.cuda.is_available():
-        assert get_device("cuda").type == "cuda"
-    else:
-        with pytest.raises(RuntimeError, match="Change runtime type"):
-            get_device("cuda")
+def test_asking_for_a_missing_gpu_explains_what_to_do(machine):
+    with pytest.raises(RuntimeError, match="sees no CUDA GPU.*Change runtime type"):
+        get_device("cuda")
+    with pytest.raises(RuntimeError, match="'mps' was requested but MPS is not usable"):
+        get_device("mps")
+    machine(cuda=True, mps=True)
+    assert get_device("cuda") == torch.device("cuda")
+    assert get_device("mps") == torch.device("mps")
 
 
-def test_precisions():
+def test_explicit_precisions():
     cpu = torch.device("cpu")
     assert resolve_precision("fp32", cpu) is None
     assert resolve_precision("bf16", cpu) is torch.bfloat16
-    assert resolve_precision("auto", cpu) in (None, torch.bfloat16)
+    assert resolve_precision("fp16", torch.device("cuda")) is torch.float16
     with pytest.raises(ValueError, match="fp16 autocast is not supported on CPU"):
         resolve_precision("fp16", cpu)
     with pytest.raises(ValueError, match="precision must be one of"):
         resolve_precision("fp8", cpu)
+
+
+@pytest.mark.parametrize("native_bf16", [True, False])
+def test_auto_precision_on_cpu_is_bf16_only_where_it_is_native(monkeypatch, native_bf16):
+    monkeypatch.setattr(device_module, "_cpu_has_native_bf16", lambda: native_bf16)
+    expected = torch.bfloat16 if native_bf16 else None
+    assert resolve_precision("auto", torch.device("cpu")) is expected
+
+
+@pytest.mark.parametrize(("bf16", "expected"), [(True, torch.bfloat16), (False, torch.float16)])
+def test_auto_precision_on_a_gpu_is_bf16_else_fp16(monkeypatch, bf16, expected):
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda: bf16)
+    assert resolve_precision("auto", torch.device("cuda")) is expected
+
+
+def test_auto_precision_elsewhere_is_fp32():
+    assert resolve_precision("auto", torch.device("mps")) is None
+
+
+def test_autocast_runs_in_the_precision_given():
+    cpu = torch.device("cpu")
     with autocast(cpu, torch.bfloat16):
         assert torch.ones(2, 2).matmul(torch.ones(2, 2)).dtype == torch.bfloat16
     with autocast(cpu, None):

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
-from runs import IMAGE_SIZE, make_run
+from runs import IMAGE_SIZE, make_run, untrained_model
 
 from wavegms import WaveGMS
 from wavegms.cli import main
@@ -19,8 +19,7 @@ from wavegms.engine.predict import predict_files, to_model_input
 
 @pytest.fixture
 def model(tiny_vae) -> WaveGMS:
-    torch.manual_seed(0)
-    return WaveGMS(tiny_vae, image_size=IMAGE_SIZE).eval()
+    return untrained_model(tiny_vae)
 
 
 @pytest.fixture

@@ -1,7 +1,9 @@
-"""Resuming: an interrupted run continues to exactly the weights of an uninterrupted one."""
+"""Resuming: an interrupted run continues to exactly the weights of an uninterrupted one; a run
+interrupted before its first epoch finished restarts; a finished run extends but is not changed."""
 
 from __future__ import annotations
 
+import errno
 import json
 import shutil
 
@@ -10,7 +12,7 @@ import torch
 from safetensors.torch import load_file
 
 from wavegms.engine.checkpoint import load_training_state
-from wavegms.engine.config import preset
+from wavegms.engine.config import TrainConfig, preset
 from wavegms.engine.schedule import lr_factor
 from wavegms.engine.train import train
 from wavegms.losses import WaveGMSLoss
@@ -95,3 +97,38 @@ def test_finished_run_extends_but_refuses_changes_and_overwrites(full_run, tiny_
     assert longer.history[3]["lr"] == pytest.approx(preset("quick").lr * lr_factor(3, 1, 4))
     state = load_training_state(run_dir / "last" / "training_state.pt")
     assert state["epoch"] == 4
+
+
+def fail_in_first_step(monkeypatch, error: BaseException) -> None:  # noqa: ANN001
+    def failing(self, output, masks):  # noqa: ANN001, ANN202
+        raise error
+
+    monkeypatch.setattr(WaveGMSLoss, "forward", failing)
+
+
+def test_run_interrupted_in_epoch_1_resumes_from_scratch_or_restarts(
+    tiny_vae, tmp_path, monkeypatch, capsys
+):
+    run_dir = tmp_path / "run"
+    fail_in_first_step(monkeypatch, KeyboardInterrupt())
+    with pytest.raises(KeyboardInterrupt):
+        train(config(epochs=1, lr=1e-3), run_dir, progress=False, tiny_vae=tiny_vae)
+    out = capsys.readouterr().out
+    assert (run_dir / "train_config.json").is_file()
+    assert not (run_dir / "last").exists()
+    # The advice printed is a command that works: --resume restarts with the saved settings.
+    assert f"wavegms train --out {run_dir} --resume" in out
+    monkeypatch.undo()
+    resumed = train(None, run_dir, resume=True, progress=False, tiny_vae=tiny_vae)
+    assert [r["epoch"] for r in resumed.history] == [1]
+    assert TrainConfig.load(run_dir / "train_config.json").lr == 1e-3
+
+    # Any failure in epoch 1 (here a full disk), then a plain start: it starts again.
+    other = tmp_path / "other"
+    fail_in_first_step(monkeypatch, OSError(errno.ENOSPC, "No space left on device"))
+    with pytest.raises(OSError):
+        train(config(epochs=1), other, progress=False, tiny_vae=tiny_vae)
+    monkeypatch.undo()
+    restarted = train(config(epochs=1), other, progress=False, tiny_vae=tiny_vae)
+    assert [r["epoch"] for r in restarted.history] == [1]
+    assert load_training_state(other / "last" / "training_state.pt")["epoch"] == 1

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 import torch
@@ -18,7 +20,7 @@ from wavegms.engine.curves import plot_training_curves
 from wavegms.engine.evaluate import evaluate
 from wavegms.engine.metrics import dice_iou
 from wavegms.engine.run_data import build_datasets
-from wavegms.engine.train import train
+from wavegms.engine.train import TrainResult, train
 from wavegms.tiny_vae import load_tiny_vae
 
 RECORD_KEYS = {"epoch", "lr", "train_loss", "train_latent", "train_mask", "train_align"}
@@ -35,9 +37,26 @@ def tiny_config(**overrides) -> TrainConfig:
     return preset("quick", device="cpu", **{**settings, **overrides})
 
 
-def test_training_learns_far_beyond_the_untrained_model(tiny_vae, tmp_path):
-    # The quick preset as the course trains it: 64 px synthetic ultrasound, 80 steps. Measured
-    # (seed 0): best val Dice 0.51, test Dice 0.49, the best constant mask 0.115 on test.
+@dataclass
+class QuickRun:
+    """The quick preset trained once, and what the tests compare it with."""
+
+    config: TrainConfig
+    datasets: dict
+    untrained_dice: float  # val Dice of the model training starts from
+    result: TrainResult
+    seen: list  # (epoch, model.training, image_size, record epoch) per on_epoch_end call
+
+    @property
+    def run_dir(self) -> Path:
+        return self.result.run_dir
+
+
+@pytest.fixture(scope="module")
+def quick_run(tiny_vae, tmp_path_factory) -> QuickRun:
+    """The quick preset as the course trains it: 64 px synthetic ultrasound, 80 steps. Measured
+    (seed 0): best val Dice 0.51, test Dice 0.49, the best constant mask 0.115 on test. Trained
+    once for every test that reads it."""
     config = preset("quick", device="cpu")
     datasets, _ = build_datasets(config)
     torch.manual_seed(config.seed)  # train() starts from exactly this model
@@ -47,46 +66,73 @@ def test_training_learns_far_beyond_the_untrained_model(tiny_vae, tmp_path):
     def on_epoch_end(epoch, model, record):  # noqa: ANN001
         seen.append((epoch, model.training, (model.config.image_size), record["epoch"]))
 
-    run_dir = tmp_path / "run"
+    run_dir = tmp_path_factory.mktemp("quick") / "run"
     result = train(config, run_dir, progress=False, callbacks=[on_epoch_end], tiny_vae=tiny_vae)
+    return QuickRun(config, datasets, untrained, result, seen)
 
+
+def test_training_learns_far_beyond_the_untrained_model(quick_run):
+    untrained, result = quick_run.untrained_dice, quick_run.result
     assert result.best_dice > untrained + 0.25, (untrained, result.best_dice)
     assert result.selected_on == "val"
-    assert seen == [(e, False, 64, e) for e in range(1, config.epochs + 1)]
 
-    # Issue 13: on the quick preset's test images the model beats the best constant mask by a
-    # clear margin, and its masks follow each image (a location prior paints one mask for all).
+
+def test_callbacks_see_every_epoch_with_the_model_in_eval_mode(quick_run):
+    epochs = quick_run.config.epochs
+    assert quick_run.seen == [(e, False, 64, e) for e in range(1, epochs + 1)]
+
+
+def test_the_model_beats_the_best_constant_mask_on_test(quick_run, tiny_vae, tmp_path):
+    run_dir = quick_run.run_dir
     summary = evaluate(run_dir, out_dir=tmp_path / "eval", tiny_vae=tiny_vae, progress=False)
-    assert summary["n_images"] == config.synthetic_sizes[2]
+    assert summary["n_images"] == quick_run.config.synthetic_sizes[2]
     assert summary["prior_dice_mean"] < 0.35, summary
     assert summary["dice_mean"] >= summary["prior_dice_mean"] + 0.25, summary
-    test = datasets["test"]
+
+
+def test_the_masks_follow_each_image(quick_run, tiny_vae):
+    # A location prior paints one mask for all images: the model's masks differ between images
+    # far more than they differ from each image's own mask.
+    test = quick_run.datasets["test"]
     images = torch.stack([test[i]["image"] for i in range(len(test))])
     masks = torch.stack([test[i]["mask"] for i in range(len(test))])
     with torch.no_grad():
-        predicted = (load_model(run_dir, "cpu", tiny_vae).predict(images) > 0.5).float()
+        predicted = (load_model(quick_run.run_dir, "cpu", tiny_vae).predict(images) > 0.5).float()
     own = dice_iou(predicted, masks)[0].mean()
     i, j = torch.triu_indices(len(test), len(test), offset=1)
     between = dice_iou(predicted[i], predicted[j])[0].mean()
     assert between < own - 0.2, (between, own)
 
-    # best/ is the model that scored best_dice, loadable on its own.
+
+def test_best_is_the_model_that_scored_best_dice(quick_run, tiny_vae):
+    result = quick_run.result
     best = load_model(result.best_checkpoint, device="cpu", tiny_vae=tiny_vae)
-    assert val_dice(best, datasets["val"]) == pytest.approx(result.best_dice, abs=1e-6)
-    metrics = json.loads((run_dir / "best" / "metrics.json").read_text())
+    assert val_dice(best, quick_run.datasets["val"]) == pytest.approx(result.best_dice, abs=1e-6)
+    metrics = json.loads((quick_run.run_dir / "best" / "metrics.json").read_text())
     assert metrics["epoch"] == result.best_epoch and metrics["selected_on"] == "val"
 
-    # The run folder: resolved config, splits, per-epoch log, curves, resumable last/.
+
+def test_the_run_folder_keeps_the_resolved_config_and_the_splits(quick_run):
+    config, run_dir = quick_run.config, quick_run.run_dir
     assert TrainConfig.load(run_dir / "train_config.json") == config
     splits = Splits.load(run_dir / "splits.json")
     assert (len(splits.train), len(splits.val), len(splits.test)) == config.synthetic_sizes
-    log = [json.loads(line) for line in (run_dir / "log.jsonl").read_text().splitlines()]
-    assert log == result.history and [r["epoch"] for r in log] == list(range(1, config.epochs + 1))
+
+
+def test_the_log_has_one_record_per_epoch_and_the_loss_falls(quick_run):
+    result, epochs = quick_run.result, quick_run.config.epochs
+    lines = (quick_run.run_dir / "log.jsonl").read_text().splitlines()
+    log = [json.loads(line) for line in lines]
+    assert log == result.history and [r["epoch"] for r in log] == list(range(1, epochs + 1))
     assert all(set(r) >= RECORD_KEYS and r["val_dice"] is not None for r in log)
     assert log[0]["lr"] > 0 and log[0]["train_loss"] > log[-1]["train_loss"]
-    assert (run_dir / "curves.png").read_bytes()[:4] == b"\x89PNG"
+    assert (quick_run.run_dir / "curves.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_last_holds_the_final_epoch_and_its_training_state(quick_run):
+    run_dir, result = quick_run.run_dir, quick_run.result
     state = load_training_state(run_dir / "last" / "training_state.pt")
-    assert state["epoch"] == config.epochs and state["best"]["epoch"] == result.best_epoch
+    assert state["epoch"] == quick_run.config.epochs and state["best"]["epoch"] == result.best_epoch
     assert {p.name for p in (run_dir / "last").iterdir()} >= {
         "config.json",
         "diffusion_pytorch_model.safetensors",

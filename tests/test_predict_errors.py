@@ -1,6 +1,7 @@
-"""Issue 12, the inference side: no silently wrong masks from out-of-range pixels, one mask per
-name given, one failed image never stops the others, damaged checkpoints and unusable --out
-folders are one line naming the file (exit 2), exit 1 only for "some images failed"."""
+"""Errors in prediction (``WaveGMS.predict``, ``predict_files``, ``wavegms predict``): no
+silently wrong masks from out-of-range pixels, one mask per name given, one failed image never
+stops the others, damaged checkpoints and unusable --out folders are one line naming the file
+(exit 2), exit 1 only for "some images failed"."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
-from runs import IMAGE_SIZE, make_run
+from runs import IMAGE_SIZE, make_run, untrained_model
 
 from wavegms import WaveGMS
 from wavegms.cli import main
@@ -21,8 +22,7 @@ WEIGHTS = "diffusion_pytorch_model.safetensors"
 
 @pytest.fixture
 def model(tiny_vae) -> WaveGMS:
-    torch.manual_seed(0)
-    return WaveGMS(tiny_vae, image_size=IMAGE_SIZE).eval()
+    return untrained_model(tiny_vae)
 
 
 @pytest.fixture
@@ -47,7 +47,7 @@ def one_line(capsys) -> str:  # noqa: ANN001
     return err
 
 
-# ---- 2: out-of-range pixels ---------------------------------------------------------------------
+# ---- out-of-range pixels -------------------------------------------------------------------------
 
 
 def test_predict_refuses_nan_and_off_scale_pixels_and_scales_uint8(model):
@@ -83,7 +83,7 @@ def test_cli_reports_an_image_with_nan_pixels_by_name_and_goes_on(tmp_path, run_
     assert sorted(p.name for p in out.iterdir()) == ["good.png"]
 
 
-# ---- 8: a symlink with another name is an input of its own --------------------------------------
+# ---- a symlink with another name is an input of its own ------------------------------------------
 
 
 def test_symlinked_input_with_another_name_gets_its_own_mask(tmp_path, model):
@@ -98,7 +98,7 @@ def test_symlinked_input_with_another_name_gets_its_own_mask(tmp_path, model):
     assert not report.failed
 
 
-# ---- 4: one failed write fails one image; exit 2 only when nothing came out -------------------
+# ---- one failed write fails one image; exit 2 only when nothing came out -------------------------
 
 
 def test_a_mask_that_cannot_be_written_fails_that_image_only(tmp_path, run_dir, capsys):

@@ -1,4 +1,5 @@
-"""Reading image and mask files: every PIL mode, and the promised errors for bad files."""
+"""``wavegms.data.images``, reading image and mask files: every PIL mode, one mask rule for
+every scale (0/1, 0/255, anti-aliased), and the promised errors for bad or oversized files."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import numpy as np
 import pytest
 from _paths import HAM_SAMPLE, busi_items, busi_raw, busi_split_masks
 from PIL import Image
+from sources import soft_disc
 
 from wavegms.data import load_image, load_mask
 
@@ -122,3 +124,35 @@ def test_not_an_image_and_missing_file(tmp_path):
         load_image(text)
     with pytest.raises(FileNotFoundError, match="absent.png"):
         load_mask(tmp_path / "absent.png")
+
+
+@pytest.mark.parametrize("top", [1, 100, 255])
+def test_two_level_masks_on_any_scale_keep_their_shape(tmp_path, top):
+    shape = np.zeros((16, 16), bool)
+    shape[3:9, 4:12] = True
+    path = tmp_path / "m.png"
+    Image.fromarray(np.where(shape, np.uint8(top), np.uint8(0))).save(path)
+    np.testing.assert_array_equal(load_mask(path), shape)
+
+
+@pytest.mark.parametrize("top", [100, 255])
+def test_anti_aliased_masks_keep_their_shape(tmp_path, top):
+    soft, shape = soft_disc(top)
+    assert np.unique(soft).size > 8  # a grey ramp, not a label map
+    path = tmp_path / "m.png"
+    Image.fromarray(soft).save(path)
+    got = load_mask(path)
+    assert got.sum() > 0.8 * shape.sum()
+    assert (got != shape).mean() < 0.05  # at most the one-pixel rim differs
+
+
+def test_image_over_the_pixel_limit_is_called_too_large(tmp_path, monkeypatch):
+    path = tmp_path / "huge.png"
+    Image.fromarray(np.zeros((40, 50), np.uint8)).save(path)
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 500)  # 2000 pixels > 2 x 500
+    for loader in (load_image, load_mask):
+        with pytest.raises(ValueError) as e:
+            loader(path)
+        message = str(e.value)
+        assert "huge.png" in message and "too large" in message and "2000 pixels" in message
+        assert "500" in message and "corrupt" not in message
