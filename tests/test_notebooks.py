@@ -389,3 +389,54 @@ def test_a_failing_cell_is_named_with_the_notebook(tmp_path):
     assert "ZeroDivisionError" in message and "ratio = SEED / 0" in message
     assert caught.value.executed == tmp_path / "out" / "02_tiny_vae_latents.ipynb"
     assert caught.value.executed.with_suffix(".html").is_file()
+
+
+# ---- the course book, built from the executed course -------------------------------------------
+
+
+@pytest.mark.notebooks
+@pytest.mark.parametrize("executed_course", ["instructor"], indirect=True)  # the same run
+def test_the_course_book_is_built_from_the_executed_course(executed_course, tmp_path):
+    from html_pages import broken_links, is_local, read_page
+
+    from wavegms.course.book import build_book
+
+    _, out, _ = executed_course
+    before = {path.name: path.read_bytes() for path in out.glob("*.ipynb")}
+    index = build_book(out, tmp_path / "book", strict=True)
+    assert {path.name: path.read_bytes() for path in out.glob("*.ipynb")} == before
+    site = index.parent
+    stems = [Path(name).stem for name in NOTEBOOKS]
+    for page in ["index", *stems, "paper_map", "times", "search"]:
+        assert (site / f"{page}.html").is_file(), f"no page {page}"
+    assert broken_links(site) == []
+    assert b"Haar" in (site / "searchindex.js").read_bytes(), "the notebooks are searchable"
+
+    landing = read_page(index)
+    for name, stem in zip(NOTEBOOKS, stems):
+        page = read_page(site / f"{stem}.html")
+        # Landing page -> Colab: one click; landing page -> notebook page -> Colab: two.
+        assert {f"{stem}.html", BADGE.format(name)} <= {href for href, _ in landing.links}
+        colab = {href for href, _ in page.links if href.startswith("https://colab.research")}
+        assert colab == {BADGE.format(name)}, f"{stem}: Colab links {colab}"
+        assert "Open in Colab" in {text for href, text in page.links if href in colab}
+        (download,) = [href for href, text in page.links if text.startswith("Download this")]
+        assert (site / download).read_bytes() == before[name], "the executed notebook itself"
+        # Every figure the course drew is an image on the page (the browsers' too).
+        executed = nbformat.read(out / name, as_version=4)
+        drawn = [
+            o
+            for c in executed.cells
+            for o in c.get("outputs", [])
+            if "image/png" in o.get("data", {})
+        ]
+        shown = [src for src, around in page.images if any("cell_output" in c for c in around)]
+        assert len(shown) == len(drawn) > 0 and all(src for src in shown), stem
+        assert all(src.startswith("data:image/png") or is_local(src) for src in shown)
+        assert "Error displaying" not in page.output_text and "not found" not in page.output_text
+        assert "widget-view+json" not in (site / f"{stem}.html").read_text()
+    # The epoch x channel browser of 03 switches between the frames the course drew.
+    html_03 = (site / "03_lmm_training.html").read_text()
+    assert html_03.count('class="wavegms-frames"') == 1 and html_03.count("data-control=") == 2
+    times = read_page(site / "times.html").text
+    assert all(re.search(rf"{stem}\s+[\d.]+ (s|min)\s+quick", times) for stem in stems), times

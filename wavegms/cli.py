@@ -30,6 +30,7 @@ COMMANDS = {
     "predict": "wavegms.engine.predict",
     "demo": "wavegms.engine.demo",
     "course": "wavegms.course.runner",
+    "book": "wavegms.course.book",
 }
 
 

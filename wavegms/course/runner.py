@@ -31,6 +31,7 @@ from .notebooks import (
     repo_root,
     resolve_data_dir,
 )
+from .timings import record_time
 
 # Per-cell time limit of `wavegms course`: a quick cell that runs this long is stuck, and a
 # clear error naming it beats a silent CI timeout. Full runs train for hours: no limit.
@@ -307,6 +308,8 @@ def run_course(
             _publish(partial, target)
             _export_html(target, target.with_suffix(".html"))
             print(f"[{number}/{len(paths)}] {path.stem:<36} ok  {_seconds(began)}")
+            elapsed = time.perf_counter() - began  # what the course book shows, per notebook
+            record_time(out_dir, path.name, elapsed, profile=profile, edition=edition)
             executed.append(target)
     print(f"Executed notebooks and their HTML exports are in {out_dir}")
     return executed
@@ -365,23 +368,25 @@ def _ipc_kernel_manager():  # noqa: ANN202 - a KernelManager subclass
 
 @contextlib.contextmanager
 def _widgets_off() -> Iterator[None]:
-    """Kernels started inside get ``WAVEGMS_NO_WIDGETS=1``: static figures only.
+    """Kernels started inside get ``WAVEGMS_NO_WIDGETS=1``: static figures only, and
+    ``WAVEGMS_WIDGET_FRAMES=1``: small browsers keep every figure, for the course book.
 
     nbclient, which papermill drives, can wait forever on a cell that opens ipywidgets
     (jupyter/nbclient#312; we saw it hang on notebook 01), and a headless run keeps only the
     static figures anyway.
     """
-    from .widgets import NO_WIDGETS_ENV
+    from .widgets import FRAMES_ENV, NO_WIDGETS_ENV
 
-    previous = os.environ.get(NO_WIDGETS_ENV)
-    os.environ[NO_WIDGETS_ENV] = "1"
+    previous = {name: os.environ.get(name) for name in (NO_WIDGETS_ENV, FRAMES_ENV)}
+    os.environ.update(dict.fromkeys(previous, "1"))
     try:
         yield
     finally:
-        if previous is None:
-            os.environ.pop(NO_WIDGETS_ENV, None)
-        else:
-            os.environ[NO_WIDGETS_ENV] = previous
+        for name, value in previous.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 def _seconds(began: float) -> str:

@@ -7,11 +7,17 @@ an ordinary PNG output, so a saved notebook reopened without a kernel still show
 keeps its size from one value to the next. The controls come back too, from the widget state
 that Jupyter saves with the notebook: the package turns that setting on
 (``notebooks/jupyter-settings/wavegms.json``, installed into JupyterLab's ``overrides.d``).
+
+``wavegms course`` also sets ``$WAVEGMS_WIDGET_FRAMES``: then a browser of at most
+:data:`FRAME_LIMIT` figures draws every one of them and keeps them beside the static PNG, under
+:data:`FRAMES_MIME` (a type Jupyter does not show), for the course book's plain HTML controls.
 """
 
 from __future__ import annotations
 
+import base64
 import io
+import itertools
 import os
 import uuid
 from collections.abc import Callable, Hashable, Mapping, Sequence
@@ -21,6 +27,10 @@ import matplotlib.pyplot as plt
 from matplotlib.figure import Figure
 
 NO_WIDGETS_ENV = "WAVEGMS_NO_WIDGETS"
+FRAMES_ENV = "WAVEGMS_WIDGET_FRAMES"
+FRAMES_MIME = "application/vnd.wavegms.frames+json"
+# Every frame costs a drawing in the headless run and ~50 kB in the book: small browsers only.
+FRAME_LIMIT = 24
 # Every control's label gets the same width, so that the sliders' tracks line up.
 LABEL_WIDTH = "90px"
 CONTROL_WIDTH = "460px"
@@ -59,12 +69,18 @@ def _control(name: str, options: Options, value: Any):  # noqa: ANN202, ANN401 -
         "style": {"description_width": LABEL_WIDTH},
         "layout": widgets.Layout(width=CONTROL_WIDTH),
     }
+    if is_slider(options):
+        return widgets.SelectionSlider(continuous_update=False, **common)
+    return widgets.Dropdown(**common)
+
+
+def is_slider(options: Options) -> bool:
+    """Numbers, or labelled integers (indices), are chosen with a slider; the rest from a
+    drop-down."""
     values = _values(options)
     labelled = any(isinstance(o, tuple) for o in options)
     numbers = all(isinstance(v, int | float) and not isinstance(v, bool) for v in values)
-    if numbers or labelled and len(values) > 1 and all(isinstance(v, int) for v in values):
-        return widgets.SelectionSlider(continuous_update=False, **common)
-    return widgets.Dropdown(**common)
+    return numbers or labelled and len(values) > 1 and all(isinstance(v, int) for v in values)
 
 
 def render(figure: Figure | None) -> bytes:
@@ -110,7 +126,17 @@ def browse(
         return Image(data=cache[key], format="png")
 
     if not widgets_available():
-        display(picture(values))
+        shown = picture(values)
+        grid = list(itertools.product(*(_values(options) for options in controls.values())))
+        if os.environ.get(FRAMES_ENV) and 1 < len(grid) <= FRAME_LIMIT:
+            frames = [picture(dict(zip(controls, chosen))).data for chosen in grid]
+            bundle = {
+                "image/png": _base64(shown.data),
+                FRAMES_MIME: _frames(controls, values, frames),
+            }
+            display(bundle, raw=True)
+        else:
+            display(shown)
         return
     import ipywidgets as widgets
     from IPython.display import update_display
@@ -135,6 +161,30 @@ def browse(
     if len(ahead) > 1:
         following = ahead[(ahead.index(values[first]) + 1) % len(ahead)]
         picture({**values, first: following})
+
+
+def _base64(png: bytes) -> str:
+    return base64.b64encode(png).decode("ascii")
+
+
+def _frames(
+    controls: Mapping[str, Options], values: Mapping[str, Any], frames: Sequence[bytes]
+) -> dict[str, Any]:
+    """Every figure of a browser as JSON: the controls (name, option labels, the index shown
+    first, slider or drop-down) and the PNGs (base64) in ``itertools.product`` order of the
+    controls' options."""
+    return {
+        "controls": [
+            {
+                "name": name,
+                "labels": [str(o[0] if isinstance(o, tuple) else o) for o in options],
+                "shown": _values(options).index(values[name]),
+                "slider": is_slider(options),
+            }
+            for name, options in controls.items()
+        ],
+        "frames": [_base64(png) for png in frames],
+    }
 
 
 def check_widgets() -> bool | None:
