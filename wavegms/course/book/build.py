@@ -17,7 +17,7 @@ from pathlib import Path
 
 import nbformat
 
-from ..session import NOTEBOOKS, repo_root
+from ..notebooks import NOTEBOOKS, repo_root
 from ..timings import read_times
 from . import pages
 from .notebooks import as_page, check_executed

@@ -13,7 +13,7 @@ from typing import Any
 
 import nbformat
 
-from ..session import REPO_URL
+from ..notebooks import REPO_URL
 
 PIPELINE_FIGURE = "pipeline.png"
 PAPER_MAP, TIMES = "paper_map", "times"
