@@ -8,10 +8,10 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 
 
-def load_bench(monkeypatch):
-    spec = importlib.util.spec_from_file_location("bench", REPO / "benchmarks" / "bench.py")
+def load_bench(monkeypatch, name="bench"):
+    spec = importlib.util.spec_from_file_location(name, REPO / "benchmarks" / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
-    monkeypatch.setitem(sys.modules, "bench", module)  # dataclasses look their module up
+    monkeypatch.setitem(sys.modules, name, module)  # dataclasses look their module up
     spec.loader.exec_module(module)
     return module
 
@@ -64,3 +64,11 @@ def test_table_reports_the_largest_batches_with_their_precision(monkeypatch):
     assert "| 16 GB | fp32 (float32) | 0 |" in table
     assert "| 80 GB | fp32 (float32) | (the GPU has less memory) |" in table
     assert "largest training batch" not in bench.format_table({"train": [], "predict": []})
+
+
+def test_decode_fold_benchmark_compares_the_two_decodes(monkeypatch, capsys):
+    decode_fold = load_bench(monkeypatch, "decode_fold")
+    arguments = ["--image-size", "32", "--repeats", "2", "--calls", "1", "--warmup", "0"]
+    ratio = decode_fold.main(arguments)
+    assert ratio > 0
+    assert f"median ratio folded / public: {ratio:.3f}" in capsys.readouterr().out

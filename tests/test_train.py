@@ -21,7 +21,6 @@ from wavegms.engine.evaluate import evaluate
 from wavegms.engine.metrics import dice_iou
 from wavegms.engine.run_data import build_datasets
 from wavegms.engine.train import TrainResult, train
-from wavegms.tiny_vae import load_tiny_vae
 
 RECORD_KEYS = {"epoch", "lr", "train_loss", "train_latent", "train_mask", "train_align"}
 
@@ -141,7 +140,7 @@ def test_last_holds_the_final_epoch_and_its_training_state(quick_run):
     }
 
 
-def test_mixed_precision_channels_last_and_compile_fallback(tmp_path, monkeypatch):
+def test_mixed_precision_channels_last_and_compile_fallback(tiny_vae, tmp_path, monkeypatch):
     # A torch.compile that fails on first use (as without a C compiler): training goes on eagerly.
     def broken_compile(module):  # noqa: ANN001
         def fail(*args, **kwargs):
@@ -152,15 +151,15 @@ def test_mixed_precision_channels_last_and_compile_fallback(tmp_path, monkeypatc
 
     monkeypatch.setattr(torch, "compile", broken_compile)
     config = tiny_config(precision="bf16", channels_last=True, compile=True, val_every=5)
-    own_vae = load_tiny_vae()  # channels_last converts TAESD too: keep the shared one intact
     with pytest.warns(UserWarning, match="torch.compile failed"):
-        result = train(config, tmp_path / "run", progress=False, tiny_vae=own_vae)
+        result = train(config, tmp_path / "run", progress=False, tiny_vae=tiny_vae)
+    # The model converted its own copy of TAESD: the shared one is as it was.
+    assert all(p.is_contiguous() and p.dtype == torch.float32 for p in tiny_vae.parameters())
     record = result.history[0]
     assert torch.isfinite(torch.tensor(record["train_loss"]))
     assert record["val_dice"] is not None  # the last epoch is always validated
-    assert (
-        WaveGMS.from_pretrained(tmp_path / "run" / "last", tiny_vae=own_vae).config.image_size == 32
-    )
+    last = WaveGMS.from_pretrained(tmp_path / "run" / "last", tiny_vae=tiny_vae)
+    assert last.config.image_size == 32
 
 
 def write_busi_like(data_dir):  # noqa: ANN001, ANN201

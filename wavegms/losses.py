@@ -11,11 +11,14 @@ plus, once, the alignment of the encoder latent z with TAESD's latent of the ima
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .model import WaveGMSOutput
+if TYPE_CHECKING:  # the objective reads the output's fields: it needs no model code
+    from .model import WaveGMSOutput
 
 
 class WaveGMSLoss(nn.Module):

@@ -6,10 +6,12 @@ paper configuration) is a plain ``nn.Module`` with a small :class:`WaveGMSConfig
 ``diffusion_pytorch_model.safetensors``) atomically and :meth:`~WaveGMS.from_pretrained` reads
 it back with safetensors, unpickling nothing.
 
-The frozen TAESD is *attached*, not owned: it is kept out of ``nn.Module``'s registry, so it is
-never in ``parameters()``, an optimizer, ``state_dict()`` or a checkpoint, and ``train()`` never
-reaches it. It still follows the model across ``.to()``, ``.cuda()`` and dtype casts
-(:meth:`~WaveGMS._apply`).
+The frozen TAESD sits beside the trainable modules, as diffusers' training scripts keep their
+VAE beside the UNet: a :class:`~wavegms.tiny_vae.FrozenTinyVAE`, which is not an ``nn.Module``,
+so TAESD is never in ``parameters()``, an optimizer, ``state_dict()`` or a checkpoint, and
+``train()`` never reaches it. :attr:`WaveGMS.tiny_vae` gives it on the weights' device, dtype
+and memory format whatever ``.to()``, ``.cuda()`` or ``.bfloat16()`` did to them; the TAESD
+passed in is never converted, so models sharing one do not change each other's.
 """
 
 from __future__ import annotations
@@ -24,8 +26,6 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
-import torch.nn.functional as F
-from diffusers.utils import BaseOutput
 from safetensors.torch import load as load_safetensors
 from safetensors.torch import save as safetensors_bytes
 from torch import nn
@@ -33,7 +33,7 @@ from torch.utils.checkpoint import checkpoint
 
 from .encoder import MultiResolutionEncoder
 from .lmm import HEAD_NAMES, LatentMappingModel
-from .tiny_vae import check_image_size, is_hub_id, load_tiny_vae
+from .tiny_vae import FrozenTinyVAE, check_image_size, is_hub_id, load_tiny_vae
 from .utils.atomic import atomic_write_bytes, atomic_write_json
 from .utils.device import autocast, resolve_precision
 from .utils.errors import read_bytes
@@ -47,7 +47,7 @@ WEIGHTS_NAME = "diffusion_pytorch_model.safetensors"
 
 
 @dataclass
-class WaveGMSOutput(BaseOutput):
+class WaveGMSOutput:
     """What the training objective needs from one forward pass.
 
     Shapes for a batch of B images of H x W (h = H/8, w = W/8); K = 3 supervised heads.
@@ -161,21 +161,16 @@ class WaveGMS(nn.Module):
         )
         self.lmm = LatentMappingModel(c.latent_channels, c.lmm_base_channels, c.lmm_channel_mult)
         self.gradient_checkpointing = False
-        self.attach_tiny_vae(tiny_vae if tiny_vae is not None else load_tiny_vae())
+        self._tiny_vae = FrozenTinyVAE(tiny_vae if tiny_vae is not None else load_tiny_vae())
 
     # ---- the frozen Tiny-VAE ------------------------------------------------------------------
 
-    def attach_tiny_vae(self, tiny_vae: AutoencoderTiny) -> None:
-        """Use ``tiny_vae`` (frozen here) as this model's latent space, on the model's device."""
-        tiny_vae.requires_grad_(False).eval()
-        # object.__setattr__ keeps it out of nn.Module's registry: no params, no state_dict.
-        object.__setattr__(self, "tiny_vae", tiny_vae.to(self.device))
-
-    def _apply(self, fn, recurse: bool = True):  # noqa: ANN001, ANN202 - nn.Module's signature
-        # Every .to() / .cuda() / .half() goes through _apply: the attached TAESD goes along.
-        super()._apply(fn, recurse)
-        self.tiny_vae._apply(fn)
-        return self
+    @property
+    def tiny_vae(self) -> AutoencoderTiny:
+        """The frozen TAESD on this model's device, dtype and memory format: the one passed in
+        where it is already there, else a copy converted for this model (see
+        :class:`~wavegms.tiny_vae.FrozenTinyVAE`)."""
+        return self._tiny_vae.like(next(self.parameters()))
 
     @property
     def device(self) -> torch.device:
@@ -200,29 +195,12 @@ class WaveGMS(nn.Module):
         latents = self.tiny_vae.encode(torch.cat([images, masks3]) * 2 - 1).latents
         return latents.chunk(2)
 
-    def decode_reference(self, mask_latents: torch.Tensor) -> torch.Tensor:
+    def decode(self, mask_latents: torch.Tensor) -> torch.Tensor:
         """Mask latents ``[N, 4, h, w]`` -> foreground probabilities ``[N, 1, 8h, 8w]`` in [0, 1]:
         TAESD decodes to RGB in [-1, 1], and the probability is its channel mean mapped to
-        [0, 1]. The plain form of :meth:`decode`, which computes the same faster."""
+        [0, 1]. Differentiable with respect to ``mask_latents``."""
         rgb = self.tiny_vae.decode(mask_latents).sample
         return ((rgb.mean(dim=1, keepdim=True) + 1) / 2).clamp(0, 1)
-
-    def decode(self, mask_latents: torch.Tensor) -> torch.Tensor:
-        """:meth:`decode_reference`, with the channel mean folded into TAESD's last conv.
-
-        Diffusers' ``DecoderTiny.forward`` is ``tanh(z / 3) * 3 -> layers -> 2y - 1``, so the
-        probability ``(mean(2y - 1) + 1) / 2`` is ``mean(y)``: the channel mean of the last 3x3
-        conv, which is one conv with the mean filter. Running that instead of the RGB conv and
-        three elementwise passes saves ~6% of a decode (tests/test_model.py checks the two agree,
-        values and gradients). Differentiable with respect to ``mask_latents``.
-        """
-        *layers, to_rgb = self.tiny_vae.decoder.layers
-        x = torch.tanh(mask_latents / 3) * 3
-        for layer in layers:
-            x = layer(x)
-        mean_filter = to_rgb.weight.mean(dim=0, keepdim=True)
-        mean_bias = to_rgb.bias.mean(dim=0, keepdim=True)
-        return F.conv2d(x, mean_filter, mean_bias, to_rgb.stride, to_rgb.padding).clamp(0, 1)
 
     # ---- forward passes -----------------------------------------------------------------------
 
@@ -318,7 +296,8 @@ class WaveGMS(nn.Module):
         precision resolves to bf16, bf16 weights: bf16 has fp32's exponent range, so storing the
         weights in it is as safe as autocasting them, and it saves casting every weight on every
         call (about 10% at batch 1 on a 2-core CPU). fp16 keeps fp32 weights under autocast.
-        The attached TAESD is converted with the model. Returns the model.
+        TAESD follows as this model's own converted copy (:attr:`tiny_vae`); the TAESD passed in
+        is left as it was, for any other model that shares it. Returns the model.
         """
         self.eval()
         dtype = resolve_precision(precision, self.device)

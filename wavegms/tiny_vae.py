@@ -5,12 +5,14 @@
 TAESD's encoder maps ``[-1, 1]`` images to 4-channel latents at 1/8 resolution and its decoder maps
 them back to ``[-1, 1]``; its scaling factor is 1, so no rescaling sits between the two. Wave-GMS
 never trains it: it supplies the mask-latent targets, the teacher latents for the alignment loss,
-and the decoder through which the Dice loss and predictions pass.
+and the decoder through which the Dice loss and predictions pass. A model holds it in a
+:class:`FrozenTinyVAE`, beside its trainable modules.
 """
 
 from __future__ import annotations
 
 import contextlib
+import copy
 import json
 import os
 import re
@@ -19,6 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import torch
+from torch import nn
 
 if TYPE_CHECKING:  # diffusers is imported when TAESD is loaded: checking a size stays light
     from diffusers import AutoencoderTiny
@@ -73,7 +76,8 @@ def load_tiny_vae(
         source: a hub id or a local folder in diffusers layout (``config.json`` +
             ``diffusion_pytorch_model.safetensors``). ``None`` uses ``$WAVEGMS_TAESD`` if set,
             else the hub id ``madebyollin/taesd``.
-        device: where to put it (default: CPU; :class:`~wavegms.WaveGMS` moves it with itself).
+        device: where to put it (default: CPU; a :class:`~wavegms.WaveGMS` whose weights are
+            elsewhere uses a copy placed like them, see :class:`FrozenTinyVAE`).
     """
     source = str(source) if source is not None else default_tiny_vae_source()
     how_to_fix = (
@@ -163,3 +167,46 @@ def _diffusers_quiet() -> Iterator[None]:
         yield
     finally:
         logging.set_verbosity(level)
+
+
+def placement(tensor: torch.Tensor) -> tuple[torch.device, torch.dtype, torch.memory_format]:
+    """Where and how ``tensor`` is stored: its device, dtype and memory format (channels-last
+    for a 4-D tensor stored so, else contiguous)."""
+    channels_last = (
+        tensor.dim() == 4
+        and not tensor.is_contiguous()
+        and tensor.is_contiguous(memory_format=torch.channels_last)
+    )
+    memory_format = torch.channels_last if channels_last else torch.contiguous_format
+    return tensor.device, tensor.dtype, memory_format
+
+
+class FrozenTinyVAE:
+    """A frozen TAESD held beside a model's trainable modules, placed like their weights.
+
+    It is not an ``nn.Module``, so a module that holds one keeps TAESD out of its
+    ``parameters()``, ``state_dict()``, optimizers, checkpoints and ``train()``. The TAESD given
+    is frozen (``requires_grad`` off, eval mode) and never converted: where the weights are on
+    another device, dtype or memory format, :meth:`like` converts a copy of it, once per move,
+    so models sharing one TAESD never change each other's.
+    """
+
+    def __init__(self, vae: AutoencoderTiny) -> None:
+        self.given = vae.requires_grad_(False).eval()
+        self.placed = self.given
+
+    def like(self, weight: torch.Tensor) -> AutoencoderTiny:
+        """The TAESD on ``weight``'s :func:`placement`: the one given if it is there already,
+        else the copy made for the last placement asked for."""
+        where = placement(weight)
+        for vae in (self.placed, self.given):
+            if placement(next(vae.parameters())) == where:
+                self.placed = vae
+                return vae
+        device, dtype, memory_format = where
+        # nn.Module.to, not diffusers' override: that one warns on every dtype cast (about
+        # modules to keep in fp32, of which TAESD has none).
+        self.placed = nn.Module.to(
+            copy.deepcopy(self.given), device, dtype, memory_format=memory_format
+        )
+        return self.placed

@@ -116,7 +116,8 @@ def train(
         callbacks: functions ``f(epoch, model, record)``, or objects with such an
             ``on_epoch_end`` method, called on rank 0 after each epoch (1-based) once its
             checkpoints are written; ``model`` is the plain :class:`WaveGMS`, in eval mode.
-        tiny_vae: an already loaded TAESD (else ``config.taesd``); it is moved to the device.
+        tiny_vae: an already loaded TAESD (else ``config.taesd``), left as it is: where it is
+            not on the device, the model uses a copy that is.
 
     Returns:
         A :class:`TrainResult`. Ctrl-C stops after saving nothing more than the last finished
@@ -173,7 +174,7 @@ def _train(
     # Model, objective, optimiser, schedule: seeded, so every rank starts identical.
     torch.manual_seed(config.seed)
     if tiny_vae is None:
-        tiny_vae = load_tiny_vae(config.taesd)
+        tiny_vae = load_tiny_vae(config.taesd, device)
     model = WaveGMS(tiny_vae, image_size=config.image_size).to(device)
     memory_format = torch.channels_last if config.channels_last else torch.contiguous_format
     if config.channels_last:

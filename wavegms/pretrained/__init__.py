@@ -68,7 +68,7 @@ def load_pretrained(
     precision: str = "fp32",
     tiny_vae: AutoencoderTiny | None = None,
 ) -> WaveGMS:
-    """A ready-to-use :class:`~wavegms.WaveGMS`, in eval mode, with TAESD attached.
+    """A ready-to-use :class:`~wavegms.WaveGMS`, in eval mode, with its frozen TAESD.
 
     Args:
         name: a shipped model (:func:`list_pretrained`, e.g. ``"busi"``), a checkpoint folder
