@@ -13,7 +13,13 @@ import nbformat
 import pytest
 
 from wavegms.course import widgets
-from wavegms.course.book.notebooks import as_page, check_executed, frames_html
+from wavegms.course.book.notebooks import (
+    WIDGET_STATE,
+    WIDGET_VIEW,
+    as_page,
+    check_executed,
+    frames_html,
+)
 from wavegms.course.runner import _widgets_off
 from wavegms.course.timings import TIMES_FILE, read_times, record_time
 
@@ -100,20 +106,39 @@ def test_only_a_finished_instructor_run_is_published(tmp_path):
         check_executed(tmp_path / "a.ipynb", _executed("notebooks/student/00_setup.ipynb"))
 
 
-def test_a_page_has_its_links_under_the_title_and_no_unsaved_widget_views():
+def test_a_page_has_its_links_under_the_title_and_its_widgets_as_static_html():
     notebook = _executed()
-    view = {"model_id": "gone", "version_major": 2, "version_minor": 0}
+
+    def model(name, **state):
+        return {"model_name": name, "model_module": "@jupyter-widgets/controls", "state": state}
+
+    # tqdm's bar as nbclient saves it: an HBox of a prefix, a progress bar and a suffix.
+    saved = {
+        "bar": model("HBoxModel", children=["IPY_MODEL_a", "IPY_MODEL_b", "IPY_MODEL_c"]),
+        "a": model("HTMLModel", value="training: 100%"),
+        "b": model("FloatProgressModel", min=0.0, max=5.0, value=5.0),
+        "c": model("HTMLModel", value="5/5 [00:09&lt;00:00]"),
+        "slider": model("IntSliderModel", value=3),
+    }
+    notebook.metadata["widgets"] = {WIDGET_STATE: {"state": saved, "version_major": 2}}
+
+    def view(model_id, **fallback):
+        data = {WIDGET_VIEW: {"model_id": model_id, "version_major": 2, "version_minor": 0}}
+        return nbformat.v4.new_output("display_data", {**data, **fallback})
+
     notebook.cells[1].outputs = [
-        nbformat.v4.new_output("display_data", {"application/vnd.jupyter.widget-view+json": view}),
-        nbformat.v4.new_output(
-            "display_data",
-            {"application/vnd.jupyter.widget-view+json": view, "text/plain": "  0%|"},
-        ),
+        view("bar", **{"text/plain": "training:  60%"}),  # the bar's text when it was shown
+        view("gone"),
+        view("slider", **{"text/plain": "IntSlider(value=3)"}),
     ]
     page = as_page(notebook, "[Open in Colab](url)")
     assert page.cells[0].source == "# 00 · Title\n\n[Open in Colab](url)\n\n\nIntro."
-    assert [o["data"] for o in page.cells[1].outputs] == [{"text/plain": "  0%|"}]
-    assert len(notebook.cells[1].outputs) == 2, "the executed notebook itself is left as it was"
+    bar, slider = (o["data"] for o in page.cells[1].outputs)
+    assert list(bar) == ["text/html"] and "<span>training: 100%</span>" in bar["text/html"]
+    assert '<progress max="5" value="5"></progress>' in bar["text/html"]
+    assert slider == {"text/plain": "IntSlider(value=3)"}
+    assert "widgets" not in page.metadata, "no state: myst-nb loads no widget manager"
+    assert len(notebook.cells[1].outputs) == 3, "the executed notebook itself is left as it was"
 
 
 def test_course_times_are_recorded_per_notebook_and_merged(tmp_path):

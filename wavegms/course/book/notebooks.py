@@ -4,8 +4,13 @@ and its figure browsers as plain HTML controls.
 The notebooks come from ``wavegms course``, which runs them headless: their browsers
 (:func:`wavegms.course.widgets.browse`) hold a static PNG and, for small ones, every frame under
 :data:`~wavegms.course.widgets.FRAMES_MIME`; that becomes a figure with sliders and drop-downs
-switched by ``_static/frames.js``, so that the page works without a kernel. Widget views
-whose state was not saved would read "Error displaying widget" in a browser: they are dropped.
+switched by ``_static/frames.js``, so that the page works without a kernel.
+
+Widgets are not rendered by a widget manager: its script would come from a CDN, and a view
+whose state is missing or of another ipywidgets version reads "Error displaying widget". The
+progress bars that tqdm draws as widgets in a run (their state saved by nbclient) become
+static HTML of their last state (``training: 100% [bar] 5/5 [...]``); other widget views fall
+back to their text, or are dropped.
 """
 
 from __future__ import annotations
@@ -44,14 +49,15 @@ def check_executed(path: Path, notebook: nbformat.NotebookNode) -> None:
 
 def as_page(notebook: nbformat.NotebookNode, links: str) -> nbformat.NotebookNode:
     """A copy of ``notebook`` for the book: ``links`` (MyST markdown) under the first heading
-    instead of the Colab badge, frames as HTML browsers, unsaved widget views dropped."""
+    instead of the Colab badge, frames as HTML browsers, widgets as static HTML or text."""
     page = copy.deepcopy(notebook)
     first = page.cells[0]
     title, *rest = first.source.splitlines()
     # The links replace the Colab badge: its image comes from the web, the links do not.
     rest = [line for line in rest if not line.startswith("[![")]
     first.source = "\n".join([title, "", links, *rest])
-    saved = page.metadata.get("widgets", {}).get(WIDGET_STATE, {}).get("state", {})
+    # Without the state, myst-nb loads no widget manager: nothing can say "Error displaying".
+    saved = page.metadata.pop("widgets", {}).get(WIDGET_STATE, {}).get("state", {})
     for cell in page.cells:
         if cell.cell_type != "code":
             continue
@@ -60,14 +66,41 @@ def as_page(notebook: nbformat.NotebookNode, links: str) -> nbformat.NotebookNod
             data = output.get("data", {})
             if FRAMES_MIME in data:
                 output["data"] = {"text/html": frames_html(data[FRAMES_MIME])}
-            view = data.get(WIDGET_VIEW)
-            if view is not None and view.get("model_id") not in saved:
-                del data[WIDGET_VIEW]
-                if not data:
-                    continue
+            view = data.pop(WIDGET_VIEW, None)
+            static = widget_html(view.get("model_id", ""), saved) if view else None
+            if static is not None:
+                output["data"] = {"text/html": static}
+            elif not data:
+                continue
             outputs.append(output)
         cell.outputs = outputs
     return page
+
+
+def widget_html(model_id: str, state: dict[str, Any]) -> str | None:
+    """A saved widget (boxes of HTML, labels and progress bars: tqdm's) as static HTML; None
+    for anything else, or a model that was not saved."""
+    model = state.get(model_id)
+    if model is None:
+        return None
+    name, values = model.get("model_name"), model.get("state", {})
+    if name in ("HBoxModel", "VBoxModel"):
+        children = [widget_html(c.removeprefix("IPY_MODEL_"), state) for c in values["children"]]
+        if any(child is None for child in children):
+            return None
+        direction = "row" if name == "HBoxModel" else "column"
+        return (
+            f'<div class="wavegms-widget" style="flex-direction: {direction}">'
+            f"{''.join(children)}</div>"
+        )
+    if name == "HTMLModel":  # its value is HTML already
+        return f"<span>{values.get('value', '')}</span>"
+    if name == "LabelModel":
+        return f"<span>{html.escape(str(values.get('value', '')))}</span>"
+    if name in ("FloatProgressModel", "IntProgressModel"):
+        low, high, value = (float(values.get(k, 0)) for k in ("min", "max", "value"))
+        return f'<progress max="{high - low:g}" value="{value - low:g}"></progress>'
+    return None
 
 
 def frames_html(frames: dict[str, Any]) -> str:
@@ -109,4 +142,4 @@ def frames_html(frames: dict[str, Any]) -> str:
     return "\n".join(parts)
 
 
-__all__ = ["as_page", "check_executed", "frames_html"]
+__all__ = ["as_page", "check_executed", "frames_html", "widget_html"]
