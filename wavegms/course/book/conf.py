@@ -6,12 +6,13 @@ downloaded while building: no intersphinx, no remote images. Pages may still loa
 its CDN in the reader's browser.
 """
 
-from wavegms import __version__
+from importlib.metadata import version
+
 from wavegms.course.notebooks import REPO_URL
 
 project = "Wave-GMS: the course"
 author = "wavegms contributors"
-release = __version__
+release = version("wavegms")
 extensions = ["myst_nb"]
 
 # The notebooks hold the outputs of `wavegms course`: never run them again.
