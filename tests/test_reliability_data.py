@@ -29,9 +29,9 @@ import pytest
 from _paths import BUSI_SAMPLE, HAM_SAMPLE
 from PIL import Image
 
-from data_download import PreparationError, fetch, prepare, staging
+from data_download import PreparationError, extract, prepare, staging
 from data_download.__main__ import main
-from data_download.fetch import (
+from data_download.extract import (
     ArchiveTooLargeError,
     BadArchiveError,
     ExtractLimit,
@@ -81,7 +81,7 @@ def _one_line_error(capsys) -> str:
 
 
 def test_zip_bomb_is_refused_before_anything_is_written(tmp_path, monkeypatch):
-    monkeypatch.setattr(fetch, "RATIO_FLOOR", 1 << 20)  # a 4 MB bomb stands for a 4 GB one
+    monkeypatch.setattr(extract, "RATIO_FLOOR", 1 << 20)  # a 4 MB bomb stands for a 4 GB one
     bomb = _zip(tmp_path / "bomb.zip", {"zeros.bin": bytes(4 << 20)})
     with pytest.raises(ArchiveTooLargeError, match=r"bomb\.zip.*decompression bomb") as e:
         safe_extract(bomb, tmp_path / "out", progress=False)
@@ -128,7 +128,7 @@ def test_headers_that_understate_sizes_cannot_write_more_than_declared(tmp_path)
 def test_cli_refuses_a_bomb_in_one_line_and_the_flag_lets_a_genuine_archive_through(
     tmp_path, monkeypatch, capsys
 ):
-    monkeypatch.setattr(fetch, "RATIO_FLOOR", 1 << 20)
+    monkeypatch.setattr(extract, "RATIO_FLOOR", 1 << 20)
     members = {**_bus_members(), "readme.txt": bytes(8 << 20)}  # compresses 1000-fold
     archive = _zip(tmp_path / "DatasetB.zip", members)
     args = ["bus", "--root", str(tmp_path / "data"), "--source", str(archive), "--quiet"]
@@ -155,7 +155,7 @@ def test_stale_extract_folders_are_removed_like_partial_ones(tmp_path, capsys):
     (stale / "in0" / "big.bin").write_bytes(b"x" * 1000)
     prepare("busi", data, BUSI_SAMPLE, progress=False, workers=1)
     assert not stale.exists()
-    assert "removing" in capsys.readouterr().out
+    assert f"removed {stale}, left by an interrupted run" in capsys.readouterr().out
 
 
 def _alive(pid: int) -> bool:

@@ -23,11 +23,11 @@ from safetensors.torch import load_file
 
 import wavegms.engine.train
 from wavegms.cli import main
-from wavegms.engine import checkpoint
 from wavegms.engine.checkpoint import load_training_state
 from wavegms.engine.config import TrainConfig, preset
 from wavegms.engine.train import train
 from wavegms.losses import WaveGMSLoss
+from wavegms.utils import atomic
 from wavegms.utils.lock import FolderInUseError, claim_folder
 
 WEIGHTS = "diffusion_pytorch_model.safetensors"
@@ -145,7 +145,7 @@ def test_commit_cut_by_a_kill_is_finished_and_stale_temporaries_are_removed(
             raise KeyboardInterrupt  # stands in for kill -9 between the two renames
         return replace(src, dst)
 
-    monkeypatch.setattr(checkpoint.os, "replace", killed_before_the_swap_ends)
+    monkeypatch.setattr(atomic.os, "replace", killed_before_the_swap_ends)
     with pytest.raises(KeyboardInterrupt):
         train(config(epochs=2), run_dir, progress=False, tiny_vae=tiny_vae)
     monkeypatch.undo()

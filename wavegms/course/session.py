@@ -286,11 +286,12 @@ def ensure_trained(
     ``train(config, run_dir, resume=True)``: a finished run of the same settings is reused as
     it is (so notebook 04 evaluates what 03 trained, and running a notebook twice trains
     once), an interrupted one goes on from its last epoch. What may differ from the saved run
-    is what :data:`wavegms.engine.train.RESUMABLE` allows; any other difference is refused with a
+    is what :data:`wavegms.engine.config.RESUMABLE` allows; any other difference is refused with a
     message, never overwritten.
     """
     from ..engine.checkpoint import TRAIN_CONFIG
-    from ..engine.train import RESUMABLE, train
+    from ..engine.config import RESUMABLE
+    from ..engine.train import train
 
     run_dir = Path(run_dir)
     resume = (run_dir / TRAIN_CONFIG).is_file()
