@@ -10,7 +10,8 @@ Datasets: ``busi``, ``bus`` (``--source`` only), ``kvasir_instrument``, ``ham100
 This package needs only numpy, Pillow and tqdm (no torch), so it runs anywhere first.
 """
 
-from .fetch import DownloadError, UnsafeArchiveError, download, safe_extract
+from .download import DownloadError, download
+from .extract import UnsafeArchiveError, safe_extract
 from .prepare import available, prepare
 from .registry import ManualDownloadRequired
 from .staging import PreparationError

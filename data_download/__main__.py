@@ -10,7 +10,7 @@ from wavegms.utils.errors import error_line
 
 from . import gms_splits
 from .bus import HOW_TO_REQUEST
-from .fetch import LIMIT_FLAG
+from .extract import LIMIT_FLAG
 from .registry import ManualDownloadRequired, recipes
 
 EPILOG = """\

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from wavegms.data.images import IMAGE_EXTENSIONS
 
-from .fetch import is_junk
+from .extract import is_junk
 from .staging import PreparationError, RawItem
 
 __all__ = ["describe", "image_files", "is_junk", "pair_by_name", "strip_mask_suffix"]

@@ -18,9 +18,9 @@ from typing import Any
 
 from wavegms.utils.atomic import atomic_write_json as write_json_atomic
 
-from .fetch import (
+from .download import download
+from .extract import (
     ExtractLimit,
-    download,
     extract_nested,
     is_archive,
     is_junk,

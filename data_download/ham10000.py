@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from .discover import describe, image_files, is_junk, pair_by_name
-from .fetch import download
+from .download import download
 from .recipe import Recipe, Remote
 from .staging import Discovery, PreparationError
 

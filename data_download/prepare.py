@@ -8,20 +8,28 @@ import tempfile
 import zipfile
 from pathlib import Path
 
+from wavegms.utils.atomic import recover_folder
+
 from . import gms_splits, registry
 from .discover import dominant_pattern
-from .fetch import (
+from .download import DownloadError, download
+from .extract import (
     BadArchiveError,
-    DownloadError,
     ExtractLimit,
     archive_stem,
-    download,
     extract_nested,
     is_archive,
     remove_tree,
     safe_extract,
 )
-from .staging import INFO, PreparationError, check_target, stale_partials, write_prepared
+from .recipe import Recipe
+from .staging import (
+    INFO,
+    Discovery,
+    PreparationError,
+    check_target,
+    write_prepared,
+)
 
 TOOL = "data_download 0.1"
 EXTRACT_PREFIX = ".{dataset}.extract-"  # a temporary folder in DATA_DIR; stale ones are removed
@@ -38,6 +46,11 @@ def _inside(path: Path, folder: Path) -> bool:
         return path.resolve().is_relative_to(folder.resolve())
     except OSError:
         return False
+
+
+def _is_archive_file(path: Path) -> bool:
+    """An archive by its name, or by its content whatever it is called."""
+    return is_archive(path) or zipfile.is_zipfile(path) or tarfile.is_tarfile(path)
 
 
 class _Sources:
@@ -71,7 +84,7 @@ class _Sources:
                     self._extract(archive, self.work / f"in{i}" / rel / f"{archive.name}.extracted")
                 if archives:
                     roots.append(self.work / f"in{i}")
-            elif is_archive(path) or zipfile.is_zipfile(path) or tarfile.is_tarfile(path):
+            elif _is_archive_file(path):
                 roots.append(self._extract(path, self.work / f"in{i}"))
             else:
                 roots.append(path)  # e.g. a metadata table
@@ -174,62 +187,25 @@ def prepare(
         raise PreparationError(f"--source {src} does not exist")
     _check_root(data_dir)
     if dataset == "gms_splits":
-        return gms_splits.prepare(
-            data_dir,
-            src,
-            force=force,
-            progress=progress,
-            limit=registry.extract_limit(1000, max_extract_gb),
-        )
-    table = registry.recipes()
-    if dataset not in table:
-        raise PreparationError(
-            f"unknown dataset {dataset!r}; choose one of: {', '.join(available())}"
-        )
-    recipe = table[dataset]
+        limit = registry.extract_limit(1000, max_extract_gb)
+        return gms_splits.prepare(data_dir, src, force=force, progress=progress, limit=limit)
+    recipe = _recipe(dataset)
     target = data_dir / dataset
     if src is not None and _inside(src, target):
         raise PreparationError(
             f"--source {src} lies inside the output folder {target}. Move the raw data "
             "elsewhere (e.g. DATA_DIR/raw/) and pass that folder."
         )
+    _tidy(data_dir, dataset)
     if check_target(data_dir, dataset, force):
         print(f"{dataset} is already prepared in {target}: nothing to do.")
         return target
-    extract_glob = EXTRACT_PREFIX.format(dataset=dataset) + "*"
-    stale_extracts = sorted(data_dir.glob(extract_glob)) if data_dir.is_dir() else []
-    for stale in (*stale_partials(data_dir, dataset), *stale_extracts):
-        print(f"removing {stale}, left by an interrupted run")
-        remove_tree(stale)
-
-    downloaded: list[Path] = []
+    downloaded: list[Path] = []  # deleted after success, unless keep_archives
     if src is None:
-        remotes = recipe.remote_files()
-        for remote in remotes:
-            try:
-                downloaded.append(
-                    download(
-                        remote.urls,
-                        data_dir / ".downloads" / remote.filename,
-                        sha256=remote.sha256,
-                        md5=remote.md5,
-                        progress=progress,
-                    )
-                )
-            except DownloadError as e:
-                if not remote.optional:
-                    raise
-                print(f"note: optional file {remote.filename} skipped: {e}")
-        inputs, where = downloaded, " ".join(r.urls[0] for r in remotes)
+        downloaded, where = _download(recipe, data_dir, progress)
+        inputs = downloaded
     else:
-        if src.is_file() and not (
-            is_archive(src) or zipfile.is_zipfile(src) or tarfile.is_tarfile(src)
-        ):
-            raise BadArchiveError(
-                f"--source {src} is neither a folder nor a zip or tar archive. Pass the "
-                "dataset's archive or the folder it was extracted to."
-            )
-        inputs, where = [src], str(src.resolve())
+        inputs, where = [_checked_source(src)], str(src.resolve())
 
     data_dir.mkdir(parents=True, exist_ok=True)
     limit = registry.extract_limit(recipe.extracted_mb, max_extract_gb)
@@ -237,57 +213,141 @@ def prepare(
         prefix=EXTRACT_PREFIX.format(dataset=dataset), dir=data_dir
     ) as work:
         sources = _Sources(Path(work), limit, progress)
-        try:
-            roots = sources.roots(inputs)
-        except BadArchiveError as e:
-            bad = [p for p in downloaded if str(p) in str(e)]
-            if not bad:
-                raise
-            for path in bad:  # ours, in DATA_DIR/.downloads: a fresh download is the cure
-                path.unlink(missing_ok=True)
-            raise BadArchiveError(
-                f"{e} The downloaded file was deleted: run the same command again to download "
-                "it afresh."
-            ) from None
+        roots = _extract(sources, inputs, downloaded)
         if src is not None:
             _refuse_other_dataset(dataset, roots, data_dir, src)
-        discovery = recipe.discover(roots)
-        n = len(discovery.items)
-        if recipe.expected_images and n != recipe.expected_images:
-            print(
-                f"note: found {n} {dataset} images; the full dataset has {recipe.expected_images}."
-            )
-        info = {
-            "title": recipe.title,
-            "source": where,
-            "homepage": recipe.homepage,
-            "licence": recipe.licence,
-            "citation": recipe.citation,
-            "prepared_by": TOOL,
-        }
-        try:
-            out = write_prepared(
-                data_dir,
-                dataset,
-                discovery,
-                info,
-                workers=workers,
-                progress=progress,
-                replace=force and target.exists(),
-            )
-        except PreparationError as e:
-            paths = [p for it in discovery.items for p in (it.image, *it.masks)]
-            message = sources.explain(str(e), paths)
-            if message == str(e):
-                raise
-            raise PreparationError(
-                message + " The file came out of an archive: get a fresh copy of the archive "
-                "(a downloaded one is kept in DATA_DIR/.downloads; delete it to download it "
-                "again), or extract it, fix or remove that file, and pass the folder with --source."
-            ) from None
+        discovery = _discover(recipe, roots)
+        info = _provenance(recipe, where)
+        replace = force and target.exists()
+        out = _write(data_dir, recipe, discovery, info, sources, workers, progress, replace)
     _warn_unusual_masks(out, dataset)
-    if downloaded and not keep_archives:
+    if not keep_archives:
         for path in downloaded:
             path.unlink(missing_ok=True)
-    print(f"{dataset}: {n} images prepared in {out}")
+    print(f"{dataset}: {len(discovery.items)} images prepared in {out}")
     return out
+
+
+# ---- the steps of prepare(), in order --------------------------------------------------------
+
+
+def _recipe(dataset: str) -> Recipe:
+    table = registry.recipes()
+    if dataset not in table:
+        raise PreparationError(
+            f"unknown dataset {dataset!r}; choose one of: {', '.join(available())}"
+        )
+    return table[dataset]
+
+
+def _tidy(data_dir: Path, dataset: str) -> None:
+    """Finish or undo what a hard-killed run left: a preparation cut short while it was being
+    swapped in (:func:`wavegms.utils.atomic.recover_folder`), staging and extraction folders."""
+    stale = recover_folder(data_dir / dataset)
+    if data_dir.is_dir():
+        extracts = sorted(data_dir.glob(EXTRACT_PREFIX.format(dataset=dataset) + "*"))
+        for folder in extracts:
+            remove_tree(folder)
+        stale += extracts
+    for folder in stale:
+        print(f"removed {folder}, left by an interrupted run")
+
+
+def _download(recipe: Recipe, data_dir: Path, progress: bool) -> tuple[list[Path], str]:
+    """The recipe's files, downloaded into ``DATA_DIR/.downloads``, and where they came from."""
+    remotes = recipe.remote_files()
+    downloaded: list[Path] = []
+    for remote in remotes:
+        try:
+            downloaded.append(
+                download(
+                    remote.urls,
+                    data_dir / ".downloads" / remote.filename,
+                    sha256=remote.sha256,
+                    md5=remote.md5,
+                    progress=progress,
+                )
+            )
+        except DownloadError as e:
+            if not remote.optional:
+                raise
+            print(f"note: optional file {remote.filename} skipped: {e}")
+    return downloaded, " ".join(r.urls[0] for r in remotes)
+
+
+def _checked_source(src: Path) -> Path:
+    if src.is_file() and not _is_archive_file(src):
+        raise BadArchiveError(
+            f"--source {src} is neither a folder nor a zip or tar archive. Pass the "
+            "dataset's archive or the folder it was extracted to."
+        )
+    return src
+
+
+def _extract(sources: _Sources, inputs: list[Path], downloaded: list[Path]) -> list[Path]:
+    """The folders to discover images in; a damaged download is deleted, to be fetched again."""
+    try:
+        return sources.roots(inputs)
+    except BadArchiveError as e:
+        bad = [p for p in downloaded if str(p) in str(e)]
+        if not bad:
+            raise
+        for path in bad:  # ours, in DATA_DIR/.downloads: a fresh download is the cure
+            path.unlink(missing_ok=True)
+        raise BadArchiveError(
+            f"{e} The downloaded file was deleted: run the same command again to download "
+            "it afresh."
+        ) from None
+
+
+def _discover(recipe: Recipe, roots: list[Path]) -> Discovery:
+    discovery = recipe.discover(roots)
+    n, expected = len(discovery.items), recipe.expected_images
+    if expected and n != expected:
+        print(f"note: found {n} {recipe.name} images; the full dataset has {expected}.")
+    return discovery
+
+
+def _provenance(recipe: Recipe, where: str) -> dict[str, str]:
+    """What ``info.json`` says of the data's origin (``where``: the URLs or the source path)."""
+    return {
+        "title": recipe.title,
+        "source": where,
+        "homepage": recipe.homepage,
+        "licence": recipe.licence,
+        "citation": recipe.citation,
+        "prepared_by": TOOL,
+    }
+
+
+def _write(
+    data_dir: Path,
+    recipe: Recipe,
+    discovery: Discovery,
+    info: dict[str, str],
+    sources: _Sources,
+    workers: int | None,
+    progress: bool,
+    replace: bool,
+) -> Path:
+    """:func:`~data_download.staging.write_prepared`, naming a bad file by archive and member."""
+    try:
+        return write_prepared(
+            data_dir,
+            recipe.name,
+            discovery,
+            info,
+            workers=workers,
+            progress=progress,
+            replace=replace,
+        )
+    except PreparationError as e:
+        paths = [p for it in discovery.items for p in (it.image, *it.masks)]
+        message = sources.explain(str(e), paths)
+        if message == str(e):
+            raise
+        raise PreparationError(
+            message + " The file came out of an archive: get a fresh copy of the archive "
+            "(a downloaded one is kept in DATA_DIR/.downloads; delete it to download it "
+            "again), or extract it, fix or remove that file, and pass the folder with --source."
+        ) from None

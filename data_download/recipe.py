@@ -6,7 +6,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from .fetch import ExtractLimit
+from .extract import ExtractLimit
 from .staging import Discovery
 
 

@@ -1,16 +1,16 @@
 """How a preparation reaches the prepared layout (:mod:`wavegms.data.layout`) atomically.
 
-A preparation writes everything into ``DATA_DIR/.<dataset>.partial-XXXX`` and renames that
-folder to ``DATA_DIR/<dataset>`` as its very last step, so an interrupted run never leaves a
-folder that looks complete. ``info.json`` is written last inside the staging folder.
+A preparation writes everything into ``DATA_DIR/.<dataset>.partial`` and swaps that folder in
+as ``DATA_DIR/<dataset>`` as its very last step (:func:`wavegms.utils.atomic.commit_folder`),
+so an interrupted run never leaves a folder that looks complete, and a replaced preparation
+survives until its successor is complete. ``info.json`` is written last inside the staging
+folder.
 """
 
 from __future__ import annotations
 
 import os
-import shutil
-import tempfile
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,6 +19,7 @@ from tqdm.auto import tqdm
 
 from wavegms.data.images import load_image, read_mask, save_image_png, save_mask_png
 from wavegms.data.layout import IMAGES, INFO, LAYOUT_VERSION, MASKS, read_info, write_info
+from wavegms.utils.atomic import commit_folder
 
 from .pool import process_pool
 
@@ -183,56 +184,55 @@ def write_prepared(
 
     ``info`` (source, licence, citation, ...) is completed with the dataset name, counts,
     classes and per-item records, and written as ``info.json``. ``replace`` swaps out an
-    existing preparation of the same dataset (``--force``).
+    existing preparation of the same dataset (``--force``); without it an existing folder is
+    refused (``FileExistsError``) and left untouched.
     """
     items = sorted(discovery.items, key=lambda it: it.name)
     if not items:
         raise PreparationError(f"no {dataset} images found in the source")
     _check_names(items)
-    data_dir.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{dataset}.partial-", dir=data_dir))
-    try:
+
+    def write(staging: Path) -> None:
         (staging / IMAGES).mkdir()
         (staging / MASKS).mkdir()
         records = _convert_all(items, staging, workers or default_workers(), progress, dataset)
-        classes = {it.name: it.cls for it in items if it.cls is not None}
-        by_class: dict[str, int] = {}
-        for cls in classes.values():
-            by_class[cls] = by_class.get(cls, 0) + 1
-        full_info = {
-            "dataset": dataset,
-            "layout_version": LAYOUT_VERSION,
-            **info,
-            "counts": {
-                "images": len(items),
-                "masks": len(items),
-                **({"by_class": dict(sorted(by_class.items()))} if by_class else {}),
-            },
-            "classes": classes or None,
-            **discovery.extra_info,
-            "items": {
-                it.name: {
-                    "source_image": _relative_name(it.image),
-                    "source_masks": [_relative_name(m) for m in it.masks],
-                    **rec,
-                }
-                for it, rec in zip(items, records, strict=True)
-            },
-        }
-        write_info(staging, full_info)
-        target = data_dir / dataset
-        if replace and target.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".{dataset}.old-", dir=data_dir))
-            os.replace(target, old / dataset)
-            os.replace(staging, target)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(staging, target)
-        return target
-    except BaseException:
-        # KeyboardInterrupt included: a half-written staging folder is worthless.
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
+        write_info(staging, _full_info(dataset, items, records, info, discovery.extra_info))
+
+    return commit_folder(data_dir / dataset, write, replace=replace)
+
+
+def _full_info(
+    dataset: str,
+    items: Sequence[RawItem],
+    records: Sequence[dict[str, Any]],
+    info: dict[str, Any],
+    extra_info: dict[str, Any],
+) -> dict[str, Any]:
+    """``info`` completed with the dataset name, counts, classes and per-item records."""
+    classes = {it.name: it.cls for it in items if it.cls is not None}
+    by_class: dict[str, int] = {}
+    for cls in classes.values():
+        by_class[cls] = by_class.get(cls, 0) + 1
+    return {
+        "dataset": dataset,
+        "layout_version": LAYOUT_VERSION,
+        **info,
+        "counts": {
+            "images": len(items),
+            "masks": len(items),
+            **({"by_class": dict(sorted(by_class.items()))} if by_class else {}),
+        },
+        "classes": classes or None,
+        **extra_info,
+        "items": {
+            it.name: {
+                "source_image": _relative_name(it.image),
+                "source_masks": [_relative_name(m) for m in it.masks],
+                **rec,
+            }
+            for it, rec in zip(items, records, strict=True)
+        },
+    }
 
 
 def _relative_name(path: Path) -> str:
@@ -264,10 +264,3 @@ def _convert_all(
             pool.shutdown(wait=True, cancel_futures=True)
     finally:
         bar.close()
-
-
-def stale_partials(data_dir: Path, dataset: str) -> Iterable[Path]:
-    """Staging folders left by runs that were killed hard (no cleanup possible)."""
-    if not data_dir.is_dir():
-        return []
-    return sorted(data_dir.glob(f".{dataset}.partial-*"))

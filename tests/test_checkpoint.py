@@ -20,7 +20,6 @@ from safetensors.torch import load_file
 import wavegms.engine.train
 from wavegms.cli import main
 from wavegms.data.splits import SPLITS_FILE
-from wavegms.engine import checkpoint
 from wavegms.engine.checkpoint import (
     METRICS,
     TRAIN_CONFIG,
@@ -35,6 +34,7 @@ from wavegms.engine.checkpoint import (
 )
 from wavegms.engine.config import preset
 from wavegms.engine.train import train
+from wavegms.utils import atomic
 from wavegms.utils.lock import LOCK_NAME
 
 WEIGHTS = "diffusion_pytorch_model.safetensors"
@@ -211,7 +211,7 @@ def test_commit_cut_by_a_kill_is_finished_and_stale_temporaries_are_removed(
             raise KeyboardInterrupt  # stands in for kill -9 between the two renames
         return replace(src, dst)
 
-    monkeypatch.setattr(checkpoint.os, "replace", killed_before_the_swap_ends)
+    monkeypatch.setattr(atomic.os, "replace", killed_before_the_swap_ends)
     with pytest.raises(KeyboardInterrupt):
         train(config(epochs=2), run_dir, progress=False, tiny_vae=tiny_vae)
     monkeypatch.undo()

@@ -16,9 +16,9 @@ import PIL.Image
 import pytest
 from sources import bus_members, make_zip, one_line_error
 
-from data_download import PreparationError, fetch, prepare
+from data_download import PreparationError, extract, prepare
 from data_download.__main__ import main
-from data_download.fetch import (
+from data_download.extract import (
     ArchiveTooLargeError,
     BadArchiveError,
     ExtractLimit,
@@ -32,7 +32,7 @@ from data_download.fetch import (
 
 
 def test_zip_bomb_is_refused_before_anything_is_written(tmp_path, monkeypatch):
-    monkeypatch.setattr(fetch, "RATIO_FLOOR", 1 << 20)  # a 4 MB bomb stands for a 4 GB one
+    monkeypatch.setattr(extract, "RATIO_FLOOR", 1 << 20)  # a 4 MB bomb stands for a 4 GB one
     bomb = make_zip(tmp_path / "bomb.zip", {"zeros.bin": bytes(4 << 20)})
     with pytest.raises(ArchiveTooLargeError, match=r"bomb\.zip.*decompression bomb") as e:
         safe_extract(bomb, tmp_path / "out", progress=False)
@@ -79,7 +79,7 @@ def test_headers_that_understate_sizes_cannot_write_more_than_declared(tmp_path)
 def test_cli_refuses_a_bomb_in_one_line_and_the_flag_lets_a_genuine_archive_through(
     tmp_path, monkeypatch, capsys
 ):
-    monkeypatch.setattr(fetch, "RATIO_FLOOR", 1 << 20)
+    monkeypatch.setattr(extract, "RATIO_FLOOR", 1 << 20)
     members = {**bus_members(), "readme.txt": bytes(8 << 20)}  # compresses 1000-fold
     archive = make_zip(tmp_path / "DatasetB.zip", members)
     args = ["bus", "--root", str(tmp_path / "data"), "--source", str(archive), "--quiet"]

@@ -15,11 +15,10 @@ from pathlib import Path
 
 import pytest
 
-from data_download.fetch import (
+from data_download.download import DownloadError, download
+from data_download.extract import (
     BadArchiveError,
-    DownloadError,
     UnsafeArchiveError,
-    download,
     extract_nested,
     safe_extract,
 )

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import re
 import shutil
+import stat
 import tarfile
 import zipfile
 from pathlib import Path
@@ -19,6 +21,7 @@ from sources import bus_members, make_zip, png_bytes, soft_disc
 from data_download import ManualDownloadRequired, PreparationError, prepare, staging
 from data_download.__main__ import main
 from wavegms.data import SegmentationDataset, load_mask
+from wavegms.utils import atomic
 
 BUSI = busi_items()  # read from the raw file names, independently of the preparation code
 BUSI_NAMES = set(BUSI)
@@ -141,16 +144,57 @@ def test_interrupted_preparation_leaves_no_complete_looking_folder(tmp_path, mon
     assert (prepare("busi", data, BUSI_SAMPLE, progress=False, workers=1) / "info.json").exists()
 
 
-def test_stale_partial_folder_is_removed_and_damaged_folder_needs_force(tmp_path, busi):
+def test_stale_partial_folder_is_removed_and_damaged_folder_needs_force(tmp_path, busi, capsys):
     data = tmp_path / "data"
     shutil.copytree(busi, data / "busi")
-    (data / ".busi.partial-abc123" / "images").mkdir(parents=True)
+    (data / ".busi.partial" / "images").mkdir(parents=True)
     (data / "busi" / "images" / f"{BENIGN[0]}.png").unlink()
     with pytest.raises(PreparationError, match="--force"):
         prepare("busi", data, BUSI_SAMPLE, progress=False)
+    assert not (data / ".busi.partial").exists()
+    assert (
+        f"removed {data / '.busi.partial'}, left by an interrupted run" in capsys.readouterr().out
+    )
     out = prepare("busi", data, BUSI_SAMPLE, force=True, progress=False, workers=1)
     assert (out / "images" / f"{BENIGN[0]}.png").exists()
-    assert not (data / ".busi.partial-abc123").exists()
+    assert [p.name for p in data.iterdir()] == ["busi"]
+
+
+def test_a_replacement_cut_between_its_renames_is_finished_by_the_next_run(
+    tmp_path, busi, monkeypatch, capsys
+):
+    data = tmp_path / "data"
+    shutil.copytree(busi, data / "busi")
+    (data / "busi" / "images" / f"{BENIGN[0]}.png").unlink()  # damaged: --force replaces it
+    replace = os.replace
+
+    def killed_between_the_renames(src, dst):
+        if Path(src).name == ".busi.ready":
+            raise KeyboardInterrupt  # stands in for kill -9 once busi/ was moved aside
+        return replace(src, dst)
+
+    monkeypatch.setattr(atomic.os, "replace", killed_between_the_renames)
+    with pytest.raises(KeyboardInterrupt):
+        prepare("busi", data, BUSI_SAMPLE, force=True, progress=False, workers=1)
+    monkeypatch.undo()
+    assert sorted(p.name for p in data.iterdir()) == [".busi.old", ".busi.ready"]
+    capsys.readouterr()
+    assert prepare("busi", data, BUSI_SAMPLE, progress=False) == data / "busi"
+    assert "already prepared" in capsys.readouterr().out  # the new, complete one
+    assert (data / "busi" / "images" / f"{BENIGN[0]}.png").exists()
+    assert [p.name for p in data.iterdir()] == ["busi"]
+
+
+def test_the_prepared_folder_follows_the_umask(tmp_path):
+    previous = os.umask(0o022)
+    try:
+        out = prepare("busi", tmp_path / "data", BUSI_SAMPLE, progress=False, workers=1)
+    finally:
+        os.umask(previous)
+    for folder in (out, out / "images", out / "masks"):
+        assert stat.S_IMODE(folder.stat().st_mode) == 0o755, folder
+    assert stat.S_IMODE((out / "info.json").stat().st_mode) == 0o644
+    assert stat.S_IMODE((out / "masks" / f"{BENIGN[0]}.png").stat().st_mode) == 0o644
 
 
 def test_refuses_another_datasets_folder(tmp_path, busi):
@@ -301,7 +345,7 @@ def test_stale_extract_folders_are_removed_like_partial_ones(tmp_path, capsys):
     (stale / "in0" / "big.bin").write_bytes(b"x" * 1000)
     prepare("busi", data, BUSI_SAMPLE, progress=False, workers=1)
     assert not stale.exists()
-    assert "removing" in capsys.readouterr().out
+    assert f"removed {stale}, left by an interrupted run" in capsys.readouterr().out
 
 
 def test_preparation_names_masks_that_are_not_0_1_or_0_255(tmp_path, capsys):

@@ -389,6 +389,9 @@ def test_a_failing_cell_is_named_with_the_notebook(tmp_path):
     assert "ZeroDivisionError" in message and "ratio = SEED / 0" in message
     assert caught.value.executed == tmp_path / "out" / "02_tiny_vae_latents.ipynb"
     assert caught.value.executed.with_suffix(".html").is_file()
+    # The notebook saved for inspection is an ordinary file, and no temporary one is left.
+    assert caught.value.executed.stat().st_mode & 0o777 == 0o666 & ~_umask()
+    assert not list((tmp_path / "out").glob(".*"))
 
 
 # ---- the course book, built from the executed course -------------------------------------------

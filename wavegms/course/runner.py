@@ -16,12 +16,12 @@ import contextlib
 import os
 import re
 import sys
-import tempfile
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from ..utils.atomic import staged_file
 from .notebooks import (
     NOTEBOOKS,
     PROFILES,
@@ -240,10 +240,6 @@ def run_course(
             not execute (e.g. the sources: ``out_dir="notebooks"``), ``kernel`` is not
             installed, or a notebook is damaged (the message names it).
     """
-    import papermill
-    from nbclient.exceptions import CellTimeoutError, DeadKernelError
-    from papermill.exceptions import PapermillExecutionError
-
     out_dir = Path(out_dir).expanduser()
     folder = Path(source_dir).expanduser() if source_dir is not None else notebooks_dir(edition)
     paths = select_notebooks(notebooks, folder)
@@ -274,39 +270,22 @@ def run_course(
     with _widgets_off():
         for number, path in enumerate(paths, 1):
             target = out_dir / path.name
-            fd, partial = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".ipynb", dir=out_dir)
-            os.close(fd)
             began = time.perf_counter()
-            try:
-                papermill.execute_notebook(
-                    str(path),
-                    partial,
-                    parameters={k: v for k, v in values.items() if k in declared[path]},
-                    kernel_name=kernel,
-                    progress_bar=_progress(f"[{number}/{len(paths)}] {path.stem}"),
-                    log_output=False,
-                    execution_timeout=CELL_TIMEOUT_S[profile],
-                    kernel_manager_class=_kernel_manager_class(),
-                    # A finished notebook leaves nothing in its kernel, and a graceful exit of
-                    # a Python holding torch takes 1.5-3 s: stop it at once (its process group).
-                    shutdown_kernel="immediate",
-                )
-            except (PapermillExecutionError, CellTimeoutError, DeadKernelError) as error:
-                _publish(partial, target)
-                _export_html(target, target.with_suffix(".html"))
+            label = f"[{number}/{len(paths)}] {path.stem}"
+            params = {k: v for k, v in values.items() if k in declared[path]}
+            # A failed notebook is kept too (executed up to the failing cell), to be inspected.
+            with staged_file(target, suffix=".ipynb") as partial:
+                failed = _execute(path, partial, params, kernel, profile, label)
+            _export_html(target, target.with_suffix(".html"))
+            if failed is not None:
                 print(f"[{number}/{len(paths)}] {path.stem:<36} FAILED after {_seconds(began)}")
-                failure = _failure(error, target)
+                failure = _failure(failed, target)
                 raise CourseError(
                     _failure_message(path.name, failure, target),
                     notebook=path.name,
                     cell_index=failure["cell"],
                     executed=target,
                 ) from None
-            except BaseException:
-                Path(partial).unlink(missing_ok=True)
-                raise
-            _publish(partial, target)
-            _export_html(target, target.with_suffix(".html"))
             print(f"[{number}/{len(paths)}] {path.stem:<36} ok  {_seconds(began)}")
             elapsed = time.perf_counter() - began  # what the course book shows, per notebook
             record_time(out_dir, path.name, elapsed, profile=profile, edition=edition)
@@ -315,12 +294,37 @@ def run_course(
     return executed
 
 
-def _publish(partial: str, target: Path) -> None:
-    """Move the executed notebook into place, readable by all (mkstemp makes it 0600)."""
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(partial, 0o666 & ~umask)
-    os.replace(partial, target)
+def _execute(
+    path: Path,
+    output: Path,
+    parameters: dict[str, Any],
+    kernel: str | None,
+    profile: str,
+    label: str,
+) -> Exception | None:
+    """Execute the notebook ``path`` into ``output`` with papermill; the error if a cell
+    failed, timed out or killed its kernel (the notebook is saved up to there), else None."""
+    import papermill
+    from nbclient.exceptions import CellTimeoutError, DeadKernelError
+    from papermill.exceptions import PapermillExecutionError
+
+    try:
+        papermill.execute_notebook(
+            str(path),
+            str(output),
+            parameters=parameters,
+            kernel_name=kernel,
+            progress_bar=_progress(label),
+            log_output=False,
+            execution_timeout=CELL_TIMEOUT_S[profile],
+            kernel_manager_class=_kernel_manager_class(),
+            # A finished notebook leaves nothing in its kernel, and a graceful exit of a Python
+            # holding torch takes 1.5-3 s: stop it at once (its process group).
+            shutdown_kernel="immediate",
+        )
+    except (PapermillExecutionError, CellTimeoutError, DeadKernelError) as error:
+        return error
+    return None
 
 
 def _progress(label: str) -> dict[str, Any]:

@@ -26,8 +26,8 @@ from diffusers import AutoencoderTiny
 
 from ..data import SegmentationDataset, SyntheticDataset
 from ..engine.checkpoint import LOG, TRAIN_CONFIG
-from ..engine.config import SOURCES, TrainConfig, preset
-from ..engine.train import RESUMABLE, train
+from ..engine.config import RESUMABLE, SOURCES, TrainConfig, preset
+from ..engine.train import train
 from ..utils.device import get_device
 from .notebooks import default_out_dir, resolve_data_dir
 
@@ -210,7 +210,7 @@ def ensure_trained(
     ``train(config, run_dir, resume=True)``: a finished run of the same settings is reused as
     it is (so notebook 04 evaluates what 03 trained, and running a notebook twice trains
     once), an interrupted one goes on from its last epoch. What may differ from the saved run
-    is what :data:`wavegms.engine.train.RESUMABLE` allows; any other difference is refused with a
+    is what :data:`wavegms.engine.config.RESUMABLE` allows; any other difference is refused with a
     message, never overwritten.
     """
     run_dir = Path(run_dir)

@@ -12,27 +12,32 @@ A training run folder (``RUN_DIR``) holds::
 
 Every file is written atomically (:mod:`wavegms.utils.atomic`); nothing is read with pickle:
 weights with safetensors, ``training_state.pt`` with ``torch.load(weights_only=True)``.
-``last/`` is committed whole (:func:`save_last`): its weights, metrics and training state are
-always of one epoch, whenever a run is killed; ``best/`` likewise, and never ahead of it. A
-run folder with ``train_config.json`` but no ``last/training_state.pt`` is a run with no
-finished epoch: it restarts from scratch.
+``last/`` is committed whole (:func:`save_last`, through
+:func:`~wavegms.utils.atomic.commit_folder`): its weights, metrics and training state are
+always of one epoch, whenever a run is killed (:func:`recover_run_dir` finishes a cut commit);
+``best/`` likewise, and never ahead of it. A run folder with ``train_config.json`` but no
+``last/training_state.pt`` is a run with no finished epoch: it restarts from scratch.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import shutil
-from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import torch
 
 from ..data.splits import SPLITS_FILE as SPLITS
-from ..utils.atomic import atomic_write, atomic_write_json, atomic_write_text
+from ..utils.atomic import (
+    atomic_write,
+    atomic_write_json,
+    atomic_write_text,
+    commit_folder,
+    recover_folder,
+)
 from ..utils.lock import LOCK_NAME
-from .config import TrainConfig
+from .config import RESUMABLE, TrainConfig
 from .schedule import sync_lr
 
 if TYPE_CHECKING:
@@ -83,7 +88,7 @@ def save_best(model: WaveGMS, run_dir: Path, record: dict[str, Any], selection: 
     def write(folder: Path) -> None:
         _write_checkpoint(model, folder, "best", record, selection)
 
-    _commit(run_dir, "best", write)
+    commit_folder(run_dir / "best", write)
 
 
 def save_last(
@@ -96,7 +101,7 @@ def save_last(
         _write_checkpoint(model, folder, "last", record, selection)
         atomic_torch_save(state, folder / TRAINING_STATE)
 
-    _commit(run_dir, "last", write)
+    commit_folder(run_dir / "last", write)
 
 
 def _write_checkpoint(
@@ -109,45 +114,11 @@ def _write_checkpoint(
     atomic_write_json(folder / METRICS, metrics)
 
 
-# A checkpoint folder is written complete as .<name>.partial, renamed .<name>.ready, then
-# swapped in (the old one moved to .<name>.old), so a reader, or a resume after kill -9, sees
-# the previous folder or the new one, never a mix; recover_run_dir finishes a broken swap.
-_STAGES = ("partial", "ready", "old")
-_COMPLETE = {"last": TRAINING_STATE, "best": METRICS}  # the file each folder is written with last
-
-
-def _stage(run_dir: Path, name: str, stage: str) -> Path:
-    return run_dir / f".{name}.{stage}"
-
-
-def _commit(run_dir: Path, name: str, write: Callable[[Path], None]) -> None:
-    partial = _stage(run_dir, name, "partial")
-    shutil.rmtree(partial, ignore_errors=True)
-    write(partial)
-    os.replace(partial, _stage(run_dir, name, "ready"))
-    _install_ready(run_dir, name)
-
-
-def _install_ready(run_dir: Path, name: str) -> None:
-    target, ready, old = (run_dir / name, *(_stage(run_dir, name, s) for s in _STAGES[1:]))
-    if target.exists():
-        shutil.rmtree(old, ignore_errors=True)
-        os.replace(target, old)
-    os.replace(ready, target)
-    shutil.rmtree(old, ignore_errors=True)
-
-
 def recover_run_dir(run_dir: Path) -> None:
     """Tidy what a killed run left (call while holding the folder's lock): finish an
     interrupted commit of ``last/`` or ``best/`` and remove temporary files and folders."""
-    for name, complete in _COMPLETE.items():
-        ready, old = _stage(run_dir, name, "ready"), _stage(run_dir, name, "old")
-        if (ready / complete).is_file():
-            _install_ready(run_dir, name)  # complete: the swap was cut short
-        elif not (run_dir / name).exists() and old.is_dir():
-            os.replace(old, run_dir / name)
-        for stage in _STAGES:
-            shutil.rmtree(_stage(run_dir, name, stage), ignore_errors=True)
+    for name in ("last", "best"):
+        recover_folder(run_dir / name)
     for folder in (run_dir, run_dir / "best", run_dir / "last"):
         if folder.is_dir():
             for tmp in folder.glob(".*.tmp"):  # atomic_write's temporary files
@@ -175,6 +146,46 @@ def run_status(run_dir: Path) -> str:
     if (run_dir / TRAIN_CONFIG).is_file() or names == {SPLITS}:
         return "started"  # the settings were saved, the first epoch did not finish
     return "foreign"
+
+
+def resolve_config(config: TrainConfig | None, run_dir: Path, resume: bool) -> TrainConfig:
+    """The configuration to run: ``config`` for a new run (refusing a folder that holds a run
+    with a finished epoch, or other files); for a resumed run the saved one, with ``config``'s
+    ``RESUMABLE`` changes only. A run with no finished epoch may be started again either way."""
+    status = run_status(run_dir)
+    if status == "foreign":
+        raise ValueError(
+            f"{run_dir} is not empty and holds no training run: give a new or empty folder "
+            "as --out; nothing was written."
+        )
+    saved_path = run_dir / TRAIN_CONFIG
+    if not resume:
+        if config is None:
+            raise ValueError("train() needs a TrainConfig unless resume=True.")
+        if status == "finished":
+            raise ValueError(
+                f"{run_dir} already holds a training run. Continue it with "
+                f"`wavegms train --out {run_dir} --resume` (train(..., resume=True)), or choose "
+                "another --out; nothing was overwritten."
+            )
+        return config
+    if not saved_path.is_file():
+        raise FileNotFoundError(
+            f"No run to resume in {run_dir}: expected {TRAIN_CONFIG} (written when a run "
+            "starts). Start a new run without --resume."
+        )
+    saved = TrainConfig.load(saved_path)
+    if config is None:
+        return saved
+    new, old = config.to_dict(), saved.to_dict()
+    changed = [name for name in new if name not in RESUMABLE and new[name] != old[name]]
+    if changed:
+        details = ", ".join(f"{n}: {old[n]!r} -> {new[n]!r}" for n in changed)
+        raise ValueError(
+            f"Cannot change {details} when resuming {run_dir}: a resumed run may only change "
+            f"{', '.join(RESUMABLE)}. Start a new run (another --out) instead."
+        )
+    return config
 
 
 def clear_unfinished_run(run_dir: Path) -> None:
@@ -320,6 +331,7 @@ __all__ = [
     "load_train_config",
     "load_training_state",
     "recover_run_dir",
+    "resolve_config",
     "resolve_checkpoint",
     "restore_training_state",
     "run_status",

@@ -27,6 +27,23 @@ class Console:
             total=epochs, initial=start_epoch, desc="training", unit="epoch", disable=not self.bars
         )
 
+    def start(self, config: Any, splits: Any, precision: str, where: str, run_dir: Path) -> None:
+        """Before the first epoch: what is trained on what, where (or that nothing is left)."""
+        if self.start_epoch >= self.epochs:
+            self.say(
+                f"{run_dir} has finished all {self.epochs} epochs; pass a larger --epochs "
+                "with --resume to train longer."
+            )
+            return
+        verb = f"resuming from epoch {self.start_epoch}" if self.start_epoch else "training"
+        self.say(_banner(verb, config, splits, precision, where, run_dir))
+        if not splits.test:
+            self.say(
+                f"note: no test split ({config.dataset}'s test images are not in the data "
+                "folder); best/ is selected on validation, evaluate it on held-out data with "
+                "`wavegms evaluate`"
+            )
+
     def say(self, message: str) -> None:
         if not self.main:
             return
@@ -82,7 +99,7 @@ class Console:
 
     def interrupted(self, epoch: int, finished: int, run_dir: Path) -> None:
         # --resume works either way: with no finished epoch it starts again from the saved
-        # settings (wavegms.engine.train.resolve_config).
+        # settings (wavegms.engine.checkpoint.resolve_config).
         kept = f"holds the run up to epoch {finished}" if finished else "keeps the run's settings"
         verb = "Continue" if finished else "Start it again"
         self.say(
@@ -91,7 +108,7 @@ class Console:
         )
 
 
-def banner(verb: str, config: Any, splits: Any, precision: str, where: str, run_dir: Path) -> str:
+def _banner(verb: str, config: Any, splits: Any, precision: str, where: str, run_dir: Path) -> str:
     """The first line of a run: what is trained on what, where."""
     return (
         f"{verb}: {config.dataset} ({len(splits.train)} train / {len(splits.val)} val / "

@@ -20,7 +20,6 @@ and lr 2e-3 mean the same on one GPU or several. The command line is in :mod:`wa
 from __future__ import annotations
 
 import gc
-import math
 import time
 import warnings
 from collections.abc import Callable, Sequence
@@ -31,7 +30,6 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader
 
 from ..data import Augment
 from ..losses import WaveGMSLoss
@@ -48,6 +46,7 @@ from .checkpoint import (
     TRAINING_STATE,
     clear_unfinished_run,
     recover_run_dir,
+    resolve_config,
     restore_training_state,
     run_status,
     save_best,
@@ -55,17 +54,15 @@ from .checkpoint import (
     training_state,
     write_log,
 )
-from .config import RESUMABLE, TrainConfig
-from .console import Console, banner
+from .config import TrainConfig
+from .console import Console
 from .curves import plot_training_curves
-from .metrics import dice_iou
+from .measures import LOSS_KEYS, epoch_losses, validate
 from .run_data import build_datasets, evaluation_loaders, training_loader
 from .schedule import warmup_cosine
 
 if TYPE_CHECKING:
     from diffusers import AutoencoderTiny
-
-LOSS_KEYS = ("total", "latent", "mask", "align")
 
 
 @dataclass
@@ -105,7 +102,8 @@ def train(
     Args:
         config: the run's settings (e.g. ``preset("quick", epochs=8)``). With ``resume`` it may
             be None (the saved configuration is used) or differ from the saved one only in
-            ``RESUMABLE`` settings, e.g. more ``epochs`` to extend a finished run.
+            :data:`~wavegms.engine.config.RESUMABLE` settings, e.g. more ``epochs`` to extend a
+            finished run.
         out_dir: the run folder (see :mod:`wavegms.engine.checkpoint`), held for the run's life
             (:mod:`wavegms.utils.lock`: a second training into it is refused). A new run refuses a
             folder that holds a run with a finished epoch or other files; a run that stopped
@@ -202,21 +200,8 @@ def _train(
     step = _CompiledStep(ddp_model) if config.compile else _EagerStep(ddp_model)
 
     console = Console(world.is_main, progress, config.epochs, start_epoch)
-    if start_epoch >= config.epochs:
-        console.say(
-            f"{run_dir} has finished all {config.epochs} epochs; pass a larger --epochs "
-            "with --resume to train longer."
-        )
-    else:
-        where = f"{device}" + (f" x {world.size} processes" if world.distributed else "")
-        verb = f"resuming from epoch {start_epoch}" if start_epoch else "training"
-        console.say(banner(verb, config, splits, _PRECISION_NAMES[dtype], where, run_dir))
-        if not splits.test:
-            console.say(
-                f"note: no test split ({config.dataset}'s test images are not in the data "
-                "folder); best/ is selected on validation, evaluate it on held-out data with "
-                "`wavegms evaluate`"
-            )
+    where = f"{device}" + (f" x {world.size} processes" if world.distributed else "")
+    console.start(config, splits, _PRECISION_NAMES[dtype], where, run_dir)
 
     epoch = start_epoch
     try:
@@ -244,7 +229,7 @@ def _train(
                 sums += torch.stack([losses[k].detach().float() for k in LOSS_KEYS]) * len(images)
                 items += len(images)
             scheduler.step()
-            record = _epoch_record(epoch, lr, sums, items, world)  # the one synchronisation
+            record = epoch_losses(epoch, lr, sums, items, world)  # the one synchronisation
             record["train_time_s"] = time.perf_counter() - started
 
             # Validate (rank 0), then tell every rank what rank 0 measured.
@@ -329,77 +314,10 @@ def optimisation_step(
     return losses
 
 
-@torch.no_grad()
-def validate(
-    model: WaveGMS,
-    loaders: dict[str, DataLoader],
-    config: TrainConfig,
-    device: torch.device,
-    memory_format: torch.memory_format = torch.contiguous_format,
-) -> dict[str, Any]:
-    """Mean Dice and IoU at threshold 0.5 (empty/empty = 1) on each of ``loaders``."""
-    started = time.perf_counter()
-    model.eval()
-    record: dict[str, Any] = {}
-    for part, loader in loaders.items():
-        dice, iou = [], []
-        for batch in loader:
-            images = batch["image"].to(device, non_blocking=True)
-            probs = model.predict(images.contiguous(memory_format=memory_format), config.precision)
-            d, i = dice_iou(probs > 0.5, batch["mask"].to(device, non_blocking=True) > 0.5)
-            dice.append(d)
-            iou.append(i)
-        record[f"{part}_dice"] = torch.cat(dice).mean().item()
-        record[f"{part}_iou"] = torch.cat(iou).mean().item()
-    record["selected_on"] = config.selection
-    record["val_time_s"] = time.perf_counter() - started
-    return record
-
-
 def epoch_seed(seed: int, epoch: int, rank: int = 0) -> int:
     """The seed of all randomness in 0-based ``epoch`` on ``rank`` (independent streams)."""
     entropy = [seed % 2**64, epoch, rank]
     return int(np.random.SeedSequence(entropy).generate_state(1, dtype=np.uint64)[0])
-
-
-def resolve_config(config: TrainConfig | None, run_dir: Path, resume: bool) -> TrainConfig:
-    """The configuration to run: ``config`` for a new run (refusing a folder that holds a run
-    with a finished epoch, or other files); for a resumed run the saved one, with ``config``'s
-    ``RESUMABLE`` changes only. A run with no finished epoch may be started again either way."""
-    status = run_status(run_dir)
-    if status == "foreign":
-        raise ValueError(
-            f"{run_dir} is not empty and holds no training run: give a new or empty folder "
-            "as --out; nothing was written."
-        )
-    saved_path = run_dir / TRAIN_CONFIG
-    if not resume:
-        if config is None:
-            raise ValueError("train() needs a TrainConfig unless resume=True.")
-        if status == "finished":
-            raise ValueError(
-                f"{run_dir} already holds a training run. Continue it with "
-                f"`wavegms train --out {run_dir} --resume` (train(..., resume=True)), or choose "
-                "another --out; nothing was overwritten."
-            )
-        return config
-    if not saved_path.is_file():
-        raise FileNotFoundError(
-            f"No run to resume in {run_dir}: expected {TRAIN_CONFIG} (written when a run "
-            "starts). Start a new run without --resume."
-        )
-    saved = TrainConfig.load(saved_path)
-    if config is None:
-        return saved
-    new, old = config.to_dict(), saved.to_dict()
-    changed = [name for name in new if name not in RESUMABLE and new[name] != old[name]]
-    if changed:
-        details = ", ".join(f"{n}: {old[n]!r} -> {new[n]!r}" for n in changed)
-        raise ValueError(
-            f"Cannot change {details} when resuming {run_dir}: a resumed run may only change "
-            f"{', '.join(RESUMABLE)}. Start a new run (another --out) instead."
-        )
-    return config
 
 
 # ---- the details of the loop ---------------------------------------------------------------------
@@ -446,21 +364,6 @@ class _CompiledStep(_EagerStep):
         self.model, self.first_call = self.eager, False
 
 
-def _epoch_record(
-    epoch: int, lr: float, sums: torch.Tensor, items: int, world: distributed.World
-) -> dict[str, Any]:
-    """The epoch's mean losses over all processes (the epoch's one host-device sync)."""
-    totals = distributed.all_reduce_sum(torch.cat([sums, sums.new_tensor([items])]), world)
-    means = (totals[:-1] / totals[-1]).tolist()
-    if not math.isfinite(means[0]):
-        raise RuntimeError(
-            f"The training loss became {means[0]} in epoch {epoch + 1}: training diverged. "
-            "Lower --lr, or use --precision fp32 if mixed precision is on."
-        )
-    names = [f"train_{'loss' if key == 'total' else key}" for key in LOSS_KEYS]
-    return {"epoch": epoch + 1, "lr": lr, **dict(zip(names, means))}
-
-
 def _grad_scaler(device: torch.device) -> torch.amp.GradScaler:
     if hasattr(torch.amp, "GradScaler"):
         return torch.amp.GradScaler(device.type)
@@ -468,10 +371,8 @@ def _grad_scaler(device: torch.device) -> torch.amp.GradScaler:
 
 
 __all__ = [
-    "RESUMABLE",
     "TrainResult",
     "epoch_seed",
     "optimisation_step",
     "train",
-    "validate",
 ]
