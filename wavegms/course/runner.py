@@ -15,13 +15,13 @@ import ast
 import contextlib
 import os
 import re
-import sys
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from ..utils.atomic import staged_file
+from .execution import check_kernel, execute, export_html, failure, failure_message
 from .notebooks import (
     NOTEBOOKS,
     PROFILES,
@@ -33,9 +33,6 @@ from .notebooks import (
 )
 from .timings import record_time
 
-# Per-cell time limit of `wavegms course`: a quick cell that runs this long is stuck, and a
-# clear error naming it beats a silent CI timeout. Full runs train for hours: no limit.
-CELL_TIMEOUT_S = {"quick": 900, "full": None}
 EDITIONS = {"instructor": ".", "student": "student"}  # folder under notebooks/
 
 
@@ -124,87 +121,6 @@ def _check_out_dir(out_dir: Path, paths: Sequence[Path]) -> None:
             )
 
 
-def _check_kernel(kernel: str | None) -> None:
-    """``ValueError`` naming the installed kernels when ``kernel`` is not one of them."""
-    if kernel is None:
-        return
-    from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
-
-    specs = KernelSpecManager()
-    try:
-        specs.get_kernel_spec(kernel)
-    except NoSuchKernel:
-        installed = ", ".join(sorted(specs.find_kernel_specs())) or "none"
-        raise ValueError(
-            f"No Jupyter kernel named {kernel!r} (installed: {installed}): choose one of them "
-            f"with --kernel, or install it (python -m ipykernel install --user --name {kernel})."
-        ) from None
-
-
-def _export_html(notebook_path: Path, html_path: Path) -> None:
-    import nbformat
-    from nbconvert import HTMLExporter
-
-    from ..utils.atomic import atomic_write_text
-
-    body, _ = HTMLExporter().from_notebook_node(nbformat.read(notebook_path, as_version=4))
-    atomic_write_text(html_path, body)
-
-
-def _failure(error: Exception, executed: Path) -> dict[str, Any]:
-    """Where and how a notebook failed: from papermill's error, else from the saved notebook
-    (a cell time-out or a dead kernel leave their cell marked "running" in it)."""
-    if hasattr(error, "cell_index"):  # PapermillExecutionError
-        return {
-            "cell": error.cell_index,
-            "count": error.exec_count,
-            "source": error.source or "",
-            "what": f"{error.ename}: {error.evalue}",
-        }
-    import nbformat
-
-    cell, count, source = None, None, ""
-    try:
-        notebook = nbformat.read(executed, as_version=4)
-    except (OSError, ValueError):
-        notebook = None
-    cells = list(enumerate(notebook.cells if notebook else []))
-    marked = [
-        (index, c)
-        for index, c in cells
-        if c.get("metadata", {}).get("papermill", {}).get("status") in ("running", "failed")
-    ]
-    # A timed-out cell can end up marked "completed": then it is the last one that started.
-    started = [
-        (index, c)
-        for index, c in cells
-        if c.get("metadata", {}).get("papermill", {}).get("start_time")
-    ]
-    for index, candidate in marked or started[-1:]:
-        cell, count, source = index, candidate.get("execution_count"), candidate.source
-    what = str(error).strip().splitlines()[0] if str(error).strip() else ""
-    return {
-        "cell": cell,
-        "count": count,
-        "source": source,
-        "what": f"{type(error).__name__}: {what}",
-    }
-
-
-def _failure_message(name: str, failure: dict[str, Any], executed: Path) -> str:
-    source = failure["source"].strip().splitlines()
-    first_line = source[0] if source else ""
-    what = " ".join(failure["what"].split()).rstrip(".")
-    if len(what) > 500:
-        what = what[:500] + " ..."
-    return (
-        f"notebook {name} failed in cell {failure['cell']} (In [{failure['count']}]): {what}.\n"
-        f"  The cell starts with: {first_line!r}.\n"
-        f"  The executed notebook, with the full traceback, is {executed} "
-        f"(and {executed.with_suffix('.html').name})."
-    )
-
-
 def run_course(
     profile: str = "quick",
     out_dir: str | os.PathLike = "build/course",
@@ -244,7 +160,7 @@ def run_course(
     folder = Path(source_dir).expanduser() if source_dir is not None else notebooks_dir(edition)
     paths = select_notebooks(notebooks, folder)
     # Everything is checked before anything is written: no empty folder is left behind.
-    _check_kernel(kernel)
+    check_kernel(kernel)
     _check_out_dir(out_dir, paths)
     values = profile_parameters(profile, out_dir, parameters)
     declared = {path: _declared_parameters(path) for path in paths}
@@ -275,15 +191,15 @@ def run_course(
             params = {k: v for k, v in values.items() if k in declared[path]}
             # A failed notebook is kept too (executed up to the failing cell), to be inspected.
             with staged_file(target, suffix=".ipynb") as partial:
-                failed = _execute(path, partial, params, kernel, profile, label)
-            _export_html(target, target.with_suffix(".html"))
+                failed = execute(path, partial, params, kernel, profile, label)
+            export_html(target, target.with_suffix(".html"))
             if failed is not None:
                 print(f"[{number}/{len(paths)}] {path.stem:<36} FAILED after {_seconds(began)}")
-                failure = _failure(failed, target)
+                where = failure(failed, target)
                 raise CourseError(
-                    _failure_message(path.name, failure, target),
+                    failure_message(path.name, where, target),
                     notebook=path.name,
-                    cell_index=failure["cell"],
+                    cell_index=where["cell"],
                     executed=target,
                 ) from None
             print(f"[{number}/{len(paths)}] {path.stem:<36} ok  {_seconds(began)}")
@@ -292,82 +208,6 @@ def run_course(
             executed.append(target)
     print(f"Executed notebooks and their HTML exports are in {out_dir}")
     return executed
-
-
-def _execute(
-    path: Path,
-    output: Path,
-    parameters: dict[str, Any],
-    kernel: str | None,
-    profile: str,
-    label: str,
-) -> Exception | None:
-    """Execute the notebook ``path`` into ``output`` with papermill; the error if a cell
-    failed, timed out or killed its kernel (the notebook is saved up to there), else None."""
-    import papermill
-    from nbclient.exceptions import CellTimeoutError, DeadKernelError
-    from papermill.exceptions import PapermillExecutionError
-
-    try:
-        papermill.execute_notebook(
-            str(path),
-            str(output),
-            parameters=parameters,
-            kernel_name=kernel,
-            progress_bar=_progress(label),
-            log_output=False,
-            execution_timeout=CELL_TIMEOUT_S[profile],
-            kernel_manager_class=_kernel_manager_class(),
-            # A finished notebook leaves nothing in its kernel, and a graceful exit of a Python
-            # holding torch takes 1.5-3 s: stop it at once (its process group).
-            shutdown_kernel="immediate",
-        )
-    except (PapermillExecutionError, CellTimeoutError, DeadKernelError) as error:
-        return error
-    return None
-
-
-def _progress(label: str) -> dict[str, Any]:
-    """papermill's progress bar (tqdm) as one line per notebook: cells done / total, elapsed.
-
-    A long cell (training) keeps the line where it is: run time shows what is going on."""
-    return {
-        "desc": f"{label:<40}",
-        "bar_format": "{desc} {n_fmt}/{total_fmt} cells, {elapsed}",
-        "leave": False,
-        "file": sys.stdout,
-        "mininterval": 1.0,
-    }
-
-
-def _kernel_manager_class() -> str:
-    """The kernels talk over IPC sockets where the platform has them (not Windows): no TCP
-    port is opened, so ipykernel has nothing to warn about ("Kernel is running over TCP
-    without encryption", once per notebook otherwise)."""
-    if os.name == "nt":
-        return "jupyter_client.manager.KernelManager"
-    return "wavegms.course.runner.IPCKernelManager"
-
-
-def _ipc_kernel_manager():  # noqa: ANN202 - a KernelManager subclass
-    from jupyter_client.manager import AsyncKernelManager
-
-    class IPCKernelManager(AsyncKernelManager):
-        """A kernel manager whose kernels use local IPC sockets instead of TCP."""
-
-        def __init__(self, **kwargs: Any) -> None:
-            import uuid
-
-            from jupyter_core.paths import jupyter_runtime_dir
-
-            kwargs.setdefault("transport", "ipc")
-            # The sockets' path prefix: in Jupyter's runtime folder, not the current directory.
-            runtime = Path(jupyter_runtime_dir())
-            runtime.mkdir(parents=True, exist_ok=True)
-            kwargs.setdefault("ip", str(runtime / f"wavegms-{uuid.uuid4().hex[:12]}-ipc"))
-            super().__init__(**kwargs)
-
-    return IPCKernelManager
 
 
 @contextlib.contextmanager
@@ -471,11 +311,3 @@ def run(args: argparse.Namespace) -> int:
 
 
 __all__ = ["CourseError", "notebooks_dir", "run_course"]
-
-
-def __getattr__(name: str) -> Any:  # noqa: ANN401
-    # jupyter_client imports the kernel manager by name; build it (and import jupyter_client)
-    # only then, so that `wavegms --help` stays light.
-    if name == "IPCKernelManager":
-        return _ipc_kernel_manager()
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
