@@ -190,6 +190,7 @@ def prepare(
         limit = registry.extract_limit(1000, max_extract_gb)
         return gms_splits.prepare(data_dir, src, force=force, progress=progress, limit=limit)
     recipe = _recipe(dataset)
+    limit = registry.extract_limit(recipe.extracted_mb, max_extract_gb)  # checked before a download
     target = data_dir / dataset
     if src is not None and _inside(src, target):
         raise PreparationError(
@@ -208,7 +209,6 @@ def prepare(
         inputs, where = [_checked_source(src)], str(src.resolve())
 
     data_dir.mkdir(parents=True, exist_ok=True)
-    limit = registry.extract_limit(recipe.extracted_mb, max_extract_gb)
     with tempfile.TemporaryDirectory(
         prefix=EXTRACT_PREFIX.format(dataset=dataset), dir=data_dir
     ) as work:

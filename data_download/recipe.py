@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from .extract import ExtractLimit
+from .extract import LIMIT_FLAG, ExtractLimit
 from .staging import Discovery
 
 
@@ -51,6 +52,10 @@ def extract_limit(recipe_mb: int, max_gb: float | None = None) -> ExtractLimit:
     (mirrors differ, archives nest), checked with the bomb ratio of :class:`ExtractLimit`; a
     limit given by hand (``--max-extract-gb``) replaces both, the user vouching for the data."""
     if max_gb is not None:
+        if not (isinstance(max_gb, (int, float)) and math.isfinite(max_gb) and max_gb > 0):
+            raise ValueError(
+                f"{LIMIT_FLAG} must be a positive number of GB (e.g. 20), got {max_gb!r}."
+            )
         return ExtractLimit(max_bytes=int(max_gb * 1e9), max_ratio=None)
     return ExtractLimit(max_bytes=3 * recipe_mb * 10**6 + 10**9)
 

@@ -120,6 +120,23 @@ def test_train_refuses_a_non_empty_folder_that_is_not_a_run(tmp_path, capsys):
     assert (folder / "curves.png").read_bytes() == b"the user's own figure"
 
 
+@pytest.mark.parametrize("resume", [True, False])
+def test_trained_results_without_last_are_never_replaced(tmp_path, capsys, resume):
+    # last/ deleted by hand, best/ and the log kept: a resume has nothing to go on from, and a
+    # restart at epoch 1 would write over the trained best/ and log.jsonl.
+    run = tmp_path / "run"
+    preset("quick", image_size=32, epochs=1).save(run / TRAIN_CONFIG)
+    make_folder(run / "best", {METRICS: b'{"epoch": 7}', "config.json": b"{}"})
+    (run / "log.jsonl").write_text('{"epoch": 7}\n')
+    assert run_status(run) == "orphaned"
+    before = {p: p.read_bytes() for p in run.rglob("*") if p.is_file()}
+    args = ["train", "--out", str(run), "--image-size", "32", "--epochs", "1"]
+    assert main([*args, "--resume"] if resume else args) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "no last/" in err and "nothing was written" in err
+    assert {p: p.read_bytes() for p in run.rglob("*") if p.is_file()} == before
+
+
 # ---- training states -----------------------------------------------------------------------------
 
 

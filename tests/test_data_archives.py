@@ -14,6 +14,7 @@ from dataclasses import replace
 import numpy as np
 import PIL.Image
 import pytest
+from _paths import BUSI_SAMPLE
 from sources import bus_members, make_zip, one_line_error
 
 from data_download import PreparationError, extract, prepare
@@ -192,3 +193,13 @@ def test_damaged_download_is_deleted_so_the_next_run_fetches_it_again(tmp_path, 
     with pytest.raises(BadArchiveError, match=r"Dataset_BUSI\.zip.*deleted.*again"):
         prepare("busi", data, progress=False)
     assert not (data / ".downloads" / "Dataset_BUSI.zip").exists()
+
+
+@pytest.mark.parametrize("value", ["-1", "0", "nan", "inf"])
+def test_an_impossible_extraction_limit_is_refused_before_anything_happens(tmp_path, capsys, value):
+    root = tmp_path / "data"
+    args = ["busi", "--root", str(root), "--source", str(BUSI_SAMPLE), "--quiet"]
+    assert main([*args, "--max-extract-gb", value]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "--max-extract-gb must be a positive number" in err
+    assert not root.exists()

@@ -7,6 +7,7 @@ from __future__ import annotations
 import builtins
 import errno
 import io
+import json
 import os
 from pathlib import Path
 
@@ -128,3 +129,27 @@ def test_a_damaged_image_gets_the_dataset_hint_only_in_a_dataset(run_dir, tmp_pa
 def test_load_samples_refuses_a_size_the_model_cannot_use(size, problem):
     with pytest.raises(ValueError, match=f"image_size=.*{problem}"):
         load_samples(image_size=size)
+
+
+# ---- a checkpoint's config.json is checked field by field ------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "said"),
+    [
+        ("lmm_channel_mult", [], "lmm_channel_mult must be a non-empty list of positive integers"),
+        ("encoder_channel_mult", [1, -2], "encoder_channel_mult must be a non-empty list"),
+        ("lmm_base_channels", -32, "lmm_base_channels must be a positive integer, got -32"),
+        ("image_size", 30, "Invalid image_size=30: not divisible by 8"),
+    ],
+)
+def test_a_checkpoint_config_with_impossible_values_is_named_in_one_line(
+    run_dir, image, tmp_path, capsys, field, value, said
+):
+    config = run_dir / "best" / "config.json"
+    values = json.loads(config.read_text())
+    config.write_text(json.dumps({**values, field: value}))
+    assert _predict(run_dir, image, out=tmp_path / "masks") == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and str(config) in err and said in err, err
+    assert "Traceback" not in err and not (tmp_path / "masks").exists()

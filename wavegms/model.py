@@ -95,6 +95,24 @@ class WaveGMSConfig:
             raise ValueError(
                 f"wavelet_levels must be 3 to match TAESD's x8 latents, got {self.wavelet_levels}"
             )
+        for name in (
+            "in_channels",
+            "latent_channels",
+            "encoder_base_channels",
+            "encoder_blocks_per_stage",
+            "lmm_base_channels",
+        ):
+            value = getattr(self, name)
+            if type(value) is not int or value < 1:
+                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        for name in ("encoder_channel_mult", "lmm_channel_mult"):
+            mult = getattr(self, name)
+            if not mult or any(type(m) is not int or m < 1 for m in mult):
+                raise ValueError(
+                    f"{name} must be a non-empty list of positive integers, got {list(mult)!r}"
+                )
+        # predict and evaluate resize their inputs to it: TAESD needs a multiple of 8.
+        check_image_size(self.image_size, name="image_size")
 
 
 # Values this far outside [0, 1] are an input on another scale (0..255, 0..65535, -1..1),

@@ -128,10 +128,13 @@ def recover_run_dir(run_dir: Path) -> None:
 
 def run_status(run_dir: Path) -> str:
     """What ``run_dir`` holds: ``"empty"`` (or missing), ``"finished"`` (at least one finished
-    epoch: ``last/training_state.pt``), ``"started"`` (a run with no finished epoch), or
-    ``"foreign"`` (files that are not a training run's)."""
+    epoch: ``last/training_state.pt``), ``"started"`` (a run with no finished epoch),
+    ``"orphaned"`` (trained results, ``best/`` or an epoch's log, without the ``last/`` they
+    are written after: someone removed it) or ``"foreign"`` (files that are not a run's)."""
     if (run_dir / "last" / TRAINING_STATE).is_file():
         return "finished"
+    if (run_dir / "best" / METRICS).is_file() or _has_content(run_dir / LOG):
+        return "orphaned"
     if not run_dir.is_dir():
         return "empty"
     names = {
@@ -148,11 +151,25 @@ def run_status(run_dir: Path) -> str:
     return "foreign"
 
 
+def _has_content(path: Path) -> bool:
+    try:
+        return path.stat().st_size > 0
+    except OSError:
+        return False
+
+
 def resolve_config(config: TrainConfig | None, run_dir: Path, resume: bool) -> TrainConfig:
     """The configuration to run: ``config`` for a new run (refusing a folder that holds a run
     with a finished epoch, or other files); for a resumed run the saved one, with ``config``'s
     ``RESUMABLE`` changes only. A run with no finished epoch may be started again either way."""
     status = run_status(run_dir)
+    if status == "orphaned":
+        raise ValueError(
+            f"{run_dir} holds a trained run's results (best/, {LOG}) but no last/, which a run "
+            "resumes from: nothing to resume, and starting again would replace them. Move "
+            f"best/ and {LOG} elsewhere to start again here, or choose another --out; nothing "
+            "was written."
+        )
     if status == "foreign":
         raise ValueError(
             f"{run_dir} is not empty and holds no training run: give a new or empty folder "
