@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import tarfile
 import tempfile
 import zipfile
@@ -109,6 +110,17 @@ class _Sources:
             return f"{self.describe(archive)}, member {member}"
         return str(path)
 
+    def explain_all(self, message: str) -> str:
+        """``message`` with every path inside the extraction folder named by archive and member."""
+        inside = re.compile(re.escape(str(self.work)) + r"[^\s,;'\"()]*")
+
+        def named(match: re.Match) -> str:
+            path = match.group(0)
+            stripped = path.rstrip(".")  # a path may end a sentence
+            return self.describe(Path(stripped)) + path[len(stripped) :]
+
+        return inside.sub(named, message)
+
     def explain(self, message: str, paths: list[Path]) -> str:
         """``message`` with the temporary paths of ``paths`` replaced by archive and member."""
         for path in sorted(paths, key=lambda p: len(str(p)), reverse=True):
@@ -214,9 +226,13 @@ def prepare(
     ) as work:
         sources = _Sources(Path(work), limit, progress)
         roots = _extract(sources, inputs, downloaded)
-        if src is not None:
-            _refuse_other_dataset(dataset, roots, data_dir, src)
-        discovery = _discover(recipe, roots)
+        try:
+            if src is not None:
+                _refuse_other_dataset(dataset, roots, data_dir, src)
+            discovery = _discover(recipe, roots)
+        except PreparationError as e:
+            # The extraction folder is deleted on the way out: name files as the archive has them.
+            raise PreparationError(sources.explain_all(str(e))) from None
         info = _provenance(recipe, where)
         replace = force and target.exists()
         out = _write(data_dir, recipe, discovery, info, sources, workers, progress, replace)

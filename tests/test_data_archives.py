@@ -15,7 +15,7 @@ import numpy as np
 import PIL.Image
 import pytest
 from _paths import BUSI_SAMPLE
-from sources import bus_members, make_zip, one_line_error
+from sources import bus_members, make_zip, one_line_error, png_bytes
 
 from data_download import PreparationError, extract, prepare
 from data_download.__main__ import main
@@ -203,3 +203,17 @@ def test_an_impossible_extraction_limit_is_refused_before_anything_happens(tmp_p
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "--max-extract-gb must be a positive number" in err
     assert not root.exists()
+
+
+def test_files_of_a_refused_archive_are_named_as_the_archive_has_them(tmp_path, capsys):
+    # Masks that belong to other images: the extraction folder is gone when the error is read.
+    blank = png_bytes(np.zeros((20, 20), np.uint8))
+    folder = "Dataset_BUSI_with_GT/benign"
+    members = {f"{folder}/benign ({k}).png": blank for k in (1, 2)}
+    members |= {f"{folder}/benign ({k})_mask.png": blank for k in (3, 4)}
+    archive = make_zip(tmp_path / "Dataset_BUSI.zip", members)
+    args = ["busi", "--root", str(tmp_path / "data"), "--source", str(archive), "--quiet"]
+    assert main(args) == 2
+    err = one_line_error(capsys)
+    assert f"{archive}, member {folder}/benign (1).png" in err, err
+    assert ".busi.extract-" not in err
