@@ -9,9 +9,12 @@ injected (monkeypatched failures, hand-made leftovers): no root, no real full di
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import stat
+import subprocess
+import sys
 
 import pytest
 import torch
@@ -292,3 +295,24 @@ def test_every_file_of_a_run_follows_the_umask(tiny_vae, tmp_path):
     assert {p.name for p in files} >= {WEIGHTS, "splits.json", "training_state.pt"}
     modes = {str(p.relative_to(run.run_dir)): oct(stat.S_IMODE(p.stat().st_mode)) for p in files}
     assert set(modes.values()) == {oct(0o664)}, modes
+
+
+def test_a_full_disk_while_saving_a_training_state_is_an_os_error_and_leaves_nothing(tmp_path):
+    # RLIMIT_FSIZE stands for a full disk (a write past it fails with an errno, as ENOSPC
+    # does); torch's own zip writer would report "enforce fail at inline_container.cc".
+    script = (
+        "import resource, signal, sys, torch\n"
+        "from wavegms.engine.checkpoint import atomic_torch_save\n"
+        "signal.signal(signal.SIGXFSZ, signal.SIG_IGN)\n"
+        "resource.setrlimit(resource.RLIMIT_FSIZE, (1 << 20, 1 << 20))\n"
+        "try:\n"
+        "    atomic_torch_save({'w': torch.zeros(1 << 20)}, sys.argv[1])\n"
+        "except OSError as e:\n"
+        "    print('OSError', e.errno, e.strerror)\n"
+    )
+    target = tmp_path / "state" / "training_state.pt"
+    done = subprocess.run(
+        [sys.executable, "-c", script, str(target)], capture_output=True, text=True, check=True
+    )
+    assert done.stdout.startswith(f"OSError {errno.EFBIG} File too large"), done.stdout
+    assert list(target.parent.iterdir()) == []  # no half-written file, no temporary one

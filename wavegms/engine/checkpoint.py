@@ -21,6 +21,7 @@ always of one epoch, whenever a run is killed (:func:`recover_run_dir` finishes 
 
 from __future__ import annotations
 
+import io
 import json
 import shutil
 from pathlib import Path
@@ -30,7 +31,7 @@ import torch
 
 from ..data.splits import SPLITS_FILE as SPLITS
 from ..utils.atomic import (
-    atomic_write,
+    atomic_write_bytes,
     atomic_write_json,
     atomic_write_text,
     commit_folder,
@@ -58,8 +59,14 @@ TEST_SELECTION_WARNING = (
 
 def atomic_torch_save(obj: Any, path: str | Path) -> None:
     """``torch.save`` atomically. Keep ``obj`` to tensors and plain Python values so that it
-    loads with ``weights_only=True``."""
-    atomic_write(path, lambda file: torch.save(obj, file))
+    loads with ``weights_only=True``.
+
+    Serialised in memory first (a training state is tens of MB): torch's own writer reports a
+    full disk as "enforce fail at inline_container.cc", a plain write as ``OSError`` ENOSPC,
+    naming the file."""
+    buffer = io.BytesIO()
+    torch.save(obj, buffer)
+    atomic_write_bytes(path, buffer.getbuffer())
 
 
 def load_training_state(path: str | Path, map_location: str | torch.device = "cpu") -> dict:
