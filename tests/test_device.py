@@ -73,10 +73,30 @@ def test_auto_precision_on_cpu_is_bf16_only_where_it_is_native(monkeypatch, nati
     assert resolve_precision("auto", torch.device("cpu")) is expected
 
 
-@pytest.mark.parametrize(("bf16", "expected"), [(True, torch.bfloat16), (False, torch.float16)])
-def test_auto_precision_on_a_gpu_is_bf16_else_fp16(monkeypatch, bf16, expected):
-    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda: bf16)
-    assert resolve_precision("auto", torch.device("cuda")) is expected
+@pytest.mark.parametrize(
+    ("capability", "expected"),
+    [
+        ((7, 5), torch.float16),
+        ((7, 0), torch.float16),
+        ((8, 0), torch.bfloat16),
+        ((9, 0), torch.bfloat16),
+    ],
+)
+def test_auto_precision_on_a_gpu_is_bf16_from_ampere_on_else_fp16(
+    monkeypatch, capability, expected
+):
+    # torch.cuda.is_bf16_supported() counts emulation: it says True on a T4 (sm_75).
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *args, **kwargs: True)
+    asked = []
+
+    def capability_of(device=None):  # noqa: ANN001, ANN202
+        asked.append(device)
+        return capability if device == torch.device("cuda", 1) else (9, 0)
+
+    monkeypatch.setattr(torch.cuda, "get_device_capability", capability_of)
+    monkeypatch.setattr(torch.cuda, "current_device", lambda: 0)
+    assert resolve_precision("auto", torch.device("cuda", 1)) is expected
+    assert asked == [torch.device("cuda", 1)]  # the device given, not the current one
 
 
 def test_auto_precision_elsewhere_is_fp32():
@@ -89,3 +109,18 @@ def test_autocast_runs_in_the_precision_given():
         assert torch.ones(2, 2).matmul(torch.ones(2, 2)).dtype == torch.bfloat16
     with autocast(cpu, None):
         assert torch.ones(2, 2).matmul(torch.ones(2, 2)).dtype == torch.float32
+
+
+@pytest.mark.parametrize("asked", ["cuda", "cuda:0", "cuda:3"])
+def test_each_torchrun_rank_drives_its_own_gpu_whatever_index_was_saved(monkeypatch, asked):
+    from wavegms.engine import distributed
+
+    bound = []
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setenv("RANK", "1")
+    monkeypatch.setenv("LOCAL_RANK", "1")
+    monkeypatch.setattr(torch.cuda, "set_device", bound.append)
+    monkeypatch.setattr(distributed.dist, "is_initialized", lambda: True)  # a launcher's group
+    world, device = distributed.setup(torch.device(asked))
+    assert device == torch.device("cuda", 1) and bound == [torch.device("cuda", 1)]
+    assert world.rank == 1 and not world.owns_group

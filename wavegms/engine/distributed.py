@@ -47,15 +47,15 @@ def world_from_env() -> World:
 def setup(device: torch.device) -> tuple[World, torch.device]:
     """Join the process group when launched by torchrun; returns the world and this rank's device.
 
-    Each rank drives its own GPU (``cuda:LOCAL_RANK``), so a ``cuda`` device without an index
-    is pinned to the local rank.
+    Each rank drives its own GPU, ``cuda:LOCAL_RANK``, whatever index the device asked for
+    carries (a notebook saves ``cuda:0``, a user may pass ``--device cuda:0``): under torchrun
+    the launcher, not the setting, says which GPU is this rank's.
     """
     world = world_from_env()
     if not world.distributed:
         return world, device
     if device.type == "cuda":
-        if device.index is None:
-            device = torch.device("cuda", world.local_rank)
+        device = torch.device("cuda", world.local_rank)
         torch.cuda.set_device(device)
     if not dist.is_initialized():
         dist.init_process_group("nccl" if device.type == "cuda" else "gloo")

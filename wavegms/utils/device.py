@@ -75,10 +75,18 @@ def resolve_precision(precision: str, device: torch.device) -> torch.dtype | Non
         return torch.float16
     # auto
     if device.type == "cuda":
-        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        return torch.bfloat16 if _cuda_has_native_bf16(device) else torch.float16
     if device.type == "cpu" and _cpu_has_native_bf16():
         return torch.bfloat16
     return None
+
+
+def _cuda_has_native_bf16(device: torch.device) -> bool:
+    """Whether ``device`` (not the current one) runs bf16 in hardware: compute capability 8.0
+    (Ampere) or newer. ``torch.cuda.is_bf16_supported()`` also counts emulation, and says True
+    on a T4 (sm_75), where cuDNN has no bf16 kernels: fp16 with a GradScaler is the fast path."""
+    major, _ = torch.cuda.get_device_capability(device)
+    return major >= 8
 
 
 @functools.cache  # the answer cannot change, and reading /proc/cpuinfo costs ~35 us a call
