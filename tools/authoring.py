@@ -22,10 +22,12 @@ notebooks.
 from __future__ import annotations
 
 import argparse
+import re
 import subprocess
 import sys
 from pathlib import Path
 
+from wavegms.course.exercises import TODO
 from wavegms.course.notebooks import NOTEBOOKS
 
 STUDENT_DIR = "student"
@@ -35,7 +37,9 @@ BADGE_IMAGE = "https://colab.research.google.com/assets/colab-badge.svg"
 # lines, up to OUT_DIR; a notebook may declare more parameters below them).
 COMMON_CELLS = ("install", "parameters", "start")
 SOLUTION_START, SOLUTION_END = "# BEGIN SOLUTION", "# END SOLUTION"
-TODO = "# TODO: your code here"
+# A markdown heading commented out in a code cell: in the .py, a `# %% [markdown]` line was
+# missing, so the heading and its text became comments of the code cell above.
+COMMENTED_HEADING = re.compile(r"^#\s*#{1,6}\s+\S")
 # What jupytext writes into the .py (cells and their tags only) and the .ipynb's metadata.
 _JUPYTEXT = {"notebook_metadata_filter": "-all", "cell_metadata_filter": "tags,-all"}
 _KERNEL = {
@@ -193,6 +197,26 @@ def _edited(ipynb: Path, py: Path) -> Path:
     return changed[0] if changed else max((ipynb, py), key=lambda p: p.stat().st_mtime_ns)
 
 
+# ---- markdown lost in code cells -----------------------------------------------------------
+
+
+def commented_markdown(notebook, stem: str) -> list[str]:  # noqa: ANN001
+    """Code cells of ``notebook`` holding a markdown heading as a comment, in words."""
+    problems = []
+    for index, cell in enumerate(notebook.cells):
+        if cell.cell_type != "code":
+            continue
+        for line in cell.source.splitlines():
+            if COMMENTED_HEADING.match(line):
+                problems.append(
+                    f"{stem} cell {index}: the code cell holds the markdown heading {line!r} as "
+                    "a comment: put `# %% [markdown]` on the line above it in the .py (or make "
+                    "it a markdown cell in Jupyter)"
+                )
+                break
+    return problems
+
+
 # ---- the opening cells every notebook shares -----------------------------------------------
 
 
@@ -293,6 +317,8 @@ def sync(folder: str | Path, *, check: bool = False, quiet: bool = False) -> lis
                 if not quiet:
                     print(f"wrote {path} (from {source.name})")
     problems += opening_problems(instructors)
+    for stem, notebook in instructors.items():
+        problems += commented_markdown(notebook, stem)
     return problems
 
 
