@@ -7,7 +7,8 @@ Each course notebook exists three times in ``notebooks/``:
   shows (the two are a jupytext pair: JupyterLab with jupytext saves both at once);
 - ``student/NN_name.ipynb``: generated, never edited: each ``solution`` cell loses the code
   between ``# BEGIN SOLUTION`` and ``# END SOLUTION`` (a ``# TODO`` stays, so the
-  notebook still runs top to bottom), and markdown cells tagged ``solution`` are left out.
+  notebook still runs top to bottom), and markdown cells tagged ``solution`` are left out
+  (answers meant for students sit folded in ``<details>`` blocks of untagged cells instead).
 
 ``python -m tools.authoring sync`` brings the three in line after an edit of either the
 ``.ipynb`` (in Jupyter) or the ``.py`` (in an editor): the edited one wins, outputs are dropped,
@@ -15,8 +16,8 @@ and the student edition is written again. The edited side is the one whose cells
 what the last sync wrote (a digest in the notebook's metadata); without one, the newer file.
 When both were edited differently, nothing is overwritten and the command says so.
 ``python -m tools.authoring check`` (CI) changes nothing and fails when the files are out of
-step, or the common opening cells (Colab badge, install, parameters, start) differ between
-notebooks.
+step, the common opening cells (Colab badge, install, parameters, start) differ between
+notebooks, or a code cell holds a markdown heading as a comment.
 """
 
 from __future__ import annotations
