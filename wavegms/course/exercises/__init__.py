@@ -13,7 +13,7 @@ whatever state its exercises are in.
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 CORRECT, WRONG, NOT_DONE = "correct", "not quite", "not done yet"
@@ -56,8 +56,7 @@ def call(function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:  # noq
 
 def calls_any(function: Any, names: Iterable[str]) -> str | None:  # noqa: ANN401
     """The first of ``names`` (functions, methods, modules) that ``function``'s code refers
-    to, or None: an exercise that asks for a piece of the method rejects calling the library's
-    version of it."""
+    to, or None."""
     code = getattr(function, "__code__", None)
     pending, found = [code] if code is not None else [], set()
     while pending:  # the function and the functions, lambdas and comprehensions inside it
@@ -65,6 +64,37 @@ def calls_any(function: Any, names: Iterable[str]) -> str | None:  # noqa: ANN40
         found.update(code.co_names)
         pending += [c for c in code.co_consts if inspect.iscode(c)]
     return next((name for name in names if name in found), None)
+
+
+def forbid_calls(function: Any, names: Iterable[str], instead: str) -> None:  # noqa: ANN401
+    """Raise :class:`Wrong` when ``function`` refers to one of ``names``: an exercise that asks
+    for a piece of the method rejects calling the library's version of it. ``instead`` says
+    what to do, e.g. "write the four bands from a, b, c, d yourself"."""
+    used = calls_any(function, names)
+    if used:
+        raise Wrong(f"your function calls `{used}`: {instead}")
+
+
+def as_tensor(value: Any, what: str):  # noqa: ANN201, ANN401 - a torch.Tensor
+    """A student's tensor answer, detached, as float32 on the CPU; :class:`Wrong` (naming it
+    ``what``) when it is not a tensor."""
+    import torch
+
+    if not isinstance(value, torch.Tensor):
+        raise Wrong(f"{what} should be a tensor, got {describe(value)}")
+    return value.detach().float().cpu()
+
+
+def which_mistake(value: Any, mistakes: Mapping[str, Any], atol: float = 1e-5) -> str | None:  # noqa: ANN401
+    """The first key of ``mistakes`` (a hint, e.g. "H and V are swapped") whose tensor
+    ``value`` equals, or None: naming a plausible slip helps more than "largest difference"."""
+    import torch
+
+    for hint, mistake in mistakes.items():
+        mistake = mistake.detach().float().cpu()
+        if value.shape == mistake.shape and torch.allclose(value, mistake, atol=atol):
+            return hint
+    return None
 
 
 def describe(value: Any) -> str:  # noqa: ANN401
@@ -190,11 +220,14 @@ __all__ = [
     "TODO",
     "WRONG",
     "Wrong",
+    "as_tensor",
     "call",
     "calls_any",
     "check",
     "close",
     "describe",
+    "forbid_calls",
     "is_stub",
     "unfinished",
+    "which_mistake",
 ]

@@ -7,12 +7,12 @@ one verdict line and returns nothing, so that the check cell shows it once.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from typing import Any
 
 import torch
 
-from . import Wrong, call, check, close, describe
+from . import as_tensor, call, check, close, describe, which_mistake
 
 SEED = 4321  # fresh inputs: not the notebook's seed
 SIDE = 32  # fresh masks' side in pixels (4 x 4 latents): small, so the checks are quick
@@ -32,19 +32,6 @@ def random_masks(count: int, side: int = SIDE, seed: int = SEED) -> torch.Tensor
     v = dy * angle.cos() - dx * angle.sin()
     inside = (u / radii[:, 1]) ** 2 + (v / radii[:, 0]) ** 2 <= 1
     return inside.float()[:, None]
-
-
-def _as_tensor(value: Any, what: str) -> torch.Tensor:  # noqa: ANN401
-    if not isinstance(value, torch.Tensor):
-        raise Wrong(f"{what} should be a tensor, got {type(value).__name__}")
-    return value.detach().float().cpu()
-
-
-def _first_match(value: torch.Tensor, variants: Mapping[str, torch.Tensor], atol: float) -> str:
-    for hint, variant in variants.items():
-        if value.shape == variant.shape and torch.allclose(value, variant.cpu(), atol=atol):
-            return hint
-    return ""
 
 
 def _model_device(model: torch.nn.Module) -> torch.device:
@@ -72,10 +59,10 @@ def check_mask_latent(answer: Callable[..., torch.Tensor], model: torch.nn.Modul
 
     def test(function: Callable) -> bool | str:
         with torch.no_grad():
-            value = _as_tensor(call(function, vae, masks), "the mask latent")
+            value = as_tensor(call(function, vae, masks), "the mask latent")
         if value.shape != expected.shape:
             return f"shape {tuple(value.shape)}, expected {tuple(expected.shape)}"
-        return _first_match(value, variants, 1e-4) or close(value, expected, atol=1e-4)
+        return which_mistake(value, variants, 1e-4) or close(value, expected, atol=1e-4)
 
     check(
         "Exercise 1",
@@ -121,13 +108,13 @@ def check_decode(answer: Callable[..., torch.Tensor], model: torch.nn.Module) ->
 
     def test(function: Callable) -> bool | str:
         with torch.no_grad():
-            value = _as_tensor(call(function, vae, latents), "the probabilities")
+            value = as_tensor(call(function, vae, latents), "the probabilities")
         if value.shape != expected.shape:
             hint = " (keep the channel axis: mean(dim=1, keepdim=True))" if value.ndim == 3 else ""
             return f"shape {tuple(value.shape)}, expected {tuple(expected.shape)}{hint}"
         if value.unique().numel() <= 2:
             return "return probabilities in [0, 1], not a thresholded mask"
-        return _first_match(value, variants, 1e-4) or close(value, expected, atol=1e-4)
+        return which_mistake(value, variants, 1e-4) or close(value, expected, atol=1e-4)
 
     check(
         "Exercise 2",
@@ -203,10 +190,10 @@ def check_interpolation(
     }
 
     def test(value: Any) -> bool | str:  # noqa: ANN401
-        value = _as_tensor(value, "blended")
+        value = as_tensor(value, "blended")
         if value.shape != expected.shape:
             return f"shape {tuple(value.shape)}, expected {tuple(expected.shape)} (5 frames)"
-        return _first_match(value, variants, 1e-3) or close(value, expected, atol=1e-3)
+        return which_mistake(value, variants, 1e-3) or close(value, expected, atol=1e-3)
 
     check("Exercise 4", answer, test, success="The widget below lets you move t yourself.")
 

@@ -9,14 +9,14 @@ check prints one verdict line and returns nothing, so that the check cell shows 
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from typing import Any
 
 import torch
 
 from ...encoder import MultiResolutionEncoder
 from ...wavelets import BANDS, haar_pyramid
-from . import Wrong, call, calls_any, check, close, describe
+from . import Wrong, as_tensor, call, check, close, describe, forbid_calls, which_mistake
 
 LEVELS = 3
 # The library's transforms: the exercises ask for them, so an answer may not call them.
@@ -28,26 +28,6 @@ SEED = 1234
 
 def _generator() -> torch.Generator:
     return torch.Generator().manual_seed(SEED)
-
-
-def _not_calling(function: Callable, names: tuple[str, ...], instead: str) -> None:
-    used = calls_any(function, names)
-    if used:
-        raise Wrong(f"your function calls `{used}`: {instead}")
-
-
-def _first_match(value: torch.Tensor, variants: Mapping[str, torch.Tensor]) -> str | None:
-    """The hint of the first plausible mistake that ``value`` equals, if any."""
-    for hint, variant in variants.items():
-        if value.shape == variant.shape and torch.allclose(value, variant, atol=1e-5):
-            return hint
-    return None
-
-
-def _as_tensor(value: Any, what: str) -> torch.Tensor:  # noqa: ANN401
-    if not isinstance(value, torch.Tensor):
-        raise Wrong(f"{what} should be a tensor, got {type(value).__name__}")
-    return value.detach().float().cpu()
 
 
 # ---- Exercise 1: one Haar step (E1) -----------------------------------------------------------
@@ -73,14 +53,14 @@ def check_haar_step(answer: Callable[[torch.Tensor], torch.Tensor]) -> None:
     }
 
     def test(function: Callable) -> bool | str:
-        _not_calling(function, LIBRARY, "write the four bands from a, b, c, d yourself")
-        value = _as_tensor(call(function, x), "haar_step(x)")
+        forbid_calls(function, LIBRARY, "write the four bands from a, b, c, d yourself")
+        value = as_tensor(call(function, x), "haar_step(x)")
         if value.shape != expected.shape:
             return (
                 f"haar_step of a {tuple(x.shape)} batch gave {tuple(value.shape)}, expected "
                 f"{tuple(expected.shape)}: concatenate LL, H, V, D along the channels (dim 1)"
             )
-        return _first_match(value, variants) or close(value, expected, atol=1e-5)
+        return which_mistake(value, variants) or close(value, expected, atol=1e-5)
 
     check(
         "Exercise 1",
@@ -100,12 +80,12 @@ def check_pyramid(answer: Callable[[torch.Tensor], list[torch.Tensor]]) -> None:
     expected = haar_pyramid(images, LEVELS)
 
     def test(function: Callable) -> bool | str:
-        _not_calling(function, LIBRARY, "repeat your haar_step on LL instead")
+        forbid_calls(function, LIBRARY, "repeat your haar_step on LL instead")
         levels = call(function, images)
         if not isinstance(levels, list | tuple) or len(levels) != LEVELS:
             return f"expected a list of {LEVELS} tensors (levels 1, 2, 3), got {describe(levels)}"
         for level, (value, reference) in enumerate(zip(levels, expected), 1):
-            value = _as_tensor(value, f"level {level}")
+            value = as_tensor(value, f"level {level}")
             raw = reference * 2**level  # the orthonormal coefficients
             mistakes = {  # what the level would be divided by, for three plausible slips
                 f"level {level} is not divided by 2^{level}.": 1,
@@ -114,7 +94,7 @@ def check_pyramid(answer: Callable[[torch.Tensor], list[torch.Tensor]]) -> None:
                 ),
                 f"level {level} is divided by {2 * level}, not by 2^{level}.": 2 * level,
             }
-            hint = _first_match(
+            hint = which_mistake(
                 value,
                 {h: raw / by for h, by in mistakes.items() if by != 2**level},
             )
@@ -233,10 +213,10 @@ def check_encode(answer: Callable[..., torch.Tensor]) -> None:
 
     def test(function: Callable) -> bool | str:
         with torch.no_grad():
-            value = _as_tensor(call(function, encoder, images, eps), "z")
+            value = as_tensor(call(function, encoder, images, eps), "z")
         if value.shape != expected.shape:
             return f"z has shape {tuple(value.shape)}, expected {tuple(expected.shape)}"
-        return _first_match(value, variants) or close(value, expected, rtol=1e-4, atol=1e-5)
+        return which_mistake(value, variants) or close(value, expected, rtol=1e-4, atol=1e-5)
 
     check(
         "Exercise 4",
