@@ -427,14 +427,11 @@ spread = real_latents.std().item()
 generator = torch.Generator().manual_seed(SEED)
 noise = torch.randn(real_latents.shape, generator=generator).to(device)  # one draw, scaled
 SIGMAS = [0.0, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0]
-
-
-def noisy_masks(sigma):
-    with torch.no_grad():
-        return model.decode(real_latents + sigma * spread * noise) > 0.5
-
-
-noisy_dice = {sigma: dice_iou(noisy_masks(sigma), real_masks)[0] for sigma in SIGMAS}
+with torch.no_grad():  # every sigma in one batch: [7 * 3, 4, S/8, S/8] -> [7, 3, 1, S, S]
+    scaled = torch.tensor(SIGMAS, device=device).view(-1, 1, 1, 1, 1) * spread * noise
+    decoded_noisy = model.decode((real_latents + scaled).flatten(0, 1)).unflatten(0, (7, 3))
+noisy_masks = dict(zip(SIGMAS, decoded_noisy > 0.5))
+noisy_dice = {sigma: dice_iou(noisy_masks[sigma], real_masks)[0] for sigma in SIGMAS}
 print(f"spread (std) of the mask latents: {spread:.2f}")
 for sigma, scores in noisy_dice.items():
     print(f"noise {sigma:4.2f} x spread -> mean Dice {scores.mean():.3f}")
@@ -443,7 +440,7 @@ for sigma, scores in noisy_dice.items():
 def draw_noise(sigma):
     fig, axes = plt.subplots(1, 3, figsize=(8, 2.9))
     for ax, predicted, truth, name, score in zip(
-        axes, noisy_masks(sigma), real_masks, names[3:], noisy_dice[sigma]
+        axes, noisy_masks[sigma], real_masks, names[3:], noisy_dice[sigma]
     ):
         ax.imshow(predicted[0].cpu(), cmap="gray", vmin=0, vmax=1)
         ax.contour(truth[0].cpu(), [0.5], colors="limegreen", linewidths=0.8)
@@ -502,12 +499,9 @@ ends = masks[3], masks[5]
 STEPS = [round(0.1 * k, 1) for k in range(11)]
 
 
-def blend_at(t):
-    with torch.no_grad():
-        return model.decode(((1 - t) * mask_latents[3] + t * mask_latents[5])[None])[0]
-
-
-blends = {t: blend_at(t) for t in STEPS}
+with torch.no_grad():  # every t in one batch
+    t = torch.tensor(STEPS, device=device).view(-1, 1, 1, 1)
+    blends = dict(zip(STEPS, model.decode((1 - t) * mask_latents[3] + t * mask_latents[5])))
 table = {}
 for t, p in blends.items():
     grey = ((p > 0.2) & (p < 0.8)).float().mean().item()
