@@ -133,7 +133,7 @@ def test_check_finds_markdown_left_as_comments_in_a_code_cell(tmp_path):
     source = folder / "01_wavelets.py"
     heading = "# ## 7. A section whose `# %% [markdown]` line was forgotten"
     edit = (
-        f"\n# %%\nx = 1  # a comment is fine\n# # also fine: not a heading\n{heading}\n#\n# Text.\n"
+        f"\n# %%\nx = 1  # a comment is fine\n# #2 is not a heading either\n{heading}\n#\n# Text.\n"
     )
     source.write_text(source.read_text() + edit)
     (problem,) = authoring.sync(folder, quiet=True)

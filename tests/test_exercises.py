@@ -66,8 +66,7 @@ def test_close_compares_numbers_tensors_and_dicts():
 
 
 # A student's function, as the student edition hands it out, and three states of it.
-def stub_function(x):
-    ...  # TODO: your code here
+def stub_function(x): ...  # TODO: your code here
 
 
 def started_function(x):

@@ -40,7 +40,7 @@ COMMON_CELLS = ("install", "parameters", "start")
 SOLUTION_START, SOLUTION_END = "# BEGIN SOLUTION", "# END SOLUTION"
 # A markdown heading commented out in a code cell: in the .py, a `# %% [markdown]` line was
 # missing, so the heading and its text became comments of the code cell above.
-COMMENTED_HEADING = re.compile(r"^#\s*#{1,6}\s+\S")
+COMMENTED_HEADING = re.compile(r"^#\s?#{2,6}\s+\S")  # section headings: ## to ######
 # What jupytext writes into the .py (cells and their tags only) and the .ipynb's metadata.
 _JUPYTEXT = {"notebook_metadata_filter": "-all", "cell_metadata_filter": "tags,-all"}
 _KERNEL = {
