@@ -480,6 +480,9 @@ level1 = haar_pyramid(images)[0] * 2  # back to the orthonormal scale
 rebuilt = ptwt.waverec2((level1[:, :3], (level1[:, 3:6], level1[:, 6:9], level1[:, 9:])), HAAR)
 print(f"inverse transform of level 1: max error {(rebuilt - images).abs().max():.1e}")
 
+# %% tags=["claims"]
+assert (rebuilt - images).abs().max() < 1e-5  # nothing is lost
+
 
 # %% [markdown]
 # ### Exercise 4: the encoder's pooling, concatenation and sampling

@@ -358,8 +358,8 @@ print("mask latent, background far from a lesion:", [round(v, 2) for v in backgr
 print("mask latent, background next to a lesion: ", [round(v, 2) for v in ring])
 
 # %% [markdown]
-# The line explains much of the mask latents' variance in every channel, and almost nothing
-# of the image latents' (the printed $R^2$). A mask latent is close to a **low-resolution
+# The line explains much of the mask latents' variance in every channel (at least a third),
+# and almost nothing of the image latents' (the printed $R^2$). A mask latent is close to a **low-resolution
 # picture of the mask in four "colours"**: one 4-vector for background, another for the
 # inside of a lesion (exercise 3 measures them), a ramp between them along the border. The
 # picture is not exact, and the scatter plot shows where: blocks with no foreground at all
@@ -526,11 +526,11 @@ browse(draw_blend, {"t": STEPS}, static={"t": 0.5})
 
 # %% tags=["claims"]
 # Claims of the answer below: near the ends the thresholded blend is one of the two masks;
-# at t = 0.5 it is neither (its foreground is a fraction of either mask's), and mostly grey.
+# at t = 0.5 it is almost empty (a fifth of either mask at most), and mostly grey.
 assert all(table[t][1] > 0.8 for t in STEPS if t <= 0.3), table
 assert all(table[t][2] > 0.8 for t in STEPS if t >= 0.7), table
 smaller = min(end.float().mean().item() for end in ends)
-assert table[0.5][3] < 0.5 * smaller, (table[0.5], smaller)
+assert table[0.5][3] < 0.2 * smaller, (table[0.5], smaller)
 assert table[0.5][0] > 5 * max(table[0.0][0], table[1.0][0]), table
 
 
