@@ -128,6 +128,23 @@ def test_check_finds_drift_outputs_and_different_opening_cells(tmp_path):
     ).read_text()
 
 
+def test_check_finds_markdown_left_as_comments_in_a_code_cell(tmp_path):
+    folder = _copy_course(tmp_path)
+    source = folder / "01_wavelets.py"
+    heading = "# ## 7. A section whose `# %% [markdown]` line was forgotten"
+    edit = (
+        f"\n# %%\nx = 1  # a comment is fine\n# #2 is not a heading either\n{heading}\n#\n# Text.\n"
+    )
+    source.write_text(source.read_text() + edit)
+    (problem,) = authoring.sync(folder, quiet=True)
+    # Nothing is written while a problem stands: the notebook still ends before the new cell.
+    new = len(nbformat.read(folder / "01_wavelets.ipynb", as_version=4).cells)
+    assert problem.startswith(f"01_wavelets cell {new}: the code cell holds the markdown heading")
+    assert f"{heading!r} as a comment: put `# %% [markdown]` on the line above it" in problem
+    source.write_text(source.read_text().replace(heading, f"# %% [markdown]\n{heading[2:]}"))
+    assert authoring.sync(folder, quiet=True) == []
+
+
 def test_student_edition_keeps_stubs_and_drops_worked_answers():
     source = "\n".join(
         [

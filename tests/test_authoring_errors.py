@@ -51,15 +51,14 @@ def test_a_solution_without_its_end_marker_names_the_notebook_and_cell(tmp_path,
     folder = _copy_course(tmp_path)
     source = folder / "00_setup.py"
     text = source.read_text()
-    assert text.count("ratio = large / small\n# END SOLUTION\n") == 1
-    source.write_text(
-        text.replace("ratio = large / small\n# END SOLUTION\n", "ratio = large / small\n")
-    )
+    end = "decoder_share = decoder / total\n# END SOLUTION\n"
+    assert text.count(end) == 1
+    source.write_text(text.replace(end, "decoder_share = decoder / total\n"))
     before = _snapshot(folder)
     code, err = _run("sync", folder, capsys)
     assert code == 1
     (line,) = [line for line in err if "END SOLUTION" in line]
-    assert line.startswith(f"{source}, cell ") and "'ratio = ...  # time of one decode" in line
+    assert line.startswith(f"{source}, cell ") and "'from torch.utils.flop_counter import" in line
     assert _snapshot(folder) == before
 
 

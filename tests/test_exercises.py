@@ -2,9 +2,20 @@
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 
-from wavegms.course.exercises import CORRECT, NOT_DONE, WRONG, check, close
+from wavegms.course.exercises import (
+    CORRECT,
+    NOT_DONE,
+    TODO,
+    WRONG,
+    Wrong,
+    call,
+    check,
+    close,
+    unfinished,
+)
 
 
 def test_a_stub_is_not_done_yet_and_nothing_else_runs(capsys):
@@ -26,6 +37,19 @@ def test_right_and_wrong_answers_say_so_with_a_reason(capsys):
     ]
 
 
+def test_numpy_and_torch_booleans_and_scalars_count(capsys):
+    assert check("Exercise 1", np.float64(0.5), lambda a: np.isclose(a, 0.5)) == CORRECT
+    assert check("Exercise 1", torch.tensor(0.5), lambda a: a == 0.5) == CORRECT
+    assert check("Exercise 1", np.float32(0.4), lambda a: np.isclose(a, 0.5)) == WRONG
+    assert close(np.float64(0.5), 0.5) is True and close(torch.tensor([1.0, 2.0]), [1, 2]) is True
+    assert close([0.5, 0.25], (0.5, 0.25)) is True  # a list where a tuple is expected
+
+
+def test_a_failing_success_remark_does_not_spoil_a_right_answer(capsys):
+    assert check("Exercise 1", 3, lambda a: True, success=lambda a: a["missing"]) == CORRECT
+    assert capsys.readouterr().out == "Exercise 1: correct.\n"
+
+
 def test_an_answer_that_breaks_the_test_is_wrong_not_a_crash(capsys):
     assert check("Exercise 3", {"latent": 1.0}, lambda a: a["total"] > 0) == WRONG
     assert "KeyError: 'total'" in capsys.readouterr().out
@@ -38,3 +62,62 @@ def test_close_compares_numbers_tensors_and_dicts():
     assert "keys" in close({"total": 1.5}, reference)
     assert close(torch.zeros(2, 3), torch.zeros(3, 2)) == "shape (2, 3), expected (3, 2)"
     assert close(torch.ones(4), torch.zeros(4)).startswith("largest difference 1")
+    assert close("0.5", 0.5).startswith("expected numbers like one number")
+
+
+# A student's function, as the student edition hands it out, and three states of it.
+def stub_function(x): ...  # TODO: your code here
+
+
+def started_function(x):
+    doubled = x * 2
+    ...  # TODO: your code here
+    return doubled + ...
+
+
+def no_return(x):
+    x * 2
+
+
+def right(x):
+    return x * 2
+
+
+def _test(function):
+    return close(call(function, torch.ones(3)), torch.full((3,), 2.0))
+
+
+def test_a_function_still_holding_the_todo_is_not_done_yet(capsys):
+    assert TODO in "    ...  # TODO: your code here"  # what tools/authoring.py writes
+    assert unfinished(stub_function) and unfinished(started_function)
+    assert not unfinished(right) and not unfinished(print) and not unfinished(3)
+    assert check("Exercise 1", stub_function, _test) == NOT_DONE
+    assert check("Exercise 1", started_function, _test) == NOT_DONE
+    assert check("Exercise 1", right, _test) == CORRECT
+    printed = capsys.readouterr().out.splitlines()
+    assert printed[0].startswith("Exercise 1: not done yet: replace the `...  # TODO")
+
+
+def test_a_function_that_returns_nothing_says_so(capsys):
+    assert check("Exercise 2", no_return, _test) == WRONG
+    assert capsys.readouterr().out == (
+        "Exercise 2: not quite: `no_return` ran but returned None: add a `return` with its "
+        "result.\n"
+    )
+
+
+def test_a_leftover_ellipsis_is_named(capsys):
+    def half_done(x):
+        doubled = ...
+        return x + doubled
+
+    assert check("Exercise 2", half_done, _test) == WRONG
+    assert "a `...` is still in your code (TypeError" in capsys.readouterr().out
+
+
+def test_a_wrong_raised_by_a_test_is_its_reason(capsys):
+    def test(_answer):
+        raise Wrong("give a share, not a percent.")
+
+    assert check("Exercise 2", 70, test) == WRONG
+    assert capsys.readouterr().out == "Exercise 2: not quite: give a share, not a percent.\n"

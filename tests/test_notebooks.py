@@ -103,7 +103,8 @@ def test_notebook_states_objectives_times_and_exercises_with_checks(name):
     ]
     assert solutions, "every notebook has exercises with worked solutions"
     for index in solutions:  # each answer is checked by the next cell, in both editions
-        assert "check" in tags[index + 1] and "check(" in notebook.cells[index + 1].source
+        calls = re.search(r"\bcheck(_\w+)?\(", notebook.cells[index + 1].source)
+        assert "check" in tags[index + 1] and calls, notebook.cells[index + 1].source
 
 
 # ---- the runner, without running anything ---------------------------------------------------
@@ -333,21 +334,12 @@ def test_what_the_notebooks_say_matches_what_they_show(executed_course):
     printed = {path.stem: _printed(path) for path in sorted(out.glob("0*.ipynb"))}
     # 00: widgets switched off in a headless run are not a defect to fix.
     assert "FIX" not in printed["00_setup"], printed["00_setup"][-800:]
-    # 02: the decoder re-creates fine detail; it does not return a smoothed image.
-    kept = re.search(
-        r"keep (\d+)% of the input's level-1 detail energy", printed["02_tiny_vae_latents"]
-    )
-    assert kept and int(kept[1]) > 20, "the text says the decoder keeps much fine detail"
-    # 01: the synthetic images hold more fine detail than the real scan, as the text says.
-    shares = re.findall(
-        r"\((synthetic|BUSI sample)\): level-1 details hold ([\d.]+)%", printed["01_wavelets"]
-    )
-    assert [kind for kind, _ in shares] == ["synthetic", "BUSI sample"], shares
-    assert float(shares[0][1]) > float(shares[1][1])
-    # 02: the real scans (the last three) come back from TAESD better than the synthetic ones.
-    psnr = re.search(r"round-trip PSNR per image \(dB\): \[(.*)\]", printed["02_tiny_vae_latents"])
-    values = [float(v) for v in psnr[1].split(",")]
-    assert min(values[3:]) > max(values[:3]), values
+    # 00-02: their claims cells, which assert what the text says about the outputs, ran (a
+    # failing one stops the run).
+    for stem in ("00_setup", "01_wavelets", "02_tiny_vae_latents"):
+        notebook = nbformat.read(out / f"{stem}.ipynb", as_version=4)
+        claims = [c for c in notebook.cells if "claims" in c.metadata.get("tags", [])]
+        assert claims and all(c.execution_count for c in claims), stem
     # 04: HD95 is defined as MONAI computes it (the larger directed 95th percentile).
     assert "HD95 by hand equals wavegms.engine.metrics.hd95: True" in printed["04_evaluation"]
     # 03: the curves are drawn once, and no cell prints a module listing.

@@ -7,7 +7,8 @@ Each course notebook exists three times in ``notebooks/``:
   shows (the two are a jupytext pair: JupyterLab with jupytext saves both at once);
 - ``student/NN_name.ipynb``: generated, never edited: each ``solution`` cell loses the code
   between ``# BEGIN SOLUTION`` and ``# END SOLUTION`` (a ``# TODO`` stays, so the
-  notebook still runs top to bottom), and markdown cells tagged ``solution`` are left out.
+  notebook still runs top to bottom), and markdown cells tagged ``solution`` are left out
+  (answers meant for students sit folded in ``<details>`` blocks of untagged cells instead).
 
 ``python -m tools.authoring sync`` brings the three in line after an edit of either the
 ``.ipynb`` (in Jupyter) or the ``.py`` (in an editor): the edited one wins, outputs are dropped,
@@ -17,17 +18,19 @@ side is the one whose cells differ from what the last sync wrote (a digest in th
 metadata); without one, the newer file.
 When both were edited differently, nothing is overwritten and the command says so.
 ``python -m tools.authoring check`` (CI) changes nothing and fails when the files are out of
-step, or the common opening cells (Colab badge, install, parameters, start) differ between
-notebooks.
+step, the common opening cells (Colab badge, install, parameters, start) differ between
+notebooks, or a code cell holds a markdown heading as a comment.
 """
 
 from __future__ import annotations
 
 import argparse
+import re
 import subprocess
 import sys
 from pathlib import Path
 
+from wavegms.course.exercises import TODO
 from wavegms.course.notebooks import NOTEBOOKS, read_notebook
 
 STUDENT_DIR = "student"
@@ -37,7 +40,9 @@ BADGE_IMAGE = "https://colab.research.google.com/assets/colab-badge.svg"
 # lines, up to OUT_DIR; a notebook may declare more parameters below them).
 COMMON_CELLS = ("install", "parameters", "start")
 SOLUTION_START, SOLUTION_END = "# BEGIN SOLUTION", "# END SOLUTION"
-TODO = "# TODO: your code here"
+# A markdown heading commented out in a code cell: in the .py, a `# %% [markdown]` line was
+# missing, so the heading and its text became comments of the code cell above.
+COMMENTED_HEADING = re.compile(r"^#\s?#{2,6}\s+\S")  # section headings: ## to ######
 # What jupytext writes into the .py (cells and their tags only) and the .ipynb's metadata.
 _JUPYTEXT = {"notebook_metadata_filter": "-all", "cell_metadata_filter": "tags,-all"}
 _KERNEL = {
@@ -201,6 +206,26 @@ def _edited(ipynb: Path, py: Path) -> Path:
     return changed[0] if changed else max((ipynb, py), key=lambda p: p.stat().st_mtime_ns)
 
 
+# ---- markdown lost in code cells -----------------------------------------------------------
+
+
+def commented_markdown(notebook, stem: str) -> list[str]:  # noqa: ANN001
+    """Code cells of ``notebook`` holding a markdown heading as a comment, in words."""
+    problems = []
+    for index, cell in enumerate(notebook.cells):
+        if cell.cell_type != "code":
+            continue
+        for line in cell.source.splitlines():
+            if COMMENTED_HEADING.match(line):
+                problems.append(
+                    f"{stem} cell {index}: the code cell holds the markdown heading {line!r} as "
+                    "a comment: put `# %% [markdown]` on the line above it in the .py (or make "
+                    "it a markdown cell in Jupyter)"
+                )
+                break
+    return problems
+
+
 # ---- the opening cells every notebook shares -----------------------------------------------
 
 
@@ -282,6 +307,8 @@ def sync(folder: str | Path, *, check: bool = False, quiet: bool = False) -> lis
             if (path.read_text() if path.is_file() else None) != text:
                 writes[path] = (text, source)
     problems += opening_problems(instructors)
+    for stem, notebook in instructors.items():
+        problems += commented_markdown(notebook, stem)
     if check:
         problems += [
             f"{path} is out of step with {source.name} (or not formatted)"

@@ -1,22 +1,129 @@
 """Checking the course's exercises: a verdict the student reads, never an exception.
 
-In the student edition an exercise cell starts as a stub (``answer = ...``); the check cell
-below it calls :func:`check`, which says "not done yet" while the stub is untouched, whether
-the answer is right once it is filled in, and why not when it is wrong. It never raises, so
-a student notebook runs top to bottom whatever state its exercises are in.
+In the student edition an exercise cell starts as a stub: a value (``answer = ...``) or a
+function whose missing lines are one ``...  # TODO: your code here`` (:data:`TODO`). The check
+cell below it calls one function of this package's per-notebook modules (:mod:`.setup`,
+:mod:`.wavelets`, :mod:`.latents`, ...), which computes the reference itself (for a function:
+on fresh inputs it draws) and hands the comparison to :func:`check`. :func:`check` prints one
+line: "not done yet" while the stub is untouched, whether the answer is right once it is filled
+in, and why not when it is wrong. It never raises, so a student notebook runs top to bottom
+whatever state its exercises are in.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import inspect
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 CORRECT, WRONG, NOT_DONE = "correct", "not quite", "not done yet"
+# What the student edition writes where a solution was (tools/authoring.py): while it is still
+# in a function, the function is a stub.
+TODO = "# TODO: your code here"
+
+
+class Wrong(Exception):
+    """Raised by a test to say, in words, why an answer is wrong: :func:`check` prints the
+    message as the reason (an unexpected exception is printed with its type)."""
 
 
 def is_stub(value: Any) -> bool:  # noqa: ANN401
     """True for an answer left as the stub's ``...`` (or a stub function's ``None``)."""
     return value is Ellipsis or value is None
+
+
+def unfinished(function: Any) -> bool:  # noqa: ANN401
+    """True when ``function`` (a student's) still holds the student edition's ``# TODO`` line.
+    False for anything else, and when its source cannot be read."""
+    if not callable(function):
+        return False
+    try:
+        source = inspect.getsource(function)
+    except (OSError, TypeError):
+        return False
+    return TODO in source
+
+
+def call(function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:  # noqa: ANN401
+    """``function(*args, **kwargs)``, for a student's function: a ``None`` result raises
+    :class:`Wrong` ("returned None: add a `return`"), a distinct verdict from a wrong value."""
+    result = function(*args, **kwargs)
+    if result is None:
+        name = getattr(function, "__name__", "your function")
+        raise Wrong(f"`{name}` ran but returned None: add a `return` with its result.")
+    return result
+
+
+def calls_any(function: Any, names: Iterable[str]) -> str | None:  # noqa: ANN401
+    """The first of ``names`` (functions, methods, modules) that ``function``'s code refers
+    to, or None."""
+    code = getattr(function, "__code__", None)
+    pending, found = [code] if code is not None else [], set()
+    while pending:  # the function and the functions, lambdas and comprehensions inside it
+        code = pending.pop()
+        found.update(code.co_names)
+        pending += [c for c in code.co_consts if inspect.iscode(c)]
+    return next((name for name in names if name in found), None)
+
+
+def forbid_calls(function: Any, names: Iterable[str], instead: str) -> None:  # noqa: ANN401
+    """Raise :class:`Wrong` when ``function`` refers to one of ``names``: an exercise that asks
+    for a piece of the method rejects calling the library's version of it. ``instead`` says
+    what to do, e.g. "write the four bands from a, b, c, d yourself"."""
+    used = calls_any(function, names)
+    if used:
+        raise Wrong(f"your function calls `{used}`: {instead}")
+
+
+def as_tensor(value: Any, what: str):  # noqa: ANN201, ANN401 - a torch.Tensor
+    """A student's tensor answer, detached, as float32 on the CPU; :class:`Wrong` (naming it
+    ``what``) when it is not a tensor."""
+    import torch
+
+    if not isinstance(value, torch.Tensor):
+        raise Wrong(f"{what} should be a tensor, got {describe(value)}")
+    return value.detach().float().cpu()
+
+
+def which_mistake(value: Any, mistakes: Mapping[str, Any], atol: float = 1e-5) -> str | None:  # noqa: ANN401
+    """The first key of ``mistakes`` (a hint, e.g. "H and V are swapped") whose tensor
+    ``value`` equals, or None: naming a plausible slip helps more than "largest difference"."""
+    import torch
+
+    for hint, mistake in mistakes.items():
+        mistake = mistake.detach().float().cpu()
+        if value.shape == mistake.shape and torch.allclose(value, mistake, atol=atol):
+            return hint
+    return None
+
+
+def describe(value: Any) -> str:  # noqa: ANN401
+    """``value`` in a few words on one line: a tensor's shape, a list's length, a short repr."""
+    shape = getattr(value, "shape", None)
+    if shape is not None and len(shape) > 0:
+        return f"a {type(value).__name__} of shape {tuple(shape)}"
+    if isinstance(value, list | tuple) and len(value) > 3:
+        return f"a {type(value).__name__} of {len(value)} items"
+    if isinstance(value, list | tuple):
+        return f"a {type(value).__name__} of {', '.join(describe(v) for v in value)}"
+    text = " ".join(repr(value).split())
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _passed(verdict: Any) -> bool:  # noqa: ANN401
+    # True, or a numpy / torch boolean scalar that is true (e.g. `np.isclose(a, b)`).
+    if verdict is True:
+        return True
+    return getattr(verdict, "ndim", None) == 0 and verdict.item() is True
+
+
+def _reason(error: Exception) -> str:
+    if isinstance(error, Wrong):
+        return str(error)
+    text = f"{type(error).__name__}: {error}"
+    if "ellipsis" in text.lower():  # e.g. `torch.cat([ll, ...])` with `ll = ...` left
+        return f"a `...` is still in your code ({text})"
+    return text
 
 
 def check(
@@ -26,68 +133,61 @@ def check(
     *,
     success: str | Callable[[Any], str] = "",
 ) -> str:
-    """Print and return the verdict on ``answer``: ``"correct"``, ``"not quite"`` or
-    ``"not done yet"``.
+    """Print one line, the verdict on ``answer``, and return it: ``"correct"``,
+    ``"not quite"`` or ``"not done yet"``.
 
     Args:
         name: what is checked, e.g. ``"Exercise 2"``.
-        answer: the student's value (``...`` or ``None``: not done yet).
-        test: ``test(answer)`` returns True when right (numpy's and torch's one-value
-            booleans too: ``np.float64(3.0) == 3`` is ``np.True_``); False or a sentence
-            saying what is wrong otherwise. An exception it raises is reported as the reason.
+        answer: the student's value or function (``...`` or ``None``: not done yet; a function
+            still holding the ``# TODO`` line and failing the test: not done yet either).
+        test: ``test(answer)`` returns True (or a true numpy / torch boolean) when right; False
+            or a sentence saying what is wrong otherwise. A :class:`Wrong` it raises gives the
+            reason; any other exception is reported with its type.
         success: a sentence printed after a right answer (what it shows), or a function of
-            the answer making one (called only then: the stub's ``...`` never reaches it). If
-            that function fails on an unusual right answer, the answer is still correct.
+            the answer making one (called only then, and never allowed to spoil the verdict).
     """
     if is_stub(answer):
         print(f"{name}: {NOT_DONE}: replace the `...` in the cell above, then run both cells.")
         return NOT_DONE
     try:
-        verdict = _as_bool(test(answer))
+        verdict = test(answer)
     except Exception as error:  # noqa: BLE001 - the student's code may fail in any way
-        verdict = f"{type(error).__name__}: {error}"
-    if verdict is True:
+        verdict = _reason(error)
+    if _passed(verdict):
         try:
             note = success(answer) if callable(success) else success
-        except Exception:  # noqa: BLE001 - e.g. f"{answer:.1f}" on a right Fraction
+        except Exception:  # noqa: BLE001 - the answer is right: a failing remark must not hide it
             note = ""
         print(f"{name}: {CORRECT}." + (f" {note}" if note else ""))
         return CORRECT
+    if unfinished(answer):
+        print(
+            f"{name}: {NOT_DONE}: replace the `...  {TODO}` in the cell above with your code, "
+            "then run both cells."
+        )
+        return NOT_DONE
     reason = verdict if isinstance(verdict, str) and verdict else "the answer does not match."
-    print(f"{name}: {WRONG}: {reason}")
+    print(f"{name}: {WRONG}: {' '.join(reason.split())}")  # one line, whatever the reason holds
     return WRONG
 
 
-def _as_bool(verdict: Any) -> Any:  # noqa: ANN401
-    """``verdict`` as a Python bool when it holds one boolean (``np.True_``, ``tensor(True)``,
-    a one-element boolean array), else as it is (a reason, or something that is no verdict)."""
-    if isinstance(verdict, (bool, str)) or verdict is None:
-        return verdict
-    if "bool" in str(getattr(verdict, "dtype", "")):  # numpy "bool", torch "torch.bool"
-        try:
-            return bool(verdict.item())
-        except (ValueError, RuntimeError):  # several values: not a verdict
-            return verdict
-    return verdict
-
-
 def close(value: Any, expected: Any, *, rtol: float = 1e-4, atol: float = 1e-6) -> bool | str:  # noqa: ANN401
-    """True when ``value`` equals ``expected`` (numbers and tensors within a tolerance, dicts
-    key by key); else a sentence saying what differs."""
+    """True when ``value`` equals ``expected`` (numbers, numpy arrays, tensors and lists of
+    them within a tolerance, dicts key by key); else a sentence saying what differs."""
     import torch
 
     if isinstance(expected, dict):
         if not isinstance(value, dict) or set(value) != set(expected):
-            return f"expected a dict with keys {sorted(expected)}, got {value!r:.80}"
+            return f"expected a dict with keys {sorted(expected)}, got {describe(value)}"
         for key in expected:
             verdict = close(value[key], expected[key], rtol=rtol, atol=atol)
             if verdict is not True:
                 return f"{key}: {verdict}"
         return True
-    value_t = torch.as_tensor(value.detach() if isinstance(value, torch.Tensor) else value)
-    expected_t = torch.as_tensor(
-        expected.detach() if isinstance(expected, torch.Tensor) else expected
-    )
+    try:
+        value_t, expected_t = _tensor(value), _tensor(expected)
+    except (TypeError, ValueError, RuntimeError) as error:
+        return f"expected numbers like {_describe(expected)}, got {describe(value)} ({error})"
     if value_t.shape != expected_t.shape:
         return f"shape {tuple(value_t.shape)}, expected {tuple(expected_t.shape)}"
     value_t, expected_t = value_t.double().cpu(), expected_t.double().cpu()
@@ -98,4 +198,36 @@ def close(value: Any, expected: Any, *, rtol: float = 1e-4, atol: float = 1e-6) 
     return f"largest difference {(value_t - expected_t).abs().max().item():.3g}"
 
 
-__all__ = ["CORRECT", "NOT_DONE", "WRONG", "check", "close", "is_stub"]
+def _tensor(value: Any):  # noqa: ANN202, ANN401 - a torch.Tensor
+    """``value`` as one tensor: a tensor, a number, a numpy array, or a list of these."""
+    import torch
+
+    if isinstance(value, torch.Tensor):
+        return value.detach()
+    if isinstance(value, list | tuple) and value and isinstance(value[0], torch.Tensor):
+        return torch.stack([v.detach() for v in value])
+    return torch.as_tensor(value)
+
+
+def _describe(expected: Any) -> str:  # noqa: ANN401
+    shape = tuple(getattr(_tensor(expected), "shape", ()))
+    return f"a tensor of shape {shape}" if shape else "one number"
+
+
+__all__ = [
+    "CORRECT",
+    "NOT_DONE",
+    "TODO",
+    "WRONG",
+    "Wrong",
+    "as_tensor",
+    "call",
+    "calls_any",
+    "check",
+    "close",
+    "describe",
+    "forbid_calls",
+    "is_stub",
+    "unfinished",
+    "which_mistake",
+]
