@@ -11,10 +11,9 @@ import re
 import pytest
 
 from wavegms.cli import main
-from wavegms.engine.checkpoint import TRAIN_CONFIG
+from wavegms.engine.checkpoint import TRAIN_CONFIG, resolve_config
 from wavegms.engine.config import RESUMABLE, TrainConfig, preset
 from wavegms.engine.presets import PRESETS
-from wavegms.engine.train import resolve_config
 
 
 def test_a_saved_config_loads_back_equal(tmp_path):

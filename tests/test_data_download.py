@@ -1,4 +1,5 @@
-"""Downloads (against a local HTTP server: nothing leaves the machine) and safe extraction."""
+"""data_download.download (against a local HTTP server: nothing leaves the machine) and
+data_download.extract (safe extraction)."""
 
 from __future__ import annotations
 
