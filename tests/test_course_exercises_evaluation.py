@@ -6,16 +6,10 @@ import numpy as np
 import pytest
 import torch
 from scipy import ndimage
+from verdicts import verdict_of
 
 from wavegms.course.exercises import evaluation
 from wavegms.course.exercises.answers import RETURNED_NOTHING
-
-
-def verdict_of(capsys, run) -> str:
-    run()
-    (line,) = capsys.readouterr().out.splitlines()  # one verdict line, nothing echoed twice
-    return line
-
 
 # ---- Dice and IoU ----------------------------------------------------------------------------
 
@@ -61,11 +55,9 @@ def scaffold(pred, truth):  # the student edition's stub, untouched
 
 
 def test_dice_iou_accepts_the_rules_as_a_tuple_or_a_list(capsys):
-    line = verdict_of(capsys, lambda: evaluation.check_dice_iou(dice_and_iou))
+    line = verdict_of(capsys, evaluation.check_dice_iou, dice_and_iou)
     assert line.startswith("Exercise 1: correct")
-    as_list = verdict_of(
-        capsys, lambda: evaluation.check_dice_iou(lambda p, t: list(dice_and_iou(p, t)))
-    )
+    as_list = verdict_of(capsys, evaluation.check_dice_iou, lambda p, t: list(dice_and_iou(p, t)))
     assert as_list.startswith("Exercise 1: correct")
 
 
@@ -80,13 +72,13 @@ def test_dice_iou_accepts_the_rules_as_a_tuple_or_a_list(capsys):
     ],
 )
 def test_dice_iou_rejects(capsys, answer, reason):
-    line = verdict_of(capsys, lambda: evaluation.check_dice_iou(answer))
+    line = verdict_of(capsys, evaluation.check_dice_iou, answer)
     assert line.startswith("Exercise 1: not quite") and reason in line, line
 
 
 def test_dice_iou_knows_a_stub_from_a_missing_return(capsys):
-    assert "not done yet" in verdict_of(capsys, lambda: evaluation.check_dice_iou(scaffold))
-    assert RETURNED_NOTHING in verdict_of(capsys, lambda: evaluation.check_dice_iou(no_return))
+    assert "not done yet" in verdict_of(capsys, evaluation.check_dice_iou, scaffold)
+    assert RETURNED_NOTHING in verdict_of(capsys, evaluation.check_dice_iou, no_return)
 
 
 # ---- HD95 ------------------------------------------------------------------------------------
@@ -130,9 +122,7 @@ def infinite_when_one_empty(pred, truth):
 
 
 def test_hd95_accepts_the_larger_directed_percentile(capsys):
-    assert verdict_of(capsys, lambda: evaluation.check_hd95(hd95_by_hand)).startswith(
-        "Exercise 2: correct"
-    )
+    assert verdict_of(capsys, evaluation.check_hd95, hd95_by_hand).startswith("Exercise 2: correct")
 
 
 @pytest.mark.parametrize(
@@ -147,7 +137,7 @@ def test_hd95_accepts_the_larger_directed_percentile(capsys):
     ],
 )
 def test_hd95_rejects(capsys, answer, case):
-    line = verdict_of(capsys, lambda: evaluation.check_hd95(answer))
+    line = verdict_of(capsys, evaluation.check_hd95, answer)
     assert line.startswith("Exercise 2: not quite") and case in line, line
 
 
@@ -178,7 +168,7 @@ def test_threshold_sweep_accepts_the_recomputed_means(capsys, sweep_inputs):
         for t in evaluation.thresholds()
     ]
     for answer in (means, np.array(means), torch.tensor(means), tuple(means)):
-        line = verdict_of(capsys, lambda: evaluation.check_threshold_sweep(answer, probs, masks))
+        line = verdict_of(capsys, evaluation.check_threshold_sweep, answer, probs, masks)
         assert line.startswith("Exercise 3: correct"), line
 
 
@@ -194,7 +184,7 @@ def test_threshold_sweep_rejects_other_numbers(capsys, sweep_inputs):
         for t in evaluation.thresholds()
     ]
     for answer in (pooled, iou, [0.5] * 9, [0.5] * 11):
-        line = verdict_of(capsys, lambda: evaluation.check_threshold_sweep(answer, probs, masks))
+        line = verdict_of(capsys, evaluation.check_threshold_sweep, answer, probs, masks)
         assert line.startswith("Exercise 3: not quite"), line
 
 
@@ -210,7 +200,7 @@ def two_cases():
 def test_mean_vs_pooled_accepts_masks_as_tensors_or_lists(capsys):
     preds, truths = two_cases()
     for answer in ((preds, truths), [list(preds[:, 0]), list(truths[:, 0])]):
-        line = verdict_of(capsys, lambda: evaluation.check_mean_vs_pooled(answer))
+        line = verdict_of(capsys, evaluation.check_mean_vs_pooled, answer)
         assert line.startswith("Exercise 4: correct") and "pooled Dice 0.9" in line, line
 
 
@@ -226,5 +216,5 @@ def test_mean_vs_pooled_rejects_a_typed_summary_and_cases_that_do_not_show_it(ca
         (preds, same_size),
         (torch.zeros_like(preds), truths),
     ):
-        line = verdict_of(capsys, lambda: evaluation.check_mean_vs_pooled(answer))
+        line = verdict_of(capsys, evaluation.check_mean_vs_pooled, answer)
         assert line.startswith("Exercise 4: not quite"), line

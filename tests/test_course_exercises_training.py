@@ -7,19 +7,12 @@ import math
 import pytest
 import torch
 import torch.nn.functional as F
+from verdicts import verdict_of
 
 from wavegms.course.exercises import training
 from wavegms.course.exercises.answers import RETURNED_NOTHING
 from wavegms.engine.schedule import lr_factor
 from wavegms.losses import WaveGMSLoss
-
-
-def verdict_of(capsys, run) -> str:
-    result = run()
-    assert result is None, "a check returns nothing: the cell does not echo it"
-    (line,) = capsys.readouterr().out.splitlines()
-    return line
-
 
 # ---- the attention ---------------------------------------------------------------------------
 
@@ -50,7 +43,7 @@ def sdpa_attention(x, norm, q, k, v, proj):
 
 def test_attention_accepts_matmuls_or_pytorchs_fused_attention(capsys):
     for answer in (attention_with(), sdpa_attention):
-        line = verdict_of(capsys, lambda: training.check_attention(answer))
+        line = verdict_of(capsys, training.check_attention, answer)
         assert line.startswith("Exercise 1: correct"), line
 
 
@@ -64,12 +57,12 @@ def test_attention_accepts_matmuls_or_pytorchs_fused_attention(capsys):
     ],
 )
 def test_attention_rejects(capsys, wrong):
-    line = verdict_of(capsys, lambda: training.check_attention(attention_with(**wrong)))
+    line = verdict_of(capsys, training.check_attention, attention_with(**wrong))
     assert line.startswith("Exercise 1: not quite"), line
 
 
 def test_attention_without_the_residual_says_so(capsys):
-    line = verdict_of(capsys, lambda: training.check_attention(attention_with(residual=False)))
+    line = verdict_of(capsys, training.check_attention, attention_with(residual=False))
     assert line.startswith("Exercise 1: not quite") and "residual" in line, line
 
 
@@ -81,8 +74,8 @@ def test_attention_stub_and_missing_return(capsys):
     def no_return(x, norm, q, k, v, proj):
         attention_with()(x, norm, q, k, v, proj)
 
-    assert "not done yet" in verdict_of(capsys, lambda: training.check_attention(scaffold))
-    assert RETURNED_NOTHING in verdict_of(capsys, lambda: training.check_attention(no_return))
+    assert "not done yet" in verdict_of(capsys, training.check_attention, scaffold)
+    assert RETURNED_NOTHING in verdict_of(capsys, training.check_attention, no_return)
 
 
 # ---- the objective ---------------------------------------------------------------------------
@@ -115,7 +108,7 @@ def objective_with(
 
 
 def test_objective_accepts_the_terms_written_out(capsys):
-    line = verdict_of(capsys, lambda: training.check_objective(objective_with()))
+    line = verdict_of(capsys, training.check_objective, objective_with())
     assert line.startswith("Exercise 2: correct"), line
 
 
@@ -131,7 +124,7 @@ def test_objective_accepts_the_terms_written_out(capsys):
     ],
 )
 def test_objective_rejects(capsys, wrong):
-    line = verdict_of(capsys, lambda: training.check_objective(objective_with(**wrong)))
+    line = verdict_of(capsys, training.check_objective, objective_with(**wrong))
     assert line.startswith("Exercise 2: not quite"), line
 
 
@@ -139,7 +132,7 @@ def test_objective_refuses_the_librarys_loss_and_incomplete_dicts(capsys):
     def library(output, masks):
         return WaveGMSLoss()(output, masks)
 
-    line = verdict_of(capsys, lambda: training.check_objective(library))
+    line = verdict_of(capsys, training.check_objective, library)
     assert "calls WaveGMSLoss" in line, line
     assert WaveGMSLoss.forward.__name__ == "forward", "the library's loss is restored"
 
@@ -148,7 +141,7 @@ def test_objective_refuses_the_librarys_loss_and_incomplete_dicts(capsys):
         del terms["total"]
         return terms
 
-    assert "lacks 'total'" in verdict_of(capsys, lambda: training.check_objective(no_total))
+    assert "lacks 'total'" in verdict_of(capsys, training.check_objective, no_total)
 
 
 def test_objective_inputs_tell_the_variants_apart():
@@ -165,12 +158,12 @@ def small_model(tiny_vae):
     from wavegms import WaveGMS
 
     torch.manual_seed(0)
-    model = WaveGMS(tiny_vae, image_size=32)
+    model = WaveGMS(tiny_vae, image_size=16)
     generator = torch.Generator().manual_seed(1)
-    images = torch.rand(2, 3, 32, 32, generator=generator)
-    masks = torch.zeros(2, 1, 32, 32)
-    masks[0, :, 8:20, 10:24] = 1
-    masks[1, :, 16:28, 4:12] = 1
+    images = torch.rand(2, 3, 16, 16, generator=generator)
+    masks = torch.zeros(2, 1, 16, 16)
+    masks[0, :, 4:10, 5:12] = 1
+    masks[1, :, 8:14, 2:6] = 1
     return model, images, masks
 
 
@@ -232,23 +225,20 @@ def check_step(step, small_model):
     training.check_step(step, model, images, masks, lr=3e-3, weight_decay=0.01)
 
 
-@pytest.mark.slow
 def test_step_accepts_the_right_step_only(capsys, small_model):
     before = [p.detach().clone() for p in small_model[0].parameters()]
-    line = verdict_of(capsys, lambda: check_step(right_step, small_model))
+    line = verdict_of(capsys, check_step, right_step, small_model)
     assert line.startswith("Exercise 3: correct"), line
     assert all(torch.equal(a, b) for a, b in zip(before, small_model[0].parameters())), (
         "the check trains copies, never the student's model"
     )
     for wrong in (no_zero_grad, zero_grad_after_backward, no_optimizer_step, only_the_latent_term):
-        line = verdict_of(capsys, lambda: check_step(wrong, small_model))
+        line = verdict_of(capsys, check_step, wrong, small_model)
         assert line.startswith("Exercise 3: not quite") and "weights" in line, (wrong, line)
-    line = verdict_of(capsys, lambda: check_step(calls_the_engine, small_model))
+    line = verdict_of(capsys, check_step, calls_the_engine, small_model)
     assert "calls optimisation_step" in line, line
-    assert RETURNED_NOTHING in verdict_of(
-        capsys, lambda: check_step(step_without_return, small_model)
-    )
-    assert "not done yet" in verdict_of(capsys, lambda: check_step(step_scaffold, small_model))
+    assert RETURNED_NOTHING in verdict_of(capsys, check_step, step_without_return, small_model)
+    assert "not done yet" in verdict_of(capsys, check_step, step_scaffold, small_model)
 
 
 # ---- the schedule ----------------------------------------------------------------------------
@@ -290,11 +280,9 @@ def cosine_to_the_last_epoch(epoch, base_lr, warmup_epochs, epochs):
 
 
 def test_schedule_accepts_the_formula(capsys):
-    line = verdict_of(capsys, lambda: training.check_schedule(lr_at))
+    line = verdict_of(capsys, training.check_schedule, lr_at)
     assert line.startswith("Exercise 4: correct"), line
-    as_tensor = verdict_of(
-        capsys, lambda: training.check_schedule(lambda *a: torch.tensor(lr_at(*a)))
-    )
+    as_tensor = verdict_of(capsys, training.check_schedule, lambda *a: torch.tensor(lr_at(*a)))
     assert as_tensor.startswith("Exercise 4: correct"), as_tensor
 
 
@@ -303,7 +291,7 @@ def test_schedule_accepts_the_formula(capsys):
     [authors_warmup, uncapped, cosine_from_zero, cosine_to_the_last_epoch, lambda e, lr, w, n: lr],
 )
 def test_schedule_rejects(capsys, wrong):
-    line = verdict_of(capsys, lambda: training.check_schedule(wrong))
+    line = verdict_of(capsys, training.check_schedule, wrong)
     assert line.startswith("Exercise 4: not quite") and "expected" in line, line
 
 
@@ -318,17 +306,16 @@ def test_the_schedules_checked_include_a_capped_warmup():
 # ---- sampled predictions ---------------------------------------------------------------------
 
 
-@pytest.mark.slow
 def test_sampling_recomputes_the_fraction_from_the_same_noise(capsys, small_model):
     model, images, _ = small_model
     model.eval()
     with torch.no_grad():
         mu, logvar = model.encoder(images)
-    noise = torch.randn(8, *mu.shape, generator=torch.Generator().manual_seed(0))
+    noise = torch.randn(4, *mu.shape, generator=torch.Generator().manual_seed(0))
     labels = training.sampled_labels(model, images, noise)
     right = labels.float().std(0).gt(0).float().mean().item()
     assert 0.01 < right < 0.99, "the test model's samples disagree somewhere, not everywhere"
-    line = verdict_of(capsys, lambda: training.check_sampling(right, model, images, noise))
+    line = verdict_of(capsys, training.check_sampling, right, model, images, noise)
     assert line.startswith("Exercise 5: correct"), line
     with torch.no_grad():  # the encoder's mean, not samples: nothing changes
         from_mu = 0.0
@@ -343,7 +330,7 @@ def test_sampling_recomputes_the_fraction_from_the_same_noise(capsys, small_mode
             .item()
         )  # probabilities, not labels: almost every pixel
     for wrong in (from_mu, 0.5, 0.64, probs_changed, right * 100):
-        line = verdict_of(capsys, lambda: training.check_sampling(wrong, model, images, noise))
+        line = verdict_of(capsys, training.check_sampling, wrong, model, images, noise)
         assert line.startswith("Exercise 5: not quite"), (wrong, line)
 
 
@@ -357,9 +344,7 @@ def test_narrow_share(capsys):
         return sum(p.numel() for p in module.parameters())
 
     right = count(LatentMappingModel(base_channels=16)) / count(LatentMappingModel())
-    assert verdict_of(capsys, lambda: training.check_narrow_share(right)).startswith(
-        "Exercise 6: correct"
-    )
+    assert verdict_of(capsys, training.check_narrow_share, right).startswith("Exercise 6: correct")
     for wrong in (0.5, 0.25, 1 - right, [right, right]):
-        line = verdict_of(capsys, lambda: training.check_narrow_share(wrong))
+        line = verdict_of(capsys, training.check_narrow_share, wrong)
         assert line.startswith("Exercise 6: not quite"), (wrong, line)
