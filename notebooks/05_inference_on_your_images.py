@@ -216,6 +216,10 @@ if example_dice:
     print(f"mean Dice {np.mean(list(example_dice.values())):.3f} over {len(example_dice)} images")
 
 # %% [markdown]
+# The titles say how well each predicted outline (red) matches the true one (green). Section 2b
+# shows what a model trained on real scans does on real ones.
+
+# %% [markdown]
 # ## 2b. Real ultrasound with the pretrained model
 #
 # The quick model only knows synthetic images. For real breast ultrasound, use the model

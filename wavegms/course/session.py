@@ -30,6 +30,7 @@ from ..engine.config import SOURCES, TrainConfig, preset
 from ..engine.train import resolve_config, train
 from ..utils.device import get_device
 from .notebooks import default_out_dir, resolve_data_dir
+from .widgets import widgets_available
 
 # ---- what the notebooks share ------------------------------------------------------------------
 
@@ -202,7 +203,7 @@ def ensure_trained(
     *,
     tiny_vae: AutoencoderTiny | None = None,
     callbacks: Sequence[Any] | None = None,
-    progress: bool = True,
+    progress: bool | None = None,
 ) -> Path:
     """A run of ``config`` in ``run_dir``, trained only as far as needed. Returns ``run_dir``.
 
@@ -212,9 +213,12 @@ def ensure_trained(
     (``train(config, run_dir, resume=True)``). What may differ from the saved run is what
     :data:`wavegms.engine.train.RESUMABLE` allows; any other difference is refused with a
     message, never overwritten. What it prints speaks of the notebook's parameters, not of
-    command-line flags.
+    command-line flags. ``progress``: progress bars, or one line per epoch; None: bars where
+    they render live (a Jupyter kernel with widgets), lines in a headless run, whose saved
+    notebook would keep a bar's first state ("0%") for good.
     """
     run_dir = Path(run_dir)
+    progress = widgets_available() if progress is None else progress
     resume = (run_dir / TRAIN_CONFIG).is_file()
     if resume:
         wanted = resolve_config(config, run_dir, resume=True)  # refuses other settings
