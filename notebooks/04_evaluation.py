@@ -458,7 +458,7 @@ if "busi" in list_pretrained():
 # wrong place, a border leaking into similar tissue, a shadow taken for a lesion? Below, the
 # pretrained model's best and worst lesion samples at 224 px (the normal scans are left out:
 # an empty truth scores 1 or 0 by rule, which says nothing about an outline). Green: the
-# truth; red: the prediction. The titles give each prediction's area against the truth's:
+# truth; red: the prediction. "area" is the prediction's area as a share of the truth's:
 # above 100%, the prediction leaks out; below, it misses part of the lesion. (Evaluating a
 # model of your own on real data, `evaluate` drew the same figure for its test split, in
 # `cases.png` beside `summary.json`.)
@@ -473,7 +473,7 @@ if "busi" in list_pretrained():
     def describe(i):
         area = sample_scores["pred_size"][i] / sample_scores["target_size"][i]
         dice, distance = sample_scores["dice"][i], sample_scores["hd95"][i]
-        return f"Dice {dice:.3f}, HD95 {distance:.0f} px, area {area:.0%} of the truth"
+        return f"Dice {dice:.2f}, HD95 {distance:.0f} px, area {area:.0%}"
 
     def draw_cases(case=0):
         chosen = [order[case], order[-1 - case]]

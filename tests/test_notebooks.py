@@ -175,6 +175,30 @@ def test_ensure_trained_resumes_through_train_and_refuses_other_settings(tmp_pat
         course.ensure_trained(preset("quick", image_size=64), tmp_path)
 
 
+def test_ensure_trained_reuses_a_finished_run_in_the_words_of_a_notebook(
+    tmp_path, monkeypatch, capsys
+):
+    from wavegms.course import session as course_session
+    from wavegms.engine.checkpoint import LOG, TRAIN_CONFIG, TRAINING_STATE
+    from wavegms.engine.config import preset
+
+    config = preset("quick", image_size=32, epochs=2)
+    config.save(tmp_path / TRAIN_CONFIG)
+    (tmp_path / "last").mkdir()
+    (tmp_path / "last" / TRAINING_STATE).touch()
+    (tmp_path / LOG).write_text('{"epoch": 1}\n{"epoch": 2}\n')
+
+    def never(*_args, **_kwargs):
+        raise AssertionError("a finished run is not trained again")
+
+    monkeypatch.setattr(course_session, "train", never)
+    assert course.ensure_trained(config, tmp_path) == tmp_path
+    printed = capsys.readouterr().out
+    assert "Reusing the finished run" in printed and "--" not in printed, printed
+    with pytest.raises(ValueError, match="Cannot change image_size"):  # still refused
+        course.ensure_trained(preset("quick", image_size=64, epochs=2), tmp_path)
+
+
 def test_browse_draws_one_static_figure_without_widgets(monkeypatch):
     import matplotlib.pyplot as plt
     from IPython.display import Image
