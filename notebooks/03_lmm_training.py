@@ -9,11 +9,12 @@
 # latent** (notebook 02); the frozen TAESD decoder turns it into a mask. Only the
 # encoder and the LMM learn.
 #
-# **In the paper.** This notebook teaches the whole pipeline: the multi-resolution encoder, the latent mapping model (residual blocks + spatial self-attention, deep supervision), the training objective (latent MSE + Dice through the frozen decoder + latent alignment) and the optimisation settings. [docs/paper_map.md](https://github.com/wavegms/wavegms/blob/main/docs/paper_map.md) names the paper's section and
-# equation for each function it uses.
+# **In the paper.** This notebook teaches the whole pipeline: the multi-resolution encoder, the latent mapping model (residual blocks + spatial self-attention, deep supervision), the training objective (latent MSE + Dice through the frozen decoder + latent alignment) and the optimisation settings. [docs/paper_map.md](https://github.com/wavegms/wavegms/blob/main/docs/paper_map.md) follows the paper's pipeline step by step, names the function that implements each step, and numbers the equations written out in these notebooks (E1-E9).
 #
 # **Learning objectives.** After this notebook you can:
 # - build Wave-GMS and account for its ~2.6M trainable parameters, module by module
+# - write the LMM's spatial self-attention, the training objective, one optimisation step and
+#   the learning-rate schedule yourself, and check them against the library
 # - name the three terms of the training objective and say what each one is for
 # - train the model with a live progress bar and loss curves
 # - watch predicted mask latents and decoded masks improve across epochs
@@ -95,8 +96,8 @@ from IPython.display import display
 
 from wavegms import WaveGMS, load_tiny_vae
 from wavegms.engine.curves import plot_training_curves
-from wavegms.losses import WaveGMSLoss
 from wavegms.engine.run_data import build_datasets
+from wavegms.losses import WaveGMSLoss
 
 vae = load_tiny_vae(device=device)
 config = course.course_config(
@@ -105,8 +106,12 @@ config = course.course_config(
 datasets, splits = build_datasets(config)
 sizes = {part: len(items) for part, items in datasets.items()}
 print(f"{config.dataset} at {config.image_size} px: {sizes}")
-print(f"{config.epochs} epochs, batch {config.batch_size}, lr {config.lr}")
-print(f"augmentation: {'on' if config.augment else 'off (quick mode)'}")
+augment = "on" if config.augment else "off"
+print(f"{config.epochs} epochs, batch {config.batch_size}, augmentation {augment}")
+print(
+    f"AdamW: lr {config.lr:g}, weight decay {config.weight_decay:g}; "
+    f"{config.warmup_epochs} warm-up epoch(s), then cosine"
+)
 
 # %% [markdown]
 # ## 0. The whole pipeline, on one page
@@ -162,31 +167,60 @@ ax.set_xlabel("million parameters")
 ax.set_title("Where the trainable parameters are")
 plt.show()
 
+# %% tags=["claims"]
+# claims: the counts the text above states
+assert [count(m) for m in model.encoder.extractors] == [258_204] * 3
+assert count(model.encoder.aggregator) == 261_080 and count(model.encoder) == 1_035_692
+assert count(model.lmm) + 4_864 == 1_564_976 and count(model) == 2_595_804
+shared = {id(p) for p in vae.parameters()} & {id(p) for p in model.parameters()}
+assert count(vae) == 2_445_063 and not shared
+
 # %% [markdown]
 # ## 2. One forward pass and the objective
 #
-# In training mode the encoder outputs a mean $\mu$ and a log-variance, and the LMM
-# receives a *sample* $z = \mu + \sigma \epsilon$ (at evaluation it receives $\mu$, so
-# predictions are deterministic). The LMM returns three mask latents, from three
-# decoder depths (deep supervision); the last one is the prediction. With the masks,
-# the model also computes TAESD's latents of the image (the *teacher*) and of the mask
-# (the *target*), and decodes all three predictions.
+# In training mode the encoder outputs a mean $\mu$ and a log-variance $\log\sigma^2$, and the
+# LMM receives a *sample* (at evaluation it receives $\mu$, so predictions are deterministic):
 #
-# The loss adds, with all weights 1:
+# $$z = \mu + \sigma \odot \epsilon, \qquad \sigma = \exp\big(\tfrac{1}{2}\log\sigma^2\big),
+# \qquad \epsilon \sim \mathcal{N}(0, I). \tag{E3}$$
 #
-# - **latent**: the mean squared error between each predicted mask latent and the
-#   target: learn the latent directly;
-# - **mask**: the soft Dice loss between each decoded prediction and the true mask:
-#   what we finally care about, with gradients flowing *through* the frozen decoder;
-# - **align**: $0.9\,(1 - \cos(z, z_{teacher})) + 0.1\,\mathrm{SmoothL1}(z, z_{teacher})$:
-#   pulls the encoder's latent towards TAESD's latent of the same image. The small
-#   encoder thereby borrows structure from a network trained on millions of images,
-#   and the LMM receives inputs that live in a known, well-behaved space (GMS, the
-#   predecessor, fed its LMM the image latents of a large frozen Stable Diffusion
-#   VAE directly). It acts as
+# The LMM returns three mask latents $\hat z_1, \hat z_2, \hat z_3$ from three decoder depths
+# (deep supervision); the last one is the prediction. With the masks, the model also computes
+# TAESD's latents of the image $x$ (the *teacher*) and of the mask $m$ (the *target*), and
+# decodes all three predictions, as notebook 02 showed:
+#
+# $$z_x = E(2x - 1), \qquad z_m = E(2m - 1), \tag{E4}$$
+#
+# $$p_k = \mathrm{clamp}\Big(\tfrac{1}{2}\big(\mathrm{mean}_c\, D(\hat z_k) + 1\big),\, 0,\, 1\Big).
+# \tag{E5}$$
+#
+# The objective adds three terms, all with weight 1, the first two summed over the heads:
+#
+# $$\mathcal{L} = \underbrace{\sum_{k=1}^{3} \mathrm{MSE}(\hat z_k, z_m)}_{\text{latent}}
+# + \underbrace{\sum_{k=1}^{3} \mathcal{L}_{\mathrm{Dice}}(p_k, m)}_{\text{mask}}
+# + \underbrace{0.9\,\big(1 - \overline{\cos}(z, z_x)\big)
+# + 0.1\,\mathrm{SmoothL1}(z, z_x)}_{\text{align}}
+# \tag{E6}$$
+#
+# where $\overline{\cos}$ is the cosine similarity over the 4 channels, averaged over the
+# latent positions, and the soft Dice loss of probabilities $p$ against a mask $m$, for a
+# batch of $B$ images with pixels $i$, is
+#
+# $$\mathcal{L}_{\mathrm{Dice}}(p, m) = \frac{1}{B} \sum_{b=1}^{B} \left(1 -
+# \frac{2 \sum_i p_{b,i}\, m_{b,i} + s}{\sum_i p_{b,i} + \sum_i m_{b,i} + s}\right),
+# \qquad s = 10^{-5}. \tag{E7}$$
+#
+# - **latent**: learn the mask latent directly;
+# - **mask**: what we finally care about, the overlap with the true mask, with gradients
+#   flowing *through* the frozen decoder;
+# - **align**: pulls the encoder's latent towards TAESD's latent of the same image. The small
+#   encoder thereby borrows structure from a network trained on millions of images, and the
+#   LMM receives inputs that live in a known, well-behaved space (GMS, the predecessor, fed its
+#   LMM the image latents of a large frozen Stable Diffusion VAE directly). It acts as
 #   distillation and as a regulariser, which matters with a few hundred images.
 #
 # There is no KL term: the encoder is VAE-shaped, but the alignment replaces the prior.
+# (The equation numbers are this project's, listed in docs/paper_map.md.)
 
 # %%
 sample = torch.utils.data.default_collate([datasets["train"][i] for i in range(2)])
@@ -200,167 +234,193 @@ print(f"{'mask_probs':<15} {tuple(output.mask_probs.shape)}  (heads, batch, 1, H
 losses = WaveGMSLoss()(output, masks)
 print({name: round(value.item(), 3) for name, value in losses.items()})
 
+
 # %% [markdown]
-# ## 2b. Inside the LMM: one block in a few lines
+# ## 2b. Inside the LMM: one block
 #
 # The LMM is a small UNet that never changes resolution: every stage is a **residual
 # block** (two 3 x 3 convolutions that refine local shape, added to their input) followed
 # by **spatial self-attention**, where every latent position looks at every other one, so
-# that a lesion's border can depend on the whole image. Written out, one block is:
-
-# %%
-import torch.nn.functional as F
-from torch import nn
-
-from wavegms.lmm import ResAttentionBlock
-
-
-class Block(nn.Module):
-    """One LMM block: x + res(x), then x + attention(x). Shapes stay [B, c, h, w]."""
-
-    def __init__(self, c):
-        super().__init__()
-        self.res = nn.Sequential(
-            nn.GroupNorm(16, c, eps=1e-6), nn.PReLU(), nn.Conv2d(c, c, 3, padding=1),
-            nn.GroupNorm(16, c, eps=1e-6), nn.PReLU(), nn.Conv2d(c, c, 3, padding=1),
-        )  # fmt: skip
-        self.norm = nn.GroupNorm(16, c, eps=1e-6)
-        self.qkv, self.proj = nn.Conv2d(c, 3 * c, 1), nn.Conv2d(c, c, 1)
-
-    def forward(self, x):
-        x = x + self.res(x)  # the residual block
-        b, c, h, w = x.shape
-        q, k, v = self.qkv(self.norm(x)).flatten(2).transpose(1, 2).chunk(3, dim=-1)  # [B, hw, c]
-        attended = F.scaled_dot_product_attention(q, k, v)  # softmax(q k^T / sqrt(c)) v
-        return x + self.proj(attended.transpose(1, 2).reshape(b, c, h, w))
-
-
-# The library's block with the same weights gives the same output.
-library = ResAttentionBlock(64, 64).eval()
-mine = Block(64).eval()
-residual, attention = library
-mine.res.load_state_dict(residual.block.state_dict())
-mine.norm.load_state_dict(attention.norm.state_dict())
-mine.proj.load_state_dict(attention.proj.state_dict())
-with torch.no_grad():
-    mine.qkv.weight.copy_(torch.cat([attention.q.weight, attention.k.weight, attention.v.weight]))
-    mine.qkv.bias.copy_(torch.cat([attention.q.bias, attention.k.bias, attention.v.bias]))
-    x = torch.randn(2, 64, 8, 8)
-    print(
-        "same output as wavegms.lmm.ResAttentionBlock:",
-        torch.allclose(mine(x), library(x), atol=1e-4),
-    )
-print(f"{count(mine):,} parameters at 64 channels (library: {count(library):,})")
-
-
-# %% [markdown]
-# ### Exercise 1: write the objective
+# that a lesion's border can depend on the whole image. For a latent $x$ with $c$ channels
+# and $h w$ positions, a GroupNorm and four 1 x 1 convolutions $W_q, W_k, W_v, W_o$:
 #
-# Write the Wave-GMS objective from the description in section 2, for the `output` and
-# `masks` of the forward pass above: `latent` (the MSE of each of the three predicted
-# mask latents against the target, summed over the heads), `mask` (the soft Dice loss,
-# smooth 1e-5 on both sides, of each decoded head against the mask, averaged over the
-# images, summed over the heads), `align` (0.9 times the mean over positions of
-# 1 - cosine similarity over the 4 channels, plus 0.1 times the SmoothL1 loss, between
-# `output.latent` and `output.teacher_latent`) and `total`, their sum. Hints:
-# `torch.nn.functional` has `mse_loss`, `cosine_similarity` and `smooth_l1_loss`;
-# `monai.losses.DiceLoss` computes the soft Dice loss.
+# $$Q = W_q\,\mathrm{GN}(x),\quad K = W_k\,\mathrm{GN}(x),\quad V = W_v\,\mathrm{GN}(x)
+# \qquad (hw \times c \text{ each: one row per position}),$$
 #
-# Write your answer in the next cell; the cell after it checks it against
-# `wavegms.losses.WaveGMSLoss`.
+# $$\mathrm{Attn}(x) = x + W_o\left(\mathrm{softmax}\Big(\frac{Q K^\top}{\sqrt{c}}\Big)\,
+# V\right),$$
+#
+# the softmax taken over each row: every position's weights over all positions sum to 1.
+#
+# ### Exercise 1: write the attention
+#
+# Complete `attention` from the formula: the scaffold names the intermediates and their
+# shapes (`x.flatten(2)` gives `[B, c, h*w]`; `.transpose(1, 2)` swaps its last two axes). The
+# check builds a `wavegms.lmm.SpatialSelfAttention` with random weights, passes you its parts
+# and compares your output with the layer's on a rectangular latent.
+#
+# Write your answer in the next cell; the cell after it checks it.
 
 # %% tags=["solution"]
-def objective(output, masks):
-    """The Wave-GMS loss terms: a dict with "latent", "mask", "align" and "total"."""
-    # BEGIN SOLUTION
-    from monai.losses import DiceLoss
+def attention(x, norm, q, k, v, proj):
+    """Spatial self-attention with its residual: x [B, c, h, w] -> [B, c, h, w].
 
-    dice = DiceLoss(smooth_nr=1e-5, smooth_dr=1e-5)  # per image, averaged over the batch
-    latent = sum(F.mse_loss(z, output.mask_latent) for z in output.mask_latents)
-    mask = sum(dice(probs, masks) for probs in output.mask_probs)
-    z, teacher = output.latent, output.teacher_latent
-    cosine = F.cosine_similarity(z, teacher, dim=1)  # [B, h, w]
-    align = 0.9 * (1 - cosine).mean() + 0.1 * F.smooth_l1_loss(z, teacher)
-    return {"latent": latent, "mask": mask, "align": align, "total": latent + mask + align}
+    norm is the block's GroupNorm; q, k, v and proj are 1 x 1 convolutions from c to c.
+    """
+    b, c, h, w = x.shape
+    queries = keys = values = ...  # each [B, h*w, c]: q, k, v of norm(x), a row per position
+    weights = ...  # [B, h*w, h*w]: softmax over the last axis of queries keys^T / sqrt(c)
+    attended = ...  # [B, c, h, w]: weights @ values, put back in the layout of x
+    out = ...  # x + proj(attended)
+    # BEGIN SOLUTION
+    x_norm = norm(x)
+    queries, keys, values = (f(x_norm).flatten(2).transpose(1, 2) for f in (q, k, v))
+    weights = torch.softmax(queries @ keys.transpose(1, 2) / c**0.5, dim=-1)
+    attended = (weights @ values).transpose(1, 2).reshape(b, c, h, w)
+    out = x + proj(attended)
     # END SOLUTION
+    return out
 
 
 # %% tags=["check"]
-from wavegms.course.exercises import check, close
+from wavegms.course.exercises.training import check_attention
 
-reference = WaveGMSLoss()(output, masks)
-mine = objective(output, masks)
-check(
-    "Exercise 1",
-    mine,
-    lambda answer: close({key: answer[key] for key in reference}, reference, rtol=1e-4),
-    success="Your objective equals WaveGMSLoss term by term.",
-)
+check_attention(attention)
+
+# %% [markdown]
+# ### Exercise 2: write the objective
+#
+# Write the objective (E6) for a forward pass's `output` and the `masks`, with the soft Dice
+# loss (E7) written out (a few tensor sums; `torch.nn.functional` has `mse_loss`,
+# `cosine_similarity` and `smooth_l1_loss`). The check runs your function on a random
+# output of three images, one of them with an empty mask, and compares each term with
+# `wavegms.losses.WaveGMSLoss`; an objective that calls `WaveGMSLoss` is refused.
+#
+# Write your answer in the next cell; the cell after it checks it.
+
+# %% tags=["solution"]
+import torch.nn.functional as F
+
+
+def objective(output, masks):
+    """The loss terms of (E6): a dict of scalar tensors "latent", "mask", "align", "total".
+
+    output.mask_latents: 3 x [B, 4, h, w]; output.mask_latent (the target z_m), output.latent
+    (z) and output.teacher_latent (z_x): [B, 4, h, w]; output.mask_probs: [3, B, 1, H, W] in
+    [0, 1]; masks: [B, 1, H, W] in {0, 1}.
+    """
+    latent = ...  # the sum over the 3 heads of the MSE against output.mask_latent
+    mask = ...  # the sum over the 3 heads of the soft Dice loss (E7) against masks
+    align = ...  # 0.9 (1 - mean cosine over the channels) + 0.1 SmoothL1, z against z_x
+    total = ...
+    # BEGIN SOLUTION
+    latent = sum(F.mse_loss(z, output.mask_latent) for z in output.mask_latents)
+    s, pixels = 1e-5, (1, 2, 3)
+    mask = 0
+    for probs in output.mask_probs:  # [B, 1, H, W] per head
+        overlap = 2 * (probs * masks).sum(pixels) + s
+        mask = mask + (1 - overlap / (probs.sum(pixels) + masks.sum(pixels) + s)).mean()
+    z, teacher = output.latent, output.teacher_latent
+    cosine = F.cosine_similarity(z, teacher, dim=1)  # [B, h, w]
+    align = 0.9 * (1 - cosine).mean() + 0.1 * F.smooth_l1_loss(z, teacher)
+    total = latent + mask + align
+    # END SOLUTION
+    return {"latent": latent, "mask": mask, "align": align, "total": total}
+
+
+# %% tags=["check"]
+from wavegms.course.exercises.training import check_objective
+
+check_objective(objective)
 
 
 # %% [markdown]
-# ### Exercise 2: one optimisation step
+# ### Exercise 3: one optimisation step
 #
-# Write one step of training: clear the gradients, run the model on `images` and `masks`
-# (in training mode it samples `z` and returns what the objective needs), compute the loss
-# with `WaveGMSLoss()`, backpropagate `total`, and let the optimiser update the weights.
-# Return the loss terms. The check runs your step and `wavegms.engine.train.optimisation_step`
-# (what `train()` calls) on two copies of the model, from the same random state, and
-# compares the weights after the update.
+# Write one step of training: clear the gradients left by the previous step, run the model
+# on `images` and `masks` (in training mode it samples $z$ and returns what the objective
+# needs), compute the loss terms with `WaveGMSLoss()`, backpropagate `total`, and let the
+# optimiser update the weights. Return the loss terms. The check runs your step and the
+# engine's (what `train()` calls) on two copies of the model that hold the gradients of an
+# earlier batch, as in training, from the same random state, and compares the weights after
+# the update.
 #
 # Write your answer in the next cell; the cell after it checks it.
 
 # %% tags=["solution"]
 def step(model, optimizer, images, masks):
-    """One optimisation step; returns the dict of loss terms."""
+    """One optimisation step of (E6); returns the dict of loss terms."""
+    losses = ...  # WaveGMSLoss()(model(images, masks), masks), once old gradients are cleared
     # BEGIN SOLUTION
     optimizer.zero_grad()
     losses = WaveGMSLoss()(model(images, masks), masks)
     losses["total"].backward()
     optimizer.step()
-    return losses
     # END SOLUTION
+    return losses
 
 
 # %% tags=["check"]
-import copy
+from wavegms.course.exercises.training import check_step
 
-from wavegms.engine.train import optimisation_step
-
-
-def after_one_step(run):
-    net = copy.deepcopy(model).train()
-    optimizer = torch.optim.AdamW(net.parameters(), lr=config.lr, weight_decay=config.weight_decay)
-    torch.manual_seed(SEED)  # the same noise in z for both
-    losses = run(net, optimizer)
-    return losses, torch.cat([p.detach().flatten() for p in net.parameters()])
-
-
-mine, mine_weights = after_one_step(lambda net, opt: step(net, opt, images, masks))
-_, weights = after_one_step(
-    lambda net, opt: optimisation_step(net, WaveGMSLoss(), opt, images, masks)
-)
-check(
-    "Exercise 2",
-    None if mine is None else mine_weights,
-    lambda answer: close(answer, weights, rtol=1e-4, atol=1e-6),
-    success="After your step the weights equal those after the engine's step.",
-)
+check_step(step, model, images, masks, lr=config.lr, weight_decay=config.weight_decay)
 _ = model.eval()  # back to evaluation mode (and no module listing printed)
 
 # %% [markdown]
 # ## 3. Train, and watch
 #
-# `wavegms.engine.train.train` runs the whole loop: AdamW (lr 2e-3, weight decay 0.01), a
-# warm-up then a cosine schedule, validation after each epoch, and checkpoints in a
-# run folder (`best/` by validation Dice, `last/` with everything needed to resume).
-# It accepts **callbacks**, called after every epoch with the model in evaluation
-# mode. We use two: one keeps the predictions for four validation images (snapshots),
-# one redraws the curves while training runs.
+# `wavegms.engine.train.train` runs the whole loop: AdamW (the setup cell printed this run's
+# learning rate and weight decay; the paper: lr 2e-3, weight decay 0.01, 5 warm-up epochs), a
+# warm-up then a cosine schedule stepped once per epoch, validation after each epoch, and
+# checkpoints in a run folder (`best/` by validation Dice, `last/` with everything needed to
+# resume). With base rate $\eta$, $W$ warm-up epochs and $E$ epochs, epoch $e = 0, \dots, E-1$
+# trains at
 #
-# (The quick mode trains without augmentation: over a few epochs it only slows learning
-# down; in a full run it is what keeps the model from memorising the training set.)
-# If this run was already trained in `OUT_DIR`, it is reused, not trained again.
+# $$\eta_e = \eta \cdot \begin{cases} \dfrac{e + 1}{W + 1} & e < W \\[6pt]
+# \dfrac{1}{2}\left(1 + \cos \dfrac{\pi\,(e - W)}{E - W}\right) & e \ge W \end{cases}
+# \qquad \text{with } W \text{ capped at } E - 1.$$
+#
+# The warm-up starts above zero (the authors' starts at 0, and their first epoch learns
+# nothing), and the cap leaves at least one epoch at the full rate.
+#
+# ### Exercise 4: the schedule
+#
+# Write `lr_at` from the formula. The check compares it with `wavegms.engine.schedule` at
+# every epoch of a short run, a long one, a run whose warm-up is as long as the run, and one
+# without warm-up.
+#
+# Write your answer in the next cell; the cell after it checks it.
+
+# %% tags=["solution"]
+import math
+
+
+def lr_at(epoch, base_lr, warmup_epochs, epochs):
+    """The learning rate of the 0-based `epoch` (a float)."""
+    warmup = ...  # warmup_epochs, capped at epochs - 1
+    lr = ...
+    # BEGIN SOLUTION
+    warmup = min(warmup_epochs, epochs - 1)
+    if epoch < warmup:
+        lr = base_lr * (epoch + 1) / (warmup + 1)
+    else:
+        lr = base_lr * 0.5 * (1 + math.cos(math.pi * (epoch - warmup) / (epochs - warmup)))
+    # END SOLUTION
+    return lr
+
+
+# %% tags=["check"]
+from wavegms.course.exercises.training import check_schedule
+
+check_schedule(lr_at)
+
+# %% [markdown]
+# `train` accepts **callbacks**, called after every epoch with the model in evaluation
+# mode. We use two: one keeps the predictions for four validation images (snapshots), one
+# redraws the curves while training runs. (The quick mode trains without augmentation: over
+# a few epochs it only slows learning down; in a full run it is what keeps the model from
+# memorising the training set.) If this run was already trained in `OUT_DIR`, it is reused,
+# not trained again.
 
 # %% tags=["train"]
 n_watch = min(4, len(datasets["val"]))  # a few validation images to watch
@@ -416,39 +476,50 @@ print(f"done in {time.perf_counter() - began:.0f} s")
 # %% [markdown]
 # ## 4. The curves, and which checkpoint to keep
 #
-# All losses should fall; the validation Dice should rise, noisily. The run keeps as
-# `best/` the epoch with the highest **validation** Dice. Why not the test split? The
-# published code picks its checkpoint on the test split, and then reports the test
-# score of that checkpoint: the test images have helped choose the model, so the
-# number is optimistic (it is the maximum over many noisy epochs). Here the test split
-# is touched once, in notebook 04, by a model chosen without it.
+# The training loss falls and the validation Dice rises (the cell below checks both on this
+# run; over a long run the Dice rises noisily). The run keeps as `best/` the epoch with the highest **validation** Dice. Why not
+# the test split? The published code picks its checkpoint on the test split, and then reports
+# the test score of that checkpoint: the test images have helped choose the model, so the
+# number is optimistic (it is the maximum over many noisy epochs). Here the test split is
+# touched once, in notebook 04, by a model chosen without it.
 
 # %% tags=["curves"]
+from wavegms.engine.schedule import lr_factor
+
 history = course.read_history(run_dir)
 if curves.handle is None:  # a reused run: the live figure above was not drawn
     display(plot_training_curves(history))
 validated = [r for r in history if r.get("val_dice") is not None]
 best = max(validated, key=lambda r: r["val_dice"])
 print(f"best validation Dice {best['val_dice']:.3f} at epoch {best['epoch']}: {run_dir / 'best'}")
+print("learning rate per epoch (log.jsonl):", ", ".join(f"{r['lr']:.3g}" for r in history))
 seconds = sum(r["train_time_s"] for r in history) / len(history)
 print(f"{seconds:.1f} s of training per epoch on {device}")
+
+# %% tags=["claims"]
+# claims: the loss fell, the validation Dice rose, and the rate followed the schedule above
+assert history[-1]["train_loss"] < history[0]["train_loss"], history
+assert best["val_dice"] > validated[0]["val_dice"], validated
+factors = [lr_factor(e, config.warmup_epochs, config.epochs) for e in range(config.epochs)]
+schedule = [config.lr * factor for factor in factors]
+assert all(math.isclose(r["lr"], lr, rel_tol=1e-6) for r, lr in zip(history, schedule))
 
 # %% [markdown]
 # ## 5. Watching it learn
 #
-# Each row is one snapshot: the decoded probability for four validation images. At
-# epoch 0 the untrained model outputs noise. In the quick run (seed 0) it then learns
-# "background everywhere" (epochs 1-2: Dice 0); at epoch 3 faint blobs appear where the
-# lesions are, still below the 0.5 threshold (Dice 0), and at epochs 4-5 they are bright,
-# in a different place in each image: it has learned what a lesion looks like, since no
-# single place would do (a constant mask scores Dice ~0.1 here, notebook 04). After 80
-# steps the blobs are rounder than the lesions, and a small lesion near the border is
-# still missed. (If the run was reused from
-# an earlier execution, only the snapshots saved with it are shown.)
+# Each row is one snapshot: the decoded probability for four validation images, each titled
+# with its Dice at threshold 0.5. The untrained model (epoch 0) outputs a texture unrelated to
+# the lesions; by the last epoch the predictions overlap the true outlines (green) far better,
+# on average, than the best constant mask does (the cell prints both, and checks it). Since
+# no single place would score well, the model has learned what a lesion looks like, not only
+# where lesions usually are. The titles give each image's Dice: look for the lesions it still
+# misses. (If the run was reused from an earlier execution, the snapshots saved with it are
+# shown.)
 
 # %%
 from wavegms.engine.checkpoint import atomic_torch_save
 from wavegms.engine.metrics import dice_iou
+from wavegms.engine.prior import constant_mask_prior, prior_dice
 
 saved = run_dir / "snapshots.pt"
 if len(snapshots.epochs) > 1:
@@ -457,23 +528,37 @@ elif saved.is_file():  # a reused run: its snapshots were saved when it was trai
     vars(snapshots).update(torch.load(saved, weights_only=True))
 truth = watch["mask"] > 0.5
 scores = [dice_iou(probs > 0.5, truth)[0] for probs in snapshots.probs]
+train_masks = torch.stack([datasets["train"][i]["mask"] for i in range(len(datasets["train"]))])
+constant = prior_dice(*constant_mask_prior(train_masks), watch["mask"])  # one mask for all
+for epoch, dice in zip(snapshots.epochs, scores):
+    print(f"epoch {epoch}: mean Dice {dice.mean():.3f} on the {n_watch} watched images")
+print(f"the best constant mask (notebook 04): mean Dice {constant.mean():.3f} on them")
 
 rows = len(snapshots.epochs) + 1
-fig, axes = plt.subplots(rows, n_watch, figsize=(1.8 * n_watch, 1.8 * rows), squeeze=False)
+fig, axes = plt.subplots(rows, n_watch, figsize=(1.9 * n_watch, 1.9 * rows), squeeze=False)
 for col in range(n_watch):
     axes[0, col].imshow(watch["image"][col].permute(1, 2, 0))
     axes[0, col].contour(truth[col, 0], levels=[0.5], colors="lime", linewidths=1)
     axes[0, col].set_title("image + true outline", fontsize=8)
     for row, (epoch, probs) in enumerate(zip(snapshots.epochs, snapshots.probs), 1):
         axes[row, col].imshow(probs[col, 0], cmap="gray", vmin=0, vmax=1)
+        axes[row, col].contour(truth[col, 0], levels=[0.5], colors="lime", linewidths=0.6)
         axes[row, col].set_title(f"epoch {epoch}: Dice {scores[row - 1][col]:.2f}", fontsize=8)
 for ax in axes.flat:
     ax.set_axis_off()
+fig.tight_layout()
 plt.show()
+
+# %% tags=["claims"]
+# claims: by the last epoch the model beats both its untrained self and the constant mask
+if len(snapshots.epochs) > 1:
+    assert scores[-1].mean() > scores[0].mean() + 0.2, [s.mean() for s in scores]
+    assert scores[-1].mean() > constant.mean() + 0.2, (scores[-1].mean(), constant.mean())
 
 # %% [markdown]
 # The model predicts latents, not pixels: compare the predicted latent (one channel)
-# with the target, the TAESD latent of the true mask. Pick an epoch with the slider.
+# with the target, the TAESD latent of the true mask. Pick an epoch and a channel with the
+# sliders (without widgets: the last epoch, channel 1).
 
 # %%
 from wavegms.course.widgets import browse
@@ -501,109 +586,162 @@ def draw_snapshot(epoch=snapshots.epochs[-1], channel=1):
 browse(
     draw_snapshot,
     {"epoch": snapshots.epochs, "channel": [0, 1, 2, 3]},
-    static={"epoch": snapshots.epochs[-1]},  # the trained model first
+    static={"epoch": snapshots.epochs[-1], "channel": 1},  # draw_snapshot's own defaults
 )
 
 # %% [markdown]
 # ## 5b. Your model and the pretrained one, on the same real scans
 #
 # The quick model learned from synthetic images. wavegms also ships a model trained on real
-# BUSI scans (see `wavegms/pretrained/busi/README.md`), and a few BUSI sample scans with
-# their masks. Both models segment the same samples below (yours at its own input size,
-# the probabilities resized back): what a model learns depends on what it was shown.
+# BUSI scans (its model card: `wavegms/pretrained/busi/README.md`), and a few BUSI sample scans
+# with their masks. Both models segment four of the samples below (yours at its own input size,
+# the probabilities resized back). A model trained on synthetic images scores far below the
+# one trained on real scans (checked below when your run is synthetic): what a model learns
+# depends on what it was shown.
+#
+# The samples are **validation** images of the pretrained model: it never trained on them,
+# but they chose its checkpoint, so its score on them is optimistic. Its independent score,
+# on the 130 BUSI test images it never saw, is in the model card (Dice 0.745).
 
 # %%
-from wavegms.engine.checkpoint import load_model
-from wavegms.engine.metrics import dice_iou
-from wavegms.pretrained import list_pretrained, load_pretrained
 from wavegms.course.samples import load_samples
+from wavegms.engine.checkpoint import load_model
+from wavegms.pretrained import list_pretrained, load_pretrained
 
 if "busi" in list_pretrained():
     pretrained = load_pretrained("busi", device=device)
     ours = load_model(run_dir, device=device, tiny_vae=vae)
-    real = load_samples("busi", image_size=pretrained.config.image_size)[:4]
+    samples = load_samples("busi", image_size=pretrained.config.image_size)
+    real = [s for s in samples if s["mask"].any()][:4]  # four lesions
     real_images = torch.stack([r["image"] for r in real])
     real_masks = torch.stack([r["mask"] for r in real]) > 0.5
     small = F.interpolate(real_images, size=config.image_size, mode="bilinear", antialias=True)
-    probs = {
-        f"your model ({config.dataset}, {config.image_size} px)": F.interpolate(
-            ours.predict(small.to(device)).cpu(), size=real_images.shape[-2:], mode="bilinear"
+    yours = ours.predict(small.to(device)).cpu()
+    probs = {  # short name: (what it is, probabilities at 224 px)
+        "yours": (
+            f"your model ({config.dataset}, {config.image_size} px)",
+            F.interpolate(yours, size=real_images.shape[-2:], mode="bilinear"),
         ),
-        f"pretrained BUSI model ({pretrained.config.image_size} px)": pretrained.predict(
-            real_images.to(device)
-        ).cpu(),
+        "pretrained": (
+            f"pretrained BUSI model ({pretrained.config.image_size} px)",
+            pretrained.predict(real_images.to(device)).cpu(),
+        ),
     }
-    fig, axes = plt.subplots(3, len(real), figsize=(2.2 * len(real), 7), squeeze=False)
+    real_dice = {}
+    fig, axes = plt.subplots(3, len(real), figsize=(2.6 * len(real), 8.4), squeeze=False)
     for col, item in enumerate(real):
         axes[0, col].imshow(item["image"].permute(1, 2, 0))
         axes[0, col].contour(real_masks[col, 0], levels=[0.5], colors="lime", linewidths=1)
-        axes[0, col].set_title(item["name"], fontsize=8)
-    for row, (label, p) in enumerate(probs.items(), 1):
-        dice = dice_iou(p > 0.5, real_masks)[0]
+        axes[0, col].set_title(item["name"], fontsize=9)
+    for row, (short, (label, p)) in enumerate(probs.items(), 1):
+        real_dice[short] = dice = dice_iou(p > 0.5, real_masks)[0]
         print(f"{label}: mean Dice {dice.mean():.3f} on these {len(real)} BUSI samples")
         for col in range(len(real)):
             axes[row, col].imshow(p[col, 0], cmap="gray", vmin=0, vmax=1)
-            axes[row, col].set_title(f"{label.split(' (')[0]}: Dice {dice[col]:.2f}", fontsize=8)
+            axes[row, col].set_title(f"{short}: Dice {dice[col]:.2f}", fontsize=9)
     for ax in axes.flat:
         ax.set_axis_off()
+    fig.tight_layout()
     plt.show()
 else:
     print("This installation has no pretrained BUSI model (wavegms.pretrained.list_pretrained()")
     print("is empty): update wavegms to get it.")
 
-# %% [markdown]
-# ## 6. Where the time goes
-#
-# On a CPU, about 70-80% of a training step is spent in the *frozen* TAESD: two encodes
-# (mask and image, no gradient) and, above all, decoding three heads at full
-# resolution with gradients for the Dice loss. The 2.6M trainable parameters are the
-# cheap part. This is why the quick mode uses 64 px images, and why a GPU helps so much:
-# a full 224 px step takes about 0.1 s on a T4 (an estimate) instead of several seconds.
+# %% tags=["claims"]
+# claims: on real scans the model trained on synthetic images scores far below the BUSI model
+if "busi" in list_pretrained() and session.synthetic:
+    assert real_dice["pretrained"].mean() > real_dice["yours"].mean() + 0.2, real_dice
 
 # %% [markdown]
-# ### Exercise 3
+# ## 6. Where the computation goes
 #
-# The authors' code predicts from a **sampled** latent `mu + sigma * eps` even at test
-# time; we use `mu`. Load the trained model, draw 8 samples for the watched images,
-# decode them, and measure the fraction of pixels whose label (> 0.5) changes between
-# samples. What does this say about reporting results from sampled predictions?
+# A training step runs the frozen TAESD three times: it encodes the mask and the image (no
+# gradient), and it decodes the three heads at full resolution, with gradients flowing back
+# through the decoder for the Dice term. The cell below counts the floating-point operations
+# of one step with PyTorch's `FlopCounterMode`, and those of the trainable encoder and LMM
+# alone (forward and backward): most of the arithmetic is the frozen TAESD's, while the
+# 2.6M trainable parameters are the cheap part. This is why the quick mode uses 64 px images,
+# and why a GPU helps so much.
+
+# %%
+from torch.utils.flop_counter import FlopCounterMode
+
+
+def flops(run):
+    counter = FlopCounterMode(display=False)
+    with counter:
+        run()
+    return counter.get_total_flops()
+
+
+def whole_step():  # what a training step computes: forward, objective, backward
+    WaveGMSLoss()(model(images, masks), masks)["total"].backward()
+
+
+def trainable_parts():  # the encoder and the LMM alone, forward and backward
+    mu, logvar = model.encoder(images)
+    z = mu + torch.exp(0.5 * logvar) * torch.randn_like(mu)
+    sum(head.sum() for head in model.lmm(z)).backward()
+
+
+model.train()
+step_flops, trainable_flops = flops(whole_step), flops(trainable_parts)
+model.zero_grad(set_to_none=True)
+_ = model.eval()
+taesd_share = 1 - trainable_flops / step_flops
+print(
+    f"one training step, batch {len(images)} at {config.image_size} px: "
+    f"{step_flops / 1e9:.1f} GFLOP, {taesd_share:.0%} of them in the frozen TAESD"
+)
+
+# %% tags=["claims"]
+assert taesd_share > 0.5, taesd_share  # "most of the arithmetic"
+
+# %% [markdown]
+# ### Exercise 5
+#
+# The authors' code predicts from a **sampled** latent $z = \mu + \sigma\epsilon$ (E3) even at
+# test time; we use $\mu$. Load the trained model, decode 8 samples for the watched images
+# with the noise `noise[0]`, ..., `noise[7]` given below (so that the check can recompute your
+# number), and measure the fraction of pixels whose label (probability > 0.5) is not the same
+# in all 8 samples. What does this say about reporting results from sampled predictions?
 #
 # Write your answer in the next cell; the cell after it checks it.
 
 # %% tags=["solution"]
-disagree = ...  # the fraction of pixels whose label differs between the 8 samples
-# BEGIN SOLUTION
-from wavegms.engine.checkpoint import load_model
-
 trained = load_model(run_dir, device=device, tiny_vae=vae)
 with torch.no_grad():
     mu, logvar = trained.encoder(watch_images)
-    samples = []
-    for _ in range(8):
-        z = mu + torch.exp(0.5 * logvar) * torch.randn_like(mu)
-        samples.append(trained.decode(trained.lmm(z)[-1]) > 0.5)
-disagree = torch.stack(samples).float().std(0).gt(0).float().mean().item()
-print(f"mean sigma {torch.exp(0.5 * logvar).mean():.3f}")
+generator = torch.Generator().manual_seed(SEED)
+noise = torch.randn(8, *mu.shape, generator=generator).to(device)  # 8 draws of eps
+disagree = ...  # the fraction of pixels whose label differs between the 8 samples
+# BEGIN SOLUTION
+with torch.no_grad():
+    sigma = torch.exp(0.5 * logvar)
+    labels = torch.stack([trained.decode(trained.lmm(mu + sigma * eps)[-1]) > 0.5 for eps in noise])
+disagree = (labels != labels[0]).any(0).float().mean().item()
+print(f"mean sigma {sigma.mean():.3f}")
 print(f"{disagree:.2%} of pixels change label between samples")
 # END SOLUTION
 
 # %% tags=["check"]
-check(
-    "Exercise 3",
-    disagree,
-    lambda answer: 0.0 <= float(answer) <= 1.0 or "a fraction of pixels is between 0 and 1",
-    success=lambda answer: f"{float(answer):.2%} of the pixels change label.",
-)
+from wavegms.course.exercises.training import check_sampling
 
-# %% [markdown] tags=["solution"]
-# **Answer.** Every sample gives a slightly different mask, so a score computed from one sample
-# is itself random: running the same evaluation twice gives different numbers, and
-# picking the best run inflates them. The spread shrinks as training makes sigma
-# small, but it never vanishes. With `mu`, the prediction is a deterministic function
-# of the image: evaluations are reproducible.
+check_sampling(disagree, trained, watch_images, noise)
 
 # %% [markdown]
-# ### Exercise 4
+# <details><summary><b>Show the answer</b> (try first!)</summary>
+#
+# Wherever samples disagree (the check printed the fraction for this run), a score computed
+# from one sample is itself random: running the same evaluation twice gives different numbers,
+# and picking the best run inflates them. The spread shrinks as training makes $\sigma$ small,
+# and it is there as long as $\sigma$ is not 0. With $\mu$, the prediction is a deterministic
+# function of the image: evaluations are reproducible.
+#
+# </details>
+
+# %% [markdown]
+# ### Exercise 6
 #
 # Halve the LMM's width: `WaveGMS(vae, lmm_base_channels=16)`. What share of its
 # parameters does the LMM keep, and why is it about a quarter rather than a half?
@@ -620,31 +758,44 @@ print(f"total: {count(model):,} -> {count(narrow):,}")
 # END SOLUTION
 
 # %% tags=["check"]
-narrow_lmm = WaveGMS(vae, image_size=config.image_size, lmm_base_channels=16).lmm
-expected = sum(p.numel() for p in narrow_lmm.parameters()) / count(model.lmm)
-check("Exercise 4", share, lambda answer: close(answer, expected, rtol=1e-3))
+from wavegms.course.exercises.training import check_narrow_share
 
-# %% [markdown] tags=["solution"]
-# **Answer.** A convolution from C_in to C_out channels has about 9 * C_in * C_out weights, so
-# halving every width divides the count by about 4 (the attention's 1x1 convolutions
-# scale the same way). The LMM keeps about a quarter: it loses ~75%. The encoder
-# is untouched, so the total drops from 2.6M to about 1.4M.
+check_narrow_share(share)
 
 # %% [markdown]
-# ### Exercise 5
+# <details><summary><b>Show the answer</b> (try first!)</summary>
+#
+# A convolution from $C_{in}$ to $C_{out}$ channels has about $9\,C_{in} C_{out}$ weights, so
+# halving every width divides the count by about 4 (the attention's 1 x 1 convolutions scale
+# the same way). The LMM keeps about a quarter: it loses about 75%. The encoder is untouched,
+# so the total drops from 2.6M to about 1.4M (the cell below checks these numbers).
+#
+# </details>
+
+# %% tags=["claims"]
+from wavegms.lmm import LatentMappingModel
+
+narrow_lmm = LatentMappingModel(base_channels=16)  # the LMM of WaveGMS(lmm_base_channels=16)
+assert abs(count(narrow_lmm) / count(model.lmm) - 0.25) < 0.01
+assert round(count(model) / 1e6, 1) == 2.6
+assert round((count(model.encoder) + count(narrow_lmm)) / 1e6, 1) == 1.4
+
+# %% [markdown]
+# ### Exercise 7
 #
 # (On a GPU.) Train longer: set `EPOCHS = 100` (and `QUICK = False` for augmentation)
 # and run the notebook again. How does the gap between the training loss and the
 # validation Dice behave? How would you continue an interrupted run?
 #
-# <details><summary><b>Solution</b> (try first!)</summary>
+# <details><summary><b>Show the answer</b> (try first!)</summary>
 #
 # With more epochs the validation Dice keeps rising long after the quick mode stops,
 # then flattens while the training loss still falls: the model starts fitting the
 # training images more than it generalises. That is why `best/` (chosen on validation)
-# and `last/` can differ. An interrupted run is continued exactly where it stopped with
-# `wavegms train --out RUN_DIR --resume` (or by running this notebook again: it resumes
-# the run folder of the same settings), and `--resume --epochs N` extends a finished one.
+# and `last/` can differ. An interrupted run is continued exactly where it stopped by
+# running this notebook again with the same parameters: it resumes the run folder of the
+# same settings (from a terminal, `wavegms train --out RUN_DIR --resume` does the same, and
+# `--resume --epochs N` extends a finished run).
 #
 # </details>
 
@@ -652,8 +803,11 @@ check("Exercise 4", share, lambda answer: close(answer, expected, rtol=1e-3))
 # ## Summary
 #
 # - Wave-GMS trains 2.6M parameters (encoder ~1.0M, LMM ~1.6M) around a frozen 2.4M TAESD.
-# - The objective: latent MSE + Dice through the decoder, on three heads, plus the
+# - The objective (E6): latent MSE + Dice (E7) through the decoder, on three heads, plus the
 #   alignment of the encoder's latent with TAESD's latent of the image.
+# - You wrote the attention, the objective, the step and the schedule; the library's
+#   versions are `wavegms.lmm.SpatialSelfAttention`, `wavegms.losses.WaveGMSLoss`,
+#   `wavegms.engine.train.optimisation_step` and `wavegms.engine.schedule`.
 # - The run folder keeps `best/` by validation Dice and `last/` for resuming.
 #
 # Next, **04 · Evaluation** measures the chosen model on the test split, honestly.

@@ -9,13 +9,14 @@
 # happens on data from another domain. If 03 has not run with the same parameters, a
 # model is trained first (in quick mode, about 35 s on a CPU).
 #
-# **In the paper.** This notebook teaches the evaluation: Dice, IoU and HD95, per-image means, model selection, and the cross-domain experiments. [docs/paper_map.md](https://github.com/wavegms/wavegms/blob/main/docs/paper_map.md) names the paper's section and
-# equation for each function it uses.
+# **In the paper.** This notebook teaches the evaluation: Dice, IoU and HD95, per-image means, model selection, and the cross-domain experiments. [docs/paper_map.md](https://github.com/wavegms/wavegms/blob/main/docs/paper_map.md) follows the paper's pipeline step by step, names the function that implements each step, and numbers the equations written out in these notebooks (E1-E9).
 #
 # **Learning objectives.** After this notebook you can:
-# - compute Dice, IoU and HD95 by hand and with the library, and relate them
+# - write Dice, IoU and HD95 yourself, with the empty-mask rules, and check them against the
+#   library
 # - handle empty masks the way this library does, and see what changes otherwise
 # - read a per-image distribution, pooled versus mean Dice, and the best and worst cases
+# - see how the threshold changes a mask and its Dice
 # - measure a domain gap: the same model on images from another scanner or modality
 #
 # **Time.** CPU quick mode (the defaults): about 18 s (17.4-17.9 s in three runs of `wavegms course`, alone on a 2-core CPU, kernel start included). Colab T4, full run: about 1 minute when the run of 03 exists (an estimate, not a measurement).
@@ -105,22 +106,38 @@ run_dir = course.ensure_trained(config, course.run_dir_for(session, config), tin
 model = load_model(run_dir, device=device, tiny_vae=vae)  # best/: chosen on validation
 
 
+def predict_all(model, items, batch_size=16):
+    """The probabilities [N, 1, S, S] and masks of `items`, predicted batch by batch: memory
+    stays bounded by one batch of activations, however many items there are."""
+    probs, masks = [], []
+    for batch in torch.utils.data.DataLoader(items, batch_size=batch_size):
+        probs.append(model.predict(batch["image"]).cpu())
+        masks.append(batch["mask"])
+    return torch.cat(probs), torch.cat(masks)
+
+
 # %% [markdown]
 # ## 1. The metrics, by hand
 #
 # For a predicted mask $P$ and the truth $T$ (sets of pixels):
 #
-# - **Dice** $= \dfrac{2|P \cap T|}{|P| + |T|}$ and **IoU** (Jaccard) $= \dfrac{|P \cap T|}{|P \cup T|}$.
-#   Both are 1 for a perfect mask and 0 without overlap; they rank predictions
-#   identically, since $\mathrm{IoU} = \mathrm{Dice} / (2 - \mathrm{Dice})$.
-# - **HD95**: take the distance from every boundary pixel of $P$ to the nearest boundary
-#   pixel of $T$, and its 95th percentile $d_{95}(P \to T)$; do the same from $T$ to $P$;
-#   HD95 is the **larger** of the two directed percentiles,
-#   $\max\big(d_{95}(P \to T),\, d_{95}(T \to P)\big)$, in pixels (MONAI's definition,
-#   which `wavegms.engine.metrics.hd95` uses; the cell below computes it by hand and compares).
-#   Dice measures overlap, HD95 measures *how far off* the worst (5%-trimmed) parts of
-#   the outline are. The plain Hausdorff distance is the maximum, and one stray pixel
-#   decides it: the percentile makes it robust to a few.
+# $$\mathrm{Dice}(P, T) = \frac{2\,|P \cap T|}{|P| + |T|}, \qquad
+# \mathrm{IoU}(P, T) = \frac{|P \cap T|}{|P \cup T|}. \tag{E8}$$
+#
+# Both are 1 for a perfect mask and 0 without overlap; they rank predictions identically,
+# since $\mathrm{IoU} = \mathrm{Dice} / (2 - \mathrm{Dice})$. **HD95** measures how far the
+# outlines $\partial P$ and $\partial T$ stray from each other. With
+# $d_{95}(A \to B)$ the 95th percentile, over the pixels $a$ of $A$, of the distance from $a$
+# to the nearest pixel of $B$:
+#
+# $$\mathrm{HD95}(P, T) = \max\big(d_{95}(\partial P \to \partial T),\;
+# d_{95}(\partial T \to \partial P)\big) \tag{E9}$$
+#
+# in pixels: the **larger** of the two directed percentiles (MONAI's definition, which
+# `wavegms.engine.metrics.hd95` uses; the cell below computes it by hand and compares). Dice
+# measures overlap, HD95 measures *how far off* the worst (5%-trimmed) parts of the outline
+# are. The plain Hausdorff distance is the maximum, and one stray pixel decides it: the
+# percentile makes it robust to a few.
 
 # %%
 def disk(cx, cy, r, size=64):
@@ -140,11 +157,13 @@ one_pixel, four_pixels = shifted.clone(), shifted.clone()
 one_pixel[..., 2, 2] = True  # one false-positive pixel far away
 four_pixels[..., 2:4, 2:4] = True  # a 2 x 2 blob of them
 cases = {"shifted": shifted, "+ 1 stray pixel": one_pixel, "+ 2x2 stray blob": four_pixels}
+measured = {}
 fig, axes = plt.subplots(1, 3, figsize=(9, 3.2))
 for ax, (name, pred) in zip(axes, cases.items()):
     d = dice_iou(pred, truth)[0].item()
     h95 = hd95(pred, truth).item()
     h100 = hausdorff(pred, truth).item()  # the plain maximum
+    measured[name] = d, h95, h100
     ax.imshow(truth[0, 0].float() + 2 * pred[0, 0].float(), cmap="viridis")
     ax.set_title(f"{name}\nDice {d:.3f} HD95 {h95:.1f} max {h100:.1f}", fontsize=9)
     ax.set_axis_off()
@@ -157,31 +176,44 @@ from scipy import ndimage
 
 
 def boundary(mask):
-    m = mask[0, 0].numpy()
-    return m & ~ndimage.binary_erosion(m)  # the pixels of the mask on its outline
+    """The outline of a bool [H, W] mask: its pixels with a neighbour outside it."""
+    m = mask.numpy()
+    return m & ~ndimage.binary_erosion(m)
 
 
 def directed(a, b):
-    """Distances from each boundary pixel of a to the nearest boundary pixel of b."""
+    """Distances from each outline pixel of mask a to the nearest outline pixel of mask b."""
     return ndimage.distance_transform_edt(~boundary(b))[boundary(a)]
 
 
-forward, backward = directed(four_pixels, truth), directed(truth, four_pixels)
+forward, backward = (
+    directed(four_pixels[0, 0], truth[0, 0]),
+    directed(truth[0, 0], four_pixels[0, 0]),
+)
 by_hand = max(np.percentile(forward, 95), np.percentile(backward, 95))
 pooled = np.percentile(np.concatenate([forward, backward]), 95)
 library_hd95 = hd95(four_pixels, truth).item()
 print(f"HD95 by hand {by_hand:.2f} px, wavegms.engine.metrics.hd95 {library_hd95:.2f} px")
 print("HD95 by hand equals wavegms.engine.metrics.hd95:", bool(abs(by_hand - library_hd95) < 1e-3))
 print(f"(the 95th percentile of both directions pooled would say {pooled:.2f} px)")
+outline = int(boundary(four_pixels[0, 0]).sum())
+print(f"the predicted outline has {outline} pixels: 5% of them is {0.05 * outline:.1f}")
+
+# %% tags=["claims"]
+# claims: what the next paragraph says about the three cases
+(d0, h0, m0), (d1, h1, m1), (d4, h4, m4) = measured.values()
+assert abs(d1 - d0) < 0.005 and h1 == h0 and m0 < 10 < 25 < m1  # only the maximum jumps
+assert abs(d4 - d0) < 0.01 and h4 > h0 + 1  # a 2 x 2 blob: HD95 moves, the Dice hardly
+assert 0.05 * outline < 4  # the percentile trims fewer pixels than the blob has
 
 
 # %% [markdown]
-# One stray pixel leaves Dice and HD95 unchanged but sends the maximum Hausdorff
-# distance to 30 px. Four stray pixels, still invisible in the Dice, already move
-# HD95: this outline has only about 80 boundary pixels, so 5% of them is 4 pixels.
-# HD95 forgives a *very* few outliers, not a stray blob. The two metrics answer
-# different questions (how much overlaps, how far off the outline strays), which is
-# why papers report both.
+# One stray pixel leaves Dice and HD95 as they were but sends the maximum Hausdorff
+# distance from a few pixels to more than 25. Four stray pixels, still invisible in the Dice,
+# already move HD95: the predicted outline has fewer than 80 pixels (printed above), so the
+# 5% that the percentile sets aside is fewer than the blob's 4. HD95 forgives a *very* few
+# outliers, not a stray blob. The two metrics answer different questions
+# (how much overlaps, how far off the outline strays), which is why papers report both.
 #
 # ## 2. Empty masks: a pitfall with consequences
 #
@@ -196,8 +228,7 @@ print(f"(the 95th percentile of both directions pooled would say {pooled:.2f} px
 # | not empty | not empty | the formulas | the formula |
 #
 # The authors' published code scores empty/empty as Dice 0 and gives HD95 = 0, *the
-# best value*, whenever either mask is empty. Let us compare the two on each case,
-# then on a test set that contains normal images.
+# best value*, whenever either mask is empty. Let us compare the two on each case.
 
 # %%
 def authors_rule(pred, truth):
@@ -221,21 +252,87 @@ for name, (pred, target) in pairs.items():
     theirs = authors_rule(pred, target)
     print(f"{name:<14} {ours[0]:>9.3f} {ours[1]:>9.1f} {theirs[0]:>12.3f} {theirs[1]:>12.1f}")
 
+
 # %% [markdown]
 # Under the authors' rule a model that *misses* a lesion gets the best possible HD95,
 # and one that correctly finds nothing in a normal image gets Dice 0. Averaged over a
 # dataset with normal images (BUSI has 133 of 780), the two rules can tell opposite
-# stories. The paper protocol sidesteps the question by excluding normal images; we
-# follow it, but the rules above are what our metrics do whenever an empty mask shows
-# up (the evaluation also counts empty ground truths: `n_gt_empty`).
+# stories. The paper's protocol leaves BUSI's normal images out of training and testing
+# (the pretrained model below was trained that way), but empty masks still turn up: the
+# synthetic test split can hold some (the evaluation counts them, `n_gt_empty`), and two of
+# the BUSI samples in section 3c are normal scans. Wherever they appear, the rules above
+# decide their score.
 #
+# ### Exercise 1: Dice and IoU with the empty-mask rules
+#
+# Write `dice_and_iou(pred, truth)` for two bool masks `[H, W]`: the Dice and IoU of (E8),
+# with the rules of the table when a mask is empty. The check compares it with
+# `wavegms.engine.metrics.dice_iou` on every case of the table and on overlapping shapes.
+#
+# Write your answer in the next cell; the cell after it checks it.
+
+# %% tags=["solution"]
+def dice_and_iou(pred, truth):
+    """(Dice, IoU) of two bool masks [H, W], as floats in [0, 1]."""
+    overlap = ...  # |P n T|
+    size = ...  # |P| + |T|
+    dice = iou = ...
+    # BEGIN SOLUTION
+    overlap = (pred & truth).sum().item()
+    size = pred.sum().item() + truth.sum().item()
+    if size == 0:  # both empty: a correct "nothing here"
+        dice = iou = 1.0
+    else:  # one empty gives 0 / size = 0 by itself
+        dice, iou = 2 * overlap / size, overlap / (size - overlap)
+    # END SOLUTION
+    return dice, iou
+
+
+# %% tags=["check"]
+from wavegms.course.exercises.evaluation import check_dice_iou
+
+check_dice_iou(dice_and_iou)
+
+
+# %% [markdown]
+# ### Exercise 2: HD95 with the empty-mask rules
+#
+# Write `hd95_by_hand(pred, truth)` for two bool masks `[H, W]`: (E9) in pixels, using
+# `directed` from section 1, with the rules of the table: 0 when both masks are empty, the
+# image diagonal $\sqrt{H^2 + W^2}$ when exactly one is. The check compares it with
+# `wavegms.engine.metrics.hd95` on every case of the table and on overlapping shapes.
+#
+# Write your answer in the next cell; the cell after it checks it.
+
+# %% tags=["solution"]
+def hd95_by_hand(pred, truth):
+    """HD95 of two bool masks [H, W] in pixels (a float)."""
+    distance = ...
+    # BEGIN SOLUTION
+    if not pred.any() and not truth.any():
+        distance = 0.0
+    elif not pred.any() or not truth.any():
+        distance = float(np.hypot(*pred.shape))  # the worst possible
+    else:
+        forward, backward = directed(pred, truth), directed(truth, pred)
+        distance = max(np.percentile(forward, 95), np.percentile(backward, 95))
+    # END SOLUTION
+    return distance
+
+
+# %% tags=["check"]
+from wavegms.course.exercises.evaluation import check_hd95
+
+check_hd95(hd95_by_hand)
+
+# %% [markdown]
 # ## 3. The test split, evaluated once
 #
-# `wavegms.engine.evaluate.evaluate` predicts every test image with the `best/` checkpoint and
-# writes `summary.json`, `per_image.csv` and `cases.png`. Besides the mean and standard
-# deviation over images, it reports the **pooled** Dice: all pixels of the split
-# counted together, as if the test set were one big image. Large lesions weigh more
-# in the pooled Dice; every image weighs the same in the mean.
+# `wavegms.engine.evaluate.evaluate` predicts every test image with the `best/` checkpoint, in
+# batches, and writes `summary.json`, `per_image.csv` and `cases.png`. Besides the mean and
+# standard deviation over images, it reports the **pooled** Dice: all pixels of the split
+# counted together, as if the test set were one big image. Large lesions weigh more in the
+# pooled Dice; every image weighs the same in the mean.
 
 # %%
 eval_dir = session.out_dir / "evaluation" / run_dir.name
@@ -271,7 +368,7 @@ from wavegms.engine.prior import constant_mask_prior, prior_dice
 
 splits = build_datasets(config, run_dir)[0]  # the splits saved with the run
 train_masks = torch.stack([splits["train"][i]["mask"] for i in range(len(splits["train"]))])
-test_masks = torch.stack([splits["test"][i]["mask"] for i in range(len(splits["test"]))])
+test_probs, test_masks = predict_all(model, splits["test"])  # also used by exercise 3
 mean_mask, threshold = constant_mask_prior(train_masks)
 baseline = prior_dice(mean_mask, threshold, test_masks).mean().item()
 print(f"model:         mean test Dice {summary['dice_mean']:.3f}")
@@ -291,51 +388,49 @@ plt.show()
 # %% [markdown]
 # ## 3c. A model trained for real: the pretrained BUSI model
 #
-# The quick model has seen a few dozen synthetic images for a few epochs. wavegms ships a
-# Wave-GMS model trained on the real BUSI training images on a CPU (its model card, in
-# `wavegms/pretrained/busi/README.md`, says how and for how long), and a handful of BUSI
-# sample scans with their masks. Here it segments those samples. The baseline beside it
-# is the constant mask of the *other* samples, scored on each one in turn. When you have
-# prepared BUSI (`python -m data_download busi --root data`), the cell also evaluates it on
-# the GMS test split, which it never saw.
+# The quick model has seen a few dozen synthetic images for a few epochs, at 64 px: too few
+# pixels to see what goes wrong. wavegms ships a Wave-GMS model trained on the real BUSI
+# training images on a CPU (its model card, `wavegms/pretrained/busi/README.md`, says how and
+# for how long), and eleven BUSI sample scans with their masks: nine lesions and two normal
+# scans. Here it segments them at 224 px. The baseline beside it is the constant mask of the
+# *other* samples, scored on each one in turn.
+#
+# Be honest about these images: the nine lesion scans are **validation** images of the
+# pretrained model. It never trained on them, but they chose its checkpoint, so its score on
+# them is optimistic. Its independent score, on the 130 BUSI test images that were never on
+# the training machine, is in the model card: Dice 0.745. When you have prepared BUSI
+# (`python -m data_download busi --root data`), the cell also evaluates it on that test split.
 
 # %%
 from IPython.display import display
 
-from wavegms.pretrained import list_pretrained, load_pretrained
 from wavegms.course.samples import load_samples
-from wavegms.engine.viz import plot_cases
+from wavegms.pretrained import list_pretrained, load_pretrained
 
 if "busi" in list_pretrained():
     pretrained = load_pretrained("busi", device=device)
     size = pretrained.config.image_size
     samples = load_samples("busi", image_size=size)
-    sample_images = torch.stack([s["image"] for s in samples])
-    sample_masks = torch.stack([s["mask"] for s in samples])
-    sample_probs = pretrained.predict(sample_images.to(device)).cpu()
+    sample_probs, sample_masks = predict_all(pretrained, samples, batch_size=4)
     sample_scores = segmentation_metrics(sample_probs, sample_masks)
-    print(f"pretrained BUSI model on {len(samples)} BUSI samples at {size} px:")
-    print(f"  mean Dice {sample_scores['dice'].mean():.3f}")
-    if constant_mask_prior is not None:  # each sample scored by the other samples' constant mask
-        others = [torch.cat([sample_masks[:i], sample_masks[i + 1 :]]) for i in range(len(samples))]
-        sample_prior = torch.cat(
-            [
-                prior_dice(*constant_mask_prior(o), sample_masks[i : i + 1])
-                for i, o in enumerate(others)
-            ]
-        )
-        print(f"  constant mask of the other samples: mean Dice {sample_prior.mean():.3f}")
-    shown = sample_scores["dice"].argsort(descending=True)[[0, len(samples) // 2, -1]].tolist()
-    display(
-        plot_cases(
-            [sample_images[i] for i in shown],
-            [sample_masks[i] for i in shown],
-            [sample_probs[i] > 0.5 for i in shown],
-            [samples[i]["name"] for i in shown],
-            [f"Dice {sample_scores['dice'][i]:.3f}" for i in shown],
-            row_labels=["best", "middle", "worst"],
-            title="The pretrained model on BUSI samples",
-        )
+    lesions = [i for i, s in enumerate(samples) if s["mask"].any()]
+    normal = [i for i in range(len(samples)) if i not in lesions]
+    print(f"pretrained BUSI model on the {len(samples)} BUSI samples at {size} px:")
+    print(f"  mean Dice {sample_scores['dice'].mean():.3f} over all {len(samples)}")
+    print(
+        f"  mean Dice {sample_scores['dice'][lesions].mean():.3f} over the {len(lesions)} lesions"
+    )
+    for i in normal:  # an empty truth: 1 for a correct "nothing here", 0 for a false alarm
+        found = (sample_probs[i] > 0.5).float().mean().item()
+        name, dice = samples[i]["name"], sample_scores["dice"][i]
+        print(f"  {name} (normal scan): Dice {dice:.0f}, {found:.1%} of it predicted as lesion")
+    others = [torch.cat([sample_masks[:i], sample_masks[i + 1 :]]) for i in range(len(samples))]
+    sample_prior = torch.cat(
+        [prior_dice(*constant_mask_prior(o), sample_masks[i : i + 1]) for i, o in enumerate(others)]
+    )
+    print(
+        f"  constant mask of the other samples: mean Dice {sample_prior[lesions].mean():.3f}"
+        " over the lesions"
     )
     if (session.data_dir / "busi").is_dir():  # the real test split, prepared by the student
         from wavegms.cli import main as wavegms_command
@@ -349,39 +444,98 @@ else:
     print("This installation has no pretrained BUSI model (wavegms.pretrained.list_pretrained()")
     print("is empty): update wavegms to get it.")
 
+# %% tags=["claims"]
+# claims: the samples hold 9 lesions and 2 normal scans, and the model beats the baseline
+if "busi" in list_pretrained():
+    assert len(lesions) == 9 and len(normal) == 2
+    assert sample_scores["dice"][lesions].mean() > sample_prior[lesions].mean() + 0.2
+
 # %% [markdown]
 # ## 4. Best and worst cases
 #
-# Means are made of individual images. Sorting the test images by Dice and looking at
-# both ends is the fastest way to learn what a model gets wrong: missed lesions, a
-# lesion found in the wrong place, a border leaking into similar tissue, a shadow
-# taken for a lesion. (Green: the truth; red: the prediction.)
+# Means are made of individual images. Sorting the images by Dice and looking at both ends
+# is the fastest way to learn what a model gets wrong: a missed lesion, a lesion found in the
+# wrong place, a border leaking into similar tissue, a shadow taken for a lesion? Below, the
+# pretrained model's best and worst lesion samples at 224 px (the normal scans are left out:
+# an empty truth scores 1 or 0 by rule, which says nothing about an outline). Green: the
+# truth; red: the prediction. "area" is the prediction's area as a share of the truth's:
+# above 100%, the prediction leaks out; below, it misses part of the lesion. (Evaluating a
+# model of your own on real data, `evaluate` drew the same figure for its test split, in
+# `cases.png` beside `summary.json`.)
 
 # %%
-from wavegms.engine.viz import plot_cases
 from wavegms.course.widgets import browse
+from wavegms.engine.viz import plot_cases
 
-test_items = build_datasets(config, run_dir)[0]["test"]  # the split saved with the run
-test = torch.utils.data.default_collate([test_items[i] for i in range(len(test_items))])
-test_probs = model.predict(test["image"]).cpu()
-per_image = segmentation_metrics(test_probs, test["mask"])
-order = per_image["dice"].argsort(descending=True).tolist()  # best first
+if "busi" in list_pretrained():
+    order = sorted(lesions, key=lambda i: -sample_scores["dice"][i].item())  # best first
 
+    def describe(i):
+        area = sample_scores["pred_size"][i] / sample_scores["target_size"][i]
+        dice, distance = sample_scores["dice"][i], sample_scores["hd95"][i]
+        return f"Dice {dice:.2f}, HD95 {distance:.0f} px, area {area:.0%}"
 
-def draw_cases(case=0):
-    chosen = [order[case], order[-1 - case]]
-    return plot_cases(
-        [test["image"][i] for i in chosen],
-        [test["mask"][i] for i in chosen],
-        [test_probs[i] > 0.5 for i in chosen],
-        [test["name"][i] for i in chosen],
-        [f"Dice {per_image['dice'][i]:.3f}, HD95 {per_image['hd95'][i]:.1f} px" for i in chosen],
-        row_labels=[f"best #{case + 1}", f"worst #{case + 1}"],
+    def draw_cases(case=0):
+        chosen = [order[case], order[-1 - case]]
+        return plot_cases(
+            [samples[i]["image"] for i in chosen],
+            [sample_masks[i] for i in chosen],
+            [sample_probs[i] > 0.5 for i in chosen],
+            [samples[i]["name"] for i in chosen],
+            [describe(i) for i in chosen],
+            row_labels=[f"best #{case + 1}", f"worst #{case + 1}"],
+        )
+
+    # The slider shows #1, #2, ... as the figure does; draw_cases receives 0, 1, ...
+    browse(draw_cases, {"case": [(f"#{k + 1}", k) for k in range(len(order) // 2)]})
+    for rank, i in enumerate(order, 1):
+        print(f"{rank}. {samples[i]['name']}: {describe(i)}")
+
+# %% [markdown]
+# ## 4b. The threshold, live
+#
+# A mask is the probability thresholded at 0.5, a convention. Move the slider: the masks of
+# the best, a middle and the worst lesion sample grow as the threshold falls and shrink as it
+# rises, and the curve on the right gives the mean Dice over the nine lesions at every
+# threshold, with its value at the one you chose (without widgets: 0.5).
+
+# %%
+from wavegms.engine.viz import overlay
+
+grid = [round(0.05 * k, 2) for k in range(1, 20)]  # 0.05, 0.1, ..., 0.95
+
+if "busi" in list_pretrained():
+    lesion_probs, lesion_masks = sample_probs[lesions], sample_masks[lesions] > 0.5
+    curve = [dice_iou(lesion_probs > t, lesion_masks)[0].mean().item() for t in grid]
+    shown = [order[0], order[len(order) // 2], order[-1]]
+
+    def draw_threshold(threshold=0.5):
+        fig, axes = plt.subplots(1, 4, figsize=(12, 3.4), width_ratios=[1, 1, 1, 1.3])
+        for ax, i in zip(axes, shown):
+            mask = sample_probs[i, 0] > threshold
+            dice = dice_iou(mask[None, None], sample_masks[i : i + 1] > 0.5)[0].item()
+            ax.imshow(overlay(samples[i]["image"], mask))
+            ax.contour(sample_masks[i, 0], levels=[0.5], colors="lime", linewidths=1)
+            ax.set_title(f"{samples[i]['name']}: Dice {dice:.2f}", fontsize=9)
+            ax.set_axis_off()
+        at = dice_iou(lesion_probs > threshold, lesion_masks)[0].mean().item()
+        axes[3].plot(grid, curve)
+        axes[3].plot([threshold], [at], "o", color="C3")
+        axes[3].set(xlabel="threshold", ylabel="mean Dice (9 lesions)", ylim=(0, 1))
+        axes[3].set_title(f"threshold {threshold}: mean Dice {at:.3f}", fontsize=9)
+        fig.tight_layout()
+        return fig
+
+    browse(
+        draw_threshold,
+        {"threshold": [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9]},
+        static={"threshold": 0.5},
     )
-
-
-# The slider shows #1, #2, ... as the figure does; draw_cases receives 0, 1, ...
-browse(draw_cases, {"case": [(f"#{k + 1}", k) for k in range(max(1, len(order) // 2))]})
+    best_t = grid[max(range(len(grid)), key=curve.__getitem__)]
+    print(
+        f"mean Dice over the lesions: {curve[grid.index(0.5)]:.3f} at 0.5, "
+        f"{max(curve):.3f} at best ({best_t})"
+    )
 
 # %% [markdown]
 # ## 5. Cross-domain: the same model elsewhere
@@ -421,12 +575,10 @@ class OtherScanner(torch.utils.data.Dataset):
 
 def score(model, items):
     """Mean per-image metrics of `model` on `items` (the evaluation loop, in small)."""
-    parts = []
-    for batch in torch.utils.data.DataLoader(items, batch_size=16):
-        parts.append(segmentation_metrics(model.predict(batch["image"]), batch["mask"]))
-    return summarize({key: torch.cat([p[key] for p in parts]) for key in parts[0]})
+    return summarize(segmentation_metrics(*predict_all(model, items)))
 
 
+test_items = splits["test"]
 n = len(test_items)
 domains = {f"{session.dataset} (test split)": summary}
 if session.synthetic:
@@ -459,103 +611,123 @@ ax.invert_yaxis()
 ax.set(xlabel="mean Dice", xlim=(0, 1), title="The domain gap")
 plt.show()
 
+# %% tags=["claims"]
+# claims: in the synthetic run, the other scanner costs a clear part of the score and the
+# other modality costs more
+if session.synthetic:
+    own, scanner, modality = (r["dice_mean"] for r in domains.values())
+    assert scanner < own - 0.1 and modality < scanner, domains
+
 # %% [markdown]
-# Read the numbers with care. In the synthetic quick run, another scanner's brightness,
-# contrast and sharpness cost little: the synthetic lesion stays the darkest, smoothest
-# region of the image, which is what the model learned to find. Real scanners differ
-# in more ways (speckle size, artefacts, the patients themselves), which is why BUSI ->
-# BUS costs GMS several points. A new modality costs almost everything: nothing in
-# the training data looked like an instrument in a colon. Augmentation narrows the gap
-# for the changes it imitates; only data from the new domain closes it.
+# Read the numbers with care. In the synthetic quick run, another scanner's blur, brightness
+# and contrast alone cost a clear part of the score (more than 0.1 of Dice; the cell above
+# checks it): the model learned the contrast and texture of one "machine", and a gentle change
+# of both moves its outlines. Real scanners differ in more ways (speckle size, artefacts, the
+# patients themselves), which is why BUSI -> BUS costs GMS points too. A new modality costs
+# more still: nothing in the training data looked like an instrument in a colon. Augmentation
+# narrows the gap for the changes it imitates; only data from the new domain closes it.
 #
 # ## 6. Reporting honestly
 #
 # - Select the checkpoint on validation data, evaluate the test split once (03, 04).
+# - Say which images chose the checkpoint: the BUSI samples above chose the pretrained
+#   model's, so its score on them is optimistic; its test score is in its model card.
 # - Report mean +- std over images and the pooled Dice; say how empty masks count.
 # - Report HD95 in pixels *at a stated resolution* (224 px in the paper).
 # - Compare with published numbers only when the protocol matches (the GMS and
 #   Wave-GMS tables select on the test split).
 
 # %% [markdown]
-# ### Exercise 1
+# ### Exercise 3
 #
-# The threshold 0.5 is a convention. Sweep it from 0.1 to 0.9 (steps of 0.1) on the test
-# probabilities computed above: how much does the mean Dice change? Would choosing the
-# best threshold on the test split be fair?
+# The threshold 0.5 is a convention, and section 4b showed that it moves the pretrained
+# model's masks. Sweep it from 0.1 to 0.9 (steps of 0.1) for **your** model on its test split:
+# `test_probs` and `test_masks` (section 3b) hold its probabilities and masks. How much does the
+# mean Dice change? Would choosing the best threshold on the test split be fair?
 #
 # Write your answer in the next cell; the cell after it checks it.
 
 # %% tags=["solution"]
 means = ...  # the mean test Dice at thresholds 0.1, 0.2, ..., 0.9 (9 numbers)
 # BEGIN SOLUTION
-thresholds = torch.linspace(0.1, 0.9, 9)
-means = [dice_iou(test_probs > t, test["mask"] > 0.5)[0].mean().item() for t in thresholds]
+thresholds = [round(0.1 * k, 1) for k in range(1, 10)]
+means = [dice_iou(test_probs > t, test_masks > 0.5)[0].mean().item() for t in thresholds]
 for t, m in zip(thresholds, means):
     print(f"threshold {t:.1f}: mean Dice {m:.3f}")
 # END SOLUTION
 
 # %% tags=["check"]
-from wavegms.course.exercises import check, close
+from wavegms.course.exercises.evaluation import check_threshold_sweep
 
-reference = [
-    segmentation_metrics((test_probs > t).float(), test["mask"].float())["dice"].mean()
-    for t in torch.linspace(0.1, 0.9, 9)
-]
-check("Exercise 1", means, lambda answer: close(torch.tensor(answer), torch.stack(reference)))
+check_threshold_sweep(means, test_probs, test_masks)
 
-# %% [markdown] tags=["solution"]
-# **Answer.** The Dice usually changes little around 0.5 because the decoder produces confident
-# probabilities (close to 0 or 1) except along borders; the best threshold shifts the
-# borders by a pixel or so. Choosing it on the **test** split would be the same
-# mistake as choosing the checkpoint there: pick it on the validation split, then
-# apply it to the test split once.
+# %%
+sweep = [dice_iou(test_probs > k / 10, test_masks > 0.5)[0].mean().item() for k in range(1, 10)]
+best = max(range(9), key=sweep.__getitem__)
+print(f"your model's mean test Dice: {sweep[0]:.3f} at 0.1, {sweep[4]:.3f} at 0.5, ", end="")
+print(f"{sweep[8]:.3f} at 0.9; the best of the nine: {sweep[best]:.3f} at {(best + 1) / 10}")
+
+# %% tags=["claims"]
+# claims: the quick model's Dice moves a lot with the threshold (the answer below says so)
+if QUICK and session.synthetic:
+    assert max(sweep) - min(sweep) > 0.1, sweep
 
 # %% [markdown]
-# ### Exercise 2
+# <details><summary><b>Show the answer</b> (try first!)</summary>
+#
+# The cell above prints how much your model's mean Dice depends on the threshold. A model whose
+# probabilities are confident (close to 0 or 1 except along borders) barely changes; an
+# undertrained one, like the quick model, produces many probabilities in between, and its Dice
+# moves a lot. Choosing the threshold on the **test** split would be the same mistake as
+# choosing the checkpoint there: the test images would help tune the model, and the score
+# would be optimistic. Pick it on the validation split, then apply it to the test split once.
+#
+# </details>
+
+# %% [markdown]
+# ### Exercise 4
 #
 # Build two predictions where the **mean** Dice and the **pooled** Dice disagree
-# strongly: a large lesion segmented well and a tiny lesion missed completely (use
-# `disk` from section 1, `segmentation_metrics` and `summarize`). Which number describes a
-# screening tool better?
+# strongly: a large lesion segmented well and a tiny lesion (at least ten times smaller)
+# missed completely. Use `disk` from section 1; the answer is the predicted masks and the
+# true masks of the two images. Which number describes a screening tool better?
 #
-# Write your answer in the next cell; the cell after it checks it.
+# Write your answer in the next cell; the cell after it checks it (it computes both Dice
+# from your masks).
 
 # %% tags=["solution"]
-totals = ...  # summarize(segmentation_metrics(...)) of the two cases
+preds = truths = ...  # each [2, 1, 64, 64] bool: the large lesion first, the tiny one second
 # BEGIN SOLUTION
-big_truth, big_pred = disk(32, 32, 20), disk(33, 32, 20)
-tiny_truth, tiny_pred = disk(10, 10, 3), torch.zeros_like(disk(10, 10, 3))
-results = segmentation_metrics(
-    torch.cat([big_pred, tiny_pred]).float(), torch.cat([big_truth, tiny_truth]).float()
-)
-totals = summarize(results)
-print(f"per image: {results['dice'].tolist()}")
+truths = torch.cat([disk(32, 32, 20), disk(10, 10, 3)])
+preds = torch.cat([disk(33, 32, 20), torch.zeros_like(disk(10, 10, 3))])
+totals = summarize(segmentation_metrics(preds.float(), truths.float()))
 print(f"mean Dice {totals['dice_mean']:.3f} vs pooled Dice {totals['dice_pooled']:.3f}")
 # END SOLUTION
 
 # %% tags=["check"]
-check(
-    "Exercise 2",
-    totals,
-    lambda answer: (
-        answer["dice_pooled"] - answer["dice_mean"] > 0.3
-        or "make the large lesion right and miss the tiny one entirely"
-    ),
-)
+from wavegms.course.exercises.evaluation import check_mean_vs_pooled
 
-# %% [markdown] tags=["solution"]
-# **Answer.** The pooled Dice counts pixels, so the large lesion dominates and the result looks
-# good (~0.95); the mean Dice counts images, and the missed lesion pulls it to ~0.48.
-# For screening, a missed small lesion is a failure of the whole image, so the
+check_mean_vs_pooled((preds, truths))
+
+# %% [markdown]
+# <details><summary><b>Show the answer</b> (try first!)</summary>
+#
+# The pooled Dice counts pixels, so the large lesion dominates and the result looks good; the
+# mean Dice counts images, and the missed lesion pulls it to about half (the check printed
+# both). For screening, a missed small lesion is a failure of the whole image, so the
 # per-image mean (and the count of misses) is the more honest summary.
+#
+# </details>
 
 # %% [markdown]
 # ## Summary
 #
-# - Dice and IoU measure overlap (and rank alike); HD95 measures outline distance.
+# - Dice and IoU (E8) measure overlap (and rank alike); HD95 (E9) measures outline distance.
 # - Empty masks need explicit rules; ours score correct emptiness as perfect and
 #   misses as worst.
-# - Look at distributions and at the worst cases, not only at the mean.
+# - Look at distributions and at the worst cases, not only at the mean; say which images
+#   chose the model.
+# - The threshold is part of the model: choose it on validation data, like the checkpoint.
 # - Domain shift costs accuracy; measure it before trusting a model elsewhere.
 #
 # Last: **05 · Inference on your images** runs the model on image files of any size.

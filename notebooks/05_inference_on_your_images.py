@@ -8,12 +8,12 @@
 # image files: yours (`IMAGES`, or `UPLOAD = True` in Colab) or a few example files
 # written for you. Everything runs on a CPU.
 #
-# **In the paper.** This notebook teaches inference: the encoder's mean, the LMM's last head and the frozen decoder, thresholded at 0.5. [docs/paper_map.md](https://github.com/wavegms/wavegms/blob/main/docs/paper_map.md) names the paper's section and
-# equation for each function it uses.
+# **In the paper.** This notebook teaches inference: the encoder's mean, the LMM's last head and the frozen decoder, thresholded at 0.5. [docs/paper_map.md](https://github.com/wavegms/wavegms/blob/main/docs/paper_map.md) follows the paper's pipeline step by step, names the function that implements each step, and numbers the equations written out in these notebooks (E1-E9).
 #
 # **Learning objectives.** After this notebook you can:
 # - load a trained checkpoint and segment image files of any size and format
 # - follow what happens to an image on its way through the model and back
+# - score predictions against true masks, and write flip test-time augmentation yourself
 # - write masks, probability maps and overlays, from Python or the command line
 # - estimate the cost per image on a CPU, and know the limits of a trained model
 #
@@ -120,7 +120,9 @@ print(f"model from {run_dir}, input size {model.config.image_size} px, on {model
 # Any PNG, JPEG, BMP or TIFF works, grey or colour, of any size. Without images of your
 # own, we write three example files that look like what the model was trained on: for
 # a synthetic run, new synthetic ultrasound images saved at odd sizes; for a real
-# dataset, three images of its test split, copied at their original size.
+# dataset, three images of its test split, copied at their original size. Their true masks
+# go into a `masks/` folder beside them (same names), so that the predictions can be scored;
+# a folder of your own images with such a `masks/` folder is scored the same way.
 
 # %%
 if IN_COLAB and UPLOAD:
@@ -133,9 +135,9 @@ if IN_COLAB and UPLOAD:
     inputs = [uploads]
 elif IMAGES:
     inputs = [IMAGES] if isinstance(IMAGES, str | Path) else list(IMAGES)
-else:  # example files, in a folder of their own per dataset
+else:  # example files, in a folder of their own per dataset, their true masks in masks/
     examples = session.out_dir / "examples" / session.dataset
-    examples.mkdir(parents=True, exist_ok=True)
+    (examples / "masks").mkdir(parents=True, exist_ok=True)
     if session.synthetic:
         new = SyntheticDataset(3, image_size=160, kind="ultrasound", seed=SEED + 100)
         sizes = [(240, 160), (160, 160), (180, 270)]  # width x height, not the model's
@@ -144,10 +146,15 @@ else:  # example files, in a folder of their own per dataset
             suffix = "jpg" if i == 1 else "png"
             resized = Image.fromarray(pixels).resize(size, Image.BILINEAR)
             resized.save(examples / f"example_{i}.{suffix}")
+            mask = Image.fromarray((item["mask"][0].numpy() * 255).astype(np.uint8))
+            mask.resize(size, Image.NEAREST).save(examples / "masks" / f"example_{i}.png")
     else:  # three test images the model has never seen, at their original size
         root = session.data_dir / session.dataset
         for name in Splits.load(run_dir / "splits.json").test[:3]:
-            shutil.copy(SegmentationDataset(root, names=[name]).image_path(0), examples)
+            item = SegmentationDataset(root, names=[name])
+            shutil.copy(item.image_path(0), examples)
+            mask = item.mask_path(0)
+            shutil.copy(mask, examples / "masks" / f"{item.image_path(0).stem}{mask.suffix}")
     inputs = [examples]
 print("inputs:", [str(p) for p in inputs])
 
@@ -158,6 +165,8 @@ print("inputs:", [str(p) for p in inputs])
 # resizes the **probabilities** back to the file's own size (smooth borders, rather than
 # blocky upscaled masks), thresholds at 0.5 and writes `<name>.png` (0 / 255), plus the
 # probability map and an overlay on request. Unreadable files are reported and skipped.
+# Where a true mask is known, the prediction is scored against it: the Dice in the titles,
+# the true outline in green.
 
 # %%
 out = session.out_dir / "my_predictions"
@@ -166,21 +175,49 @@ print(report)
 for file, reason in report.failed:
     print("skipped", file, "-", reason)
 
+from wavegms.engine.metrics import dice_iou
+
+
+def true_mask(stem):
+    """The true mask [1, 1, H, W] of the input file named `stem`, from a masks/ folder beside
+    the inputs; None when there is none."""
+    folders = [Path(p) / "masks" for p in inputs if Path(p).is_dir()]
+    found = [m for folder in folders for m in sorted(folder.glob(f"{stem}.*"))]
+    return torch.from_numpy(np.asarray(Image.open(found[0])) > 127)[None, None] if found else None
+
+
 rows = len(report.written)
+example_dice = {}
 fig, axes = plt.subplots(rows, 3, figsize=(9, 3 * rows), squeeze=False)
 for row, mask_path in enumerate(report.written):
     stem = mask_path.stem
     probability = np.asarray(Image.open(out / f"{stem}_prob.png")) / 255
+    predicted = np.asarray(Image.open(mask_path))
+    truth = true_mask(stem)
+    scored = ""
+    if truth is not None:
+        predicted_t = torch.from_numpy(predicted > 127)[None, None]
+        example_dice[stem] = dice_iou(predicted_t, truth)[0].item()
+        scored = f", Dice {example_dice[stem]:.2f}"
+        axes[row, 0].contour(truth[0, 0], levels=[0.5], colors="lime", linewidths=1)
     panels = [
-        (np.asarray(Image.open(out / f"{stem}_overlay.png")), f"{stem}: overlay"),
+        (np.asarray(Image.open(out / f"{stem}_overlay.png")), f"{stem}: overlay{scored}"),
         (probability, f"probability {probability.shape[1]}x{probability.shape[0]}"),
-        (np.asarray(Image.open(mask_path)), f"mask ({(probability > 0.5).mean():.1%} of pixels)"),
+        (predicted, f"mask ({(probability > 0.5).mean():.1%} of pixels)"),
     ]
     for ax, (picture, title) in zip(axes[row], panels):
         ax.imshow(picture, cmap="gray")
         ax.set_title(title, fontsize=8)
         ax.set_axis_off()
 plt.show()
+for stem, dice in example_dice.items():
+    print(f"{stem}: Dice {dice:.3f} against its true mask")
+if example_dice:
+    print(f"mean Dice {np.mean(list(example_dice.values())):.3f} over {len(example_dice)} images")
+
+# %% [markdown]
+# The titles say how well each predicted outline (red) matches the true one (green). Section 2b
+# shows what a model trained on real scans does on real ones.
 
 # %% [markdown]
 # ## 2b. Real ultrasound with the pretrained model
@@ -188,12 +225,15 @@ plt.show()
 # The quick model only knows synthetic images. For real breast ultrasound, use the model
 # wavegms ships, trained on BUSI (`wavegms predict --pretrained busi IMAGES --out DIR` does
 # the same from the command line). Here it segments three of the BUSI sample files that
-# come with wavegms, at their own size, and we score them against their masks.
+# come with wavegms, at their own size, and we score them against their masks. These samples
+# are **validation** images of the pretrained model: it never trained on them, but they chose
+# its checkpoint, so its score on them is optimistic. Its independent score, on the 130 BUSI
+# test images it never saw, is in its model card (`wavegms/pretrained/busi/README.md`: Dice
+# 0.745).
 
 # %%
-from wavegms.engine.metrics import dice_iou
-from wavegms.pretrained import list_pretrained, load_pretrained
 from wavegms.course.samples import load_samples, samples_dir
+from wavegms.pretrained import list_pretrained, load_pretrained
 
 if "busi" in list_pretrained():
     pretrained = load_pretrained("busi", device=device)
@@ -203,15 +243,17 @@ if "busi" in list_pretrained():
     real_report = predict_files(pretrained, real_files, real_out, save_overlay=True, progress=False)
     print(real_report)
     fig, axes = plt.subplots(1, len(real), figsize=(3.2 * len(real), 3.4), squeeze=False)
+    real_dice = []
     for ax, item, mask_path in zip(axes[0], real, real_report.written):
         predicted = torch.from_numpy(np.asarray(Image.open(mask_path)) > 127)[None, None]
-        dice = dice_iou(predicted, item["mask"][None] > 0.5)[0].item()
+        real_dice.append(dice_iou(predicted, item["mask"][None] > 0.5)[0].item())
         ax.imshow(np.asarray(Image.open(real_out / f"{mask_path.stem}_overlay.png")))
         ax.contour(item["mask"][0], levels=[0.5], colors="lime", linewidths=1)
-        ax.set_title(f"{item['name']}: Dice {dice:.2f}", fontsize=9)
+        ax.set_title(f"{item['name']}: Dice {real_dice[-1]:.2f}", fontsize=9)
         ax.set_axis_off()
     fig.suptitle("pretrained BUSI model (red) and the true outline (green)", fontsize=9)
     plt.show()
+    print(f"mean Dice {np.mean(real_dice):.3f} on these {len(real)} validation samples")
 else:
     print("This installation has no pretrained BUSI model (wavegms.pretrained.list_pretrained()")
     print("is empty): update wavegms to get it.")
@@ -322,10 +364,11 @@ arguments = ["predict", "--checkpoint", str(run_dir), *map(str, inputs), "--out"
 status = wavegms_command([*arguments, "--no-progress"])
 print("exit status", status)
 
+
 # %% [markdown]
 # ## 6. Know the limits
 #
-# - A model knows only the domain it was trained on. The quick model has seen 32
+# - A model knows only the domain it was trained on. The quick model has seen a few dozen
 #   synthetic ultrasound images: it will not segment your photos, and a BUSI model is
 #   not a skin-lesion model. Check the modality, the view and the resolution first.
 # - The probability is a score, not a calibrated confidence.
@@ -333,77 +376,88 @@ print("exit status", status)
 #   output for a clinical decision.
 
 # %% [markdown]
-# ### Exercise 1
+# ### Exercise 1: flip test-time augmentation
 #
-# **Test-time augmentation.** Predict each example image and its horizontal mirror,
-# flip the second prediction back, and average the two probabilities. What fraction of
-# each image's pixels changes label? When could this help?
+# Predict each image and its left-right mirror, mirror the second prediction back, and
+# average the two probabilities: `predict_flipped(model, images)`, for a batch `[B, 3, S, S]`
+# at the model's size (`torch.flip` or `images.flip(-1)` mirrors the last axis). The check
+# compares your function with the average it computes on two asymmetric images. Then: what
+# fraction of each example image's pixels changes label? When could this help?
 #
 # Write your answer in the next cell; the cell after it checks it.
 
 # %% tags=["solution"]
-changed = ...  # per image in `pictures`: the fraction of pixels whose label changes
-# BEGIN SOLUTION
-changed = []
-for k, picture in enumerate(pictures):
-    x = to_model_input(picture, model.config.image_size)[None]
-    plain = model.predict(x)
-    mirrored = model.predict(x.flip(-1)).flip(-1)
+def predict_flipped(model, images):
+    """Flip test-time augmentation: images [B, 3, S, S] in [0, 1] -> [B, 1, S, S] in [0, 1]."""
+    plain = ...  # model.predict of the images
+    mirrored = ...  # model.predict of the mirrored images, mirrored back
+    averaged = ...
+    # BEGIN SOLUTION
+    plain = model.predict(images)
+    mirrored = model.predict(images.flip(-1)).flip(-1)
     averaged = (plain + mirrored) / 2
-    changed.append(((plain > 0.5) != (averaged > 0.5)).float().mean().item())
-    print(f"image {k}: {changed[-1]:.2%} of pixels change label with flip averaging")
+    # END SOLUTION
+    return averaged
+
+
+# BEGIN SOLUTION
+for picture, file in zip(pictures, files):
+    x = to_model_input(picture, model.config.image_size)[None]
+    changed = (model.predict(x) > 0.5) != (predict_flipped(model, x) > 0.5)
+    print(f"{file.name}: {changed.float().mean():.2%} of pixels change label with flip averaging")
 # END SOLUTION
 
 # %% tags=["check"]
-from wavegms.course.exercises import check, close
+from wavegms.course.exercises.inference import check_flip_tta
 
-check(
-    "Exercise 1",
-    changed,
-    lambda answer: (
-        (len(answer) == len(pictures) and all(0 <= float(c) <= 1 for c in answer))
-        or f"one fraction per image ({len(pictures)}), each between 0 and 1"
-    ),
-)
+check_flip_tta(predict_flipped, model)
 
-# %% [markdown] tags=["solution"]
-# **Answer.** The two predictions differ a little (the network is not exactly symmetric), mostly
-# along borders; averaging them smooths those disagreements and often gains a fraction
-# of a Dice point for the price of a second forward pass. It helps most when the model
-# is uncertain (small data, borderline cases) and costs twice the time.
+# %% [markdown]
+# <details><summary><b>Show the answer</b> (try first!)</summary>
+#
+# A network is not exactly symmetric, so the mirrored image gives a slightly different
+# probability map. A label changes only where the two predictions fall on different sides
+# of 0.5 after averaging: where the model is unsure (the solution prints how many pixels
+# that is for each example). Averaging smooths those disagreements; it can help most where
+# the model is uncertain (small data, borderline cases), and it costs a second forward
+# pass. Whether it helps is an empirical question: measure it on validation data.
+#
+# </details>
 
 # %% [markdown]
 # ### Exercise 2
 #
-# Feed the model something it has never seen: a constant grey image, and random noise.
-# What does it predict, and what does this tell you about using it on the wrong images?
+# Feed the model something it has never seen: a flat grey image, and random noise
+# (`strange_images` below makes both at the model's size). What fraction of each does it
+# call foreground, and what does this tell you about using it on the wrong images?
 #
 # Write your answer in the next cell; the cell after it checks it.
 
 # %% tags=["solution"]
-found = ...  # [2]: the fraction of pixels called foreground on the grey image, on the noise
+from wavegms.course.exercises.inference import strange_images
+
+unlike = strange_images(model.config.image_size)  # [2, 3, S, S]: flat grey, then noise
+found = ...  # [2]: the fraction of pixels called foreground (> 0.5) on each
 # BEGIN SOLUTION
-size = model.config.image_size
-strange = torch.stack([torch.full((3, size, size), 0.5), torch.rand(3, size, size)])
-found = (model.predict(strange) > 0.5).float().mean((1, 2, 3))
+found = (model.predict(unlike) > 0.5).float().mean((1, 2, 3))
 print(f"grey image: {found[0]:.1%} of pixels called foreground; noise: {found[1]:.1%}")
 # END SOLUTION
 
 # %% tags=["check"]
-check(
-    "Exercise 2",
-    found,
-    lambda answer: (
-        (len(answer) == 2 and all(0 <= float(f) <= 1 for f in answer))
-        or "two fractions, each between 0 and 1"
-    ),
-)
+from wavegms.course.exercises.inference import check_strange_images
 
-# %% [markdown] tags=["solution"]
-# **Answer.** The model always answers: it has no notion of "this is not an ultrasound image". On a
-# flat image it typically predicts nothing or a blob; on noise, arbitrary shapes. A
-# segmentation model needs a human (or another model) to check that its input belongs
-# to its domain.
+check_strange_images(found, model)
+
+# %% [markdown]
+# <details><summary><b>Show the answer</b> (try first!)</summary>
+#
+# Whatever the fractions are (the check printed them), they are an answer: the model has no
+# output for "this is not an ultrasound image". An empty prediction on the grey image or the
+# noise is not a judgement that the input is wrong, only what the model makes of those
+# pixels; another unlike image may give a confident blob. A segmentation model needs a human
+# (or another model) to check that its input belongs to its domain.
+#
+# </details>
 
 # %% [markdown]
 # ## The end of the course

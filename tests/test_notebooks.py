@@ -103,8 +103,23 @@ def test_notebook_states_objectives_times_and_exercises_with_checks(name):
     ]
     assert solutions, "every notebook has exercises with worked solutions"
     for index in solutions:  # each answer is checked by the next cell, in both editions
-        calls = re.search(r"\bcheck(_\w+)?\(", notebook.cells[index + 1].source)
-        assert "check" in tags[index + 1] and calls, notebook.cells[index + 1].source
+        source = notebook.cells[index + 1].source
+        assert "check" in tags[index + 1] and re.search(r"\bcheck\w*\(", source), source
+
+
+def test_the_notebooks_disclose_the_samples_and_quote_the_model_cards_test_score():
+    """03-05 show the pretrained model on the BUSI samples, which selected its checkpoint: they
+    say so, and quote its independent test score as its model card states it."""
+    card = (REPO / "wavegms" / "pretrained" / "busi" / "README.md").read_text()
+    (score,) = re.findall(r"^\| GMS test, 130, [^|]*\| ([\d.]+) \|", card, re.M)
+    for name in (
+        "03_lmm_training.ipynb",
+        "04_evaluation.ipynb",
+        "05_inference_on_your_images.ipynb",
+    ):
+        markdown = [c.source for c in _read(name).cells if c.cell_type == "markdown"]
+        text = " ".join(" ".join(markdown).split())
+        assert f"Dice {score}" in text and "**validation** images" in text, name
 
 
 # ---- the runner, without running anything ---------------------------------------------------
@@ -158,6 +173,30 @@ def test_ensure_trained_resumes_through_train_and_refuses_other_settings(tmp_pat
     (tmp_path / "last" / TRAINING_STATE).touch()  # a run that finished an epoch
     with pytest.raises(ValueError, match="Cannot change image_size: 32 -> 64"):
         course.ensure_trained(preset("quick", image_size=64), tmp_path)
+
+
+def test_ensure_trained_reuses_a_finished_run_in_the_words_of_a_notebook(
+    tmp_path, monkeypatch, capsys
+):
+    from wavegms.course import session as course_session
+    from wavegms.engine.checkpoint import LOG, TRAIN_CONFIG, TRAINING_STATE
+    from wavegms.engine.config import preset
+
+    config = preset("quick", image_size=32, epochs=2)
+    config.save(tmp_path / TRAIN_CONFIG)
+    (tmp_path / "last").mkdir()
+    (tmp_path / "last" / TRAINING_STATE).touch()
+    (tmp_path / LOG).write_text('{"epoch": 1}\n{"epoch": 2}\n')
+
+    def never(*_args, **_kwargs):
+        raise AssertionError("a finished run is not trained again")
+
+    monkeypatch.setattr(course_session, "train", never)
+    assert course.ensure_trained(config, tmp_path) == tmp_path
+    printed = capsys.readouterr().out
+    assert "Reusing the finished run" in printed and "--" not in printed, printed
+    with pytest.raises(ValueError, match="Cannot change image_size"):  # still refused
+        course.ensure_trained(preset("quick", image_size=64, epochs=2), tmp_path)
 
 
 def test_browse_draws_one_static_figure_without_widgets(monkeypatch):
@@ -342,6 +381,19 @@ def test_what_the_notebooks_say_matches_what_they_show(executed_course):
         assert claims and all(c.execution_count for c in claims), stem
     # 04: HD95 is defined as MONAI computes it (the larger directed 95th percentile).
     assert "HD95 by hand equals wavegms.engine.metrics.hd95: True" in printed["04_evaluation"]
+    # 03-05: the claims cells ran (an assertion that failed would be an error output), a check
+    # cell shows its verdict once (printed, not echoed), and 05 scores its examples.
+    for stem in ("03_lmm_training", "04_evaluation", "05_inference_on_your_images"):
+        cells = nbformat.read(out / f"{stem}.ipynb", as_version=4).cells
+        assert _tagged(nbformat.v4.new_notebook(cells=cells), "claims"), f"{stem}: no claims"
+        for cell in _tagged(nbformat.v4.new_notebook(cells=cells), "check"):
+            assert not [o for o in cell.outputs if o.output_type == "execute_result"], cell.source
+    scored = re.findall(
+        r"^(example_\d): Dice ([\d.]+) against its true mask",
+        printed["05_inference_on_your_images"],
+        re.M,
+    )
+    assert [name for name, _ in scored] == ["example_0", "example_1", "example_2"], scored
     # 03: the curves are drawn once, and no cell prints a module listing.
     notebook = nbformat.read(out / "03_lmm_training.ipynb", as_version=4)
     tagged = [c for c in notebook.cells if {"train", "curves"} & set(c.metadata.get("tags", []))]

@@ -25,3 +25,11 @@ def assert_rejects(capsys: Any, run: Callable[..., None], *args: Any, reason: st
     """``run(*args)`` says "not quite", and its line names ``reason``."""
     said, text = verdict(capsys, run, *args)
     assert (said, reason in text) == ("not quite", True), f"{said}: {text}"
+
+
+def verdict_of(capsys: Any, check: Callable[..., Any], *args: Any) -> str:  # noqa: ANN401
+    """The verdict line that ``check(*args)`` prints; it must print exactly one line and
+    return None, so that a notebook's check cell shows its verdict once."""
+    assert check(*args) is None, "a check returns nothing: the cell does not echo it"
+    (line,) = capsys.readouterr().out.splitlines()
+    return line

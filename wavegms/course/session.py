@@ -25,11 +25,12 @@ import torch
 from diffusers import AutoencoderTiny
 
 from ..data import SegmentationDataset, SyntheticDataset
-from ..engine.checkpoint import LOG, TRAIN_CONFIG
-from ..engine.config import RESUMABLE, SOURCES, TrainConfig, preset
+from ..engine.checkpoint import LOG, TRAIN_CONFIG, resolve_config
+from ..engine.config import SOURCES, TrainConfig, preset
 from ..engine.train import train
 from ..utils.device import get_device
 from .notebooks import default_out_dir, resolve_data_dir
+from .widgets import widgets_available
 
 # ---- what the notebooks share ------------------------------------------------------------------
 
@@ -202,24 +203,34 @@ def ensure_trained(
     *,
     tiny_vae: AutoencoderTiny | None = None,
     callbacks: Sequence[Any] | None = None,
-    progress: bool = True,
+    progress: bool | None = None,
 ) -> Path:
     """A run of ``config`` in ``run_dir``, trained only as far as needed. Returns ``run_dir``.
 
-    An empty folder gets a new run. A folder holding a run is continued with
-    ``train(config, run_dir, resume=True)``: a finished run of the same settings is reused as
-    it is (so notebook 04 evaluates what 03 trained, and running a notebook twice trains
-    once), an interrupted one goes on from its last epoch. What may differ from the saved run
-    is what :data:`wavegms.engine.config.RESUMABLE` allows; any other difference is refused with a
-    message, never overwritten.
+    An empty folder gets a new run. A folder holding a run of the same settings is reused as
+    it is when it has finished (so notebook 04 evaluates what 03 trained, and running a
+    notebook twice trains once), and an interrupted one goes on from its last epoch
+    (``train(config, run_dir, resume=True)``). What may differ from the saved run is what
+    :data:`wavegms.engine.config.RESUMABLE` allows; any other difference is refused with a
+    message, never overwritten. What it prints speaks of the notebook's parameters, not of
+    command-line flags. ``progress``: progress bars, or one line per epoch; None: bars where
+    they render live (a Jupyter kernel with widgets), lines in a headless run, whose saved
+    notebook would keep a bar's first state ("0%") for good.
     """
     run_dir = Path(run_dir)
+    progress = widgets_available() if progress is None else progress
     resume = (run_dir / TRAIN_CONFIG).is_file()
     if resume:
-        print(
-            f"Continuing the run in {run_dir} (a finished run is reused; delete the folder to "
-            f"train again; settings that may differ: {', '.join(RESUMABLE)})."
-        )
+        wanted = resolve_config(config, run_dir, resume=True)  # refuses other settings
+        history = read_history(run_dir) if (run_dir / LOG).is_file() else []
+        done = history[-1]["epoch"] if history else 0
+        if done >= wanted.epochs:
+            print(
+                f"Reusing the finished run in {run_dir} ({done} epochs): delete the folder to "
+                "train again."
+            )
+            return run_dir
+        print(f"Continuing the run in {run_dir} after epoch {done} of {wanted.epochs}.")
     else:
         print(f"Training a new run in {run_dir} ({config.epochs} epochs).")
     train(config, run_dir, resume=resume, progress=progress, callbacks=callbacks, tiny_vae=tiny_vae)

@@ -73,7 +73,9 @@ class PredictReport:
     renamed: list[tuple[Path, Path]] = field(default_factory=list)
 
     def __str__(self) -> str:
-        return f"{len(self.written)} masks written, {len(self.failed)} images failed"
+        written, failed = len(self.written), len(self.failed)
+        masks, images = "mask" if written == 1 else "masks", "image" if failed == 1 else "images"
+        return f"{written} {masks} written, {failed} {images} failed"
 
 
 def expand_inputs(paths: Iterable[str | Path]) -> list[Path]:
