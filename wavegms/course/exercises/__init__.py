@@ -111,10 +111,16 @@ def describe(value: Any) -> str:  # noqa: ANN401
 
 
 def _passed(verdict: Any) -> bool:  # noqa: ANN401
-    # True, or a numpy / torch boolean scalar that is true (e.g. `np.isclose(a, b)`).
+    # True, or a numpy / torch boolean holding one value that is true (e.g. `np.isclose(a, b)`,
+    # `torch.tensor([3.0]) == 3`); several booleans are no verdict.
     if verdict is True:
         return True
-    return getattr(verdict, "ndim", None) == 0 and verdict.item() is True
+    if "bool" not in str(getattr(verdict, "dtype", "")):
+        return False
+    try:
+        return verdict.item() is True
+    except (ValueError, RuntimeError):  # more than one value
+        return False
 
 
 def _reason(error: Exception) -> str:
