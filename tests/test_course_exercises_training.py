@@ -14,6 +14,17 @@ from wavegms.course.exercises.answers import RETURNED_NOTHING
 from wavegms.engine.schedule import lr_factor
 from wavegms.losses import WaveGMSLoss
 
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """These tensors are tiny: one thread runs them fastest, and a second one only waits on a
+    busy machine (a step at 16 px took 0.1 s on one thread and 20 s on two, on a loaded CPU)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 # ---- the attention ---------------------------------------------------------------------------
 
 
