@@ -384,9 +384,10 @@ def test_what_the_notebooks_say_matches_what_they_show(executed_course):
     # 03-05: the claims cells ran (an assertion that failed would be an error output), a check
     # cell shows its verdict once (printed, not echoed), and 05 scores its examples.
     for stem in ("03_lmm_training", "04_evaluation", "05_inference_on_your_images"):
-        cells = nbformat.read(out / f"{stem}.ipynb", as_version=4).cells
-        assert _tagged(nbformat.v4.new_notebook(cells=cells), "claims"), f"{stem}: no claims"
-        for cell in _tagged(nbformat.v4.new_notebook(cells=cells), "check"):
+        executed = nbformat.read(out / f"{stem}.ipynb", as_version=4)
+        if stem != "05_inference_on_your_images":  # 05 prints what it shows; it asserts nothing
+            assert _tagged(executed, "claims"), f"{stem}: no claims cell"
+        for cell in _tagged(executed, "check"):
             assert not [o for o in cell.outputs if o.output_type == "execute_result"], cell.source
     scored = re.findall(
         r"^(example_\d): Dice ([\d.]+) against its true mask",

@@ -6,13 +6,13 @@ downloaded while building: no intersphinx, no remote images. Pages may still loa
 its CDN in the reader's browser.
 """
 
-from importlib.metadata import version
+from importlib import metadata  # not `version`: Sphinx reads that name as a setting
 
 from wavegms.course.notebooks import REPO_URL
 
 project = "Wave-GMS: the course"
 author = "wavegms contributors"
-release = version("wavegms")
+release = metadata.version("wavegms")
 extensions = ["myst_nb"]
 
 # The notebooks hold the outputs of `wavegms course`: never run them again.
