@@ -114,6 +114,7 @@ def test_a_resumed_run_takes_resumable_changes_only(tmp_path):
     changes = {
         "epochs": 9,
         "num_workers": 1,
+        "threads": 1,
         "device": "cpu",
         "taesd": "elsewhere/taesd",
         "data_dir": str(tmp_path),

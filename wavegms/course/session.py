@@ -29,6 +29,7 @@ from ..engine.checkpoint import LOG, TRAIN_CONFIG, resolve_config
 from ..engine.config import SOURCES, TrainConfig, preset
 from ..engine.train import train
 from ..utils.device import get_device
+from ..utils.threads import configure_threads
 from .notebooks import default_out_dir, resolve_data_dir
 from .widgets import widgets_available
 
@@ -46,6 +47,7 @@ class CourseSession:
         device: where tensors live (from :func:`wavegms.get_device`).
         out_dir: where runs and figures go (never the repository's ``notebooks/`` folder).
         seed: the seed set for ``random``, NumPy and PyTorch.
+        threads: the CPU threads asked for (None: chosen, :mod:`wavegms.utils.threads`).
     """
 
     dataset: str
@@ -54,6 +56,7 @@ class CourseSession:
     device: torch.device
     out_dir: Path
     seed: int
+    threads: int | None = None
 
     @property
     def synthetic(self) -> bool:
@@ -100,11 +103,14 @@ def start(
     device: str = "auto",
     seed: int = 0,
     out_dir: str | os.PathLike | None = None,
+    threads: int | None = None,
 ) -> CourseSession:
-    """Open a notebook: seed everything, pick the device, check the dataset, make the output folder.
+    """Open a notebook: seed everything, pick the device and the CPU threads, check the
+    dataset, make the output folder.
 
-    Prints one line saying what was chosen. Falls back to the synthetic dataset (with the
-    command that prepares the real one) when ``dataset`` is not prepared in ``data_dir``.
+    Prints what was chosen (a line for the threads, one for the rest). Falls back to the
+    synthetic dataset (with the command that prepares the real one) when ``dataset`` is not
+    prepared in ``data_dir``.
     """
     random.seed(seed)
     np.random.seed(seed)  # noqa: NPY002 - seeds the global state that student code may use
@@ -115,7 +121,8 @@ def start(
     chosen = resolve_dataset(dataset, data_dir)
     out = Path(out_dir).expanduser() if out_dir else default_out_dir()
     out.mkdir(parents=True, exist_ok=True)
-    session = CourseSession(chosen, dataset, data_dir, get_device(device), out, seed)
+    session = CourseSession(chosen, dataset, data_dir, get_device(device), out, seed, threads)
+    configure_threads(threads)
     where = "synthetic ultrasound-like images" if session.synthetic else f"{data_dir / chosen}"
     print(f"dataset: {chosen} ({where}) | device: {session.device} | outputs: {out}")
     return session
@@ -172,19 +179,14 @@ def course_config(
         "batch_size": batch_size,
         "seed": session.seed,
         "device": str(session.device),
+        "threads": session.threads,
         "augment": not quick,
     }
     if session.synthetic:
         # Quick: the quick preset's few dozen items; full: TrainConfig's default sizes.
         sizes = {} if quick else {"synthetic_sizes": TrainConfig().synthetic_sizes}
         return preset("quick", **{**common, **sizes, **overrides})
-    # Colab has 2 CPU cores: more loader workers than that only adds overhead.
-    return preset(
-        session.dataset,
-        data_dir=str(session.data_dir),
-        num_workers=min(2, os.cpu_count() or 1),
-        **{**common, **overrides},
-    )
+    return preset(session.dataset, data_dir=str(session.data_dir), **{**common, **overrides})
 
 
 def run_dir_for(session: CourseSession, config: TrainConfig) -> Path:

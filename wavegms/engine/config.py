@@ -25,7 +25,7 @@ from .presets import PAPER_SEED, PRESETS
 
 SOURCES = ("synthetic", *DATASETS)
 # Settings a resumed run may change: extending the schedule, or moving to another machine.
-RESUMABLE = ("epochs", "num_workers", "device", "taesd", "data_dir", "notes")
+RESUMABLE = ("epochs", "num_workers", "threads", "device", "taesd", "data_dir", "notes")
 
 
 def _setting(default: Any, help: str, **cli: Any) -> Any:  # noqa: A002 - argparse's word
@@ -80,7 +80,20 @@ class TrainConfig:
         "(larger batches on small GPUs) for ~20%% more time per step",
     )
     val_every: int = _setting(1, "validate every N epochs (and the last)")
-    num_workers: int = _setting(2, "data-loading processes")
+    num_workers: int | None = _setting(
+        None,
+        "data-loading processes (default: none on a CPU, where they would take cores from "
+        "training; up to 4 beside a GPU)",
+        type=int,
+        metavar="N",
+    )
+    threads: int | None = _setting(
+        None,
+        "CPU threads torch computes with (default: the cores other work leaves free, or "
+        "$WAVEGMS_THREADS)",
+        type=int,
+        metavar="N",
+    )
     device: str = _setting("auto", "cpu, cuda, cuda:1, mps or auto")
     taesd: str | None = _setting(
         None, "TAESD folder or hub id (default: $WAVEGMS_TAESD or the hub)"
@@ -113,7 +126,8 @@ class TrainConfig:
             (0 < self.val_fraction < 1, "val_fraction", "between 0 and 1"),
             (0 < self.test_fraction < 1, "test_fraction", "between 0 and 1"),
             (self.val_every >= 1, "val_every", "at least 1"),
-            (self.num_workers >= 0, "num_workers", "0 or more"),
+            (self.num_workers is None or self.num_workers >= 0, "num_workers", "0 or more"),
+            (self.threads is None or self.threads >= 1, "threads", "at least 1"),
             (
                 len(self.synthetic_sizes) == 3 and min(self.synthetic_sizes) >= 1,
                 "synthetic_sizes",

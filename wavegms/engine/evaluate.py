@@ -24,6 +24,7 @@ from ..data.splits import EXCLUDED_CLASSES
 from ..tiny_vae import check_image_size
 from ..utils.atomic import atomic_write_json, atomic_write_text
 from ..utils.jsonfile import read_json_object
+from ..utils.threads import configure_threads
 from .checkpoint import (
     METRICS,
     find_run_dir,
@@ -281,6 +282,7 @@ def evaluate(
     num_workers: int = 0,
     precision: str = "fp32",
     progress: bool = True,
+    threads: int | None = None,
 ) -> dict[str, Any]:
     """Evaluate a checkpoint and write ``summary.json``, ``per_image.csv`` and ``cases.png``.
 
@@ -301,6 +303,7 @@ def evaluate(
             :meth:`WaveGMS.prepare_for_inference`).
         num_workers: data loading processes.
         progress: show a progress bar.
+        threads: CPU threads (default: chosen, see :mod:`wavegms.utils.threads`).
 
     Returns:
         The summary written to ``summary.json`` (``dice_mean``, ``dice_std``, ``iou_mean``,
@@ -316,6 +319,7 @@ def evaluate(
         raise ValueError(f"batch_size must be at least 1, got {batch_size}")
     if not 0 < threshold < 1:
         raise ValueError(f"threshold must be between 0 and 1, got {threshold}")
+    configure_threads(threads)
     # Data first: a missing folder should fail before the model is loaded.
     items, info = select_items(
         config, run_dir, dataset=dataset, data_dir=data_dir, split=split, image_size=image_size
@@ -405,6 +409,7 @@ def run(args: argparse.Namespace) -> int:
         num_workers=args.num_workers,
         precision=args.precision,
         progress=not args.no_progress,
+        threads=args.threads,
     )
     print(
         f"{summary['description']}, {summary['split']} split, {summary['n_images']} images: "

@@ -14,6 +14,8 @@ from torch.utils.data import DataLoader, Dataset, DistributedSampler
 from ..data.datasets import SegmentationDataset
 from ..data.splits import SPLITS_FILE, Splits, make_splits
 from ..data.synthetic import make_synthetic_datasets
+from ..utils.device import get_device
+from ..utils.threads import loader_workers
 
 if TYPE_CHECKING:
     from .config import TrainConfig
@@ -22,6 +24,14 @@ if TYPE_CHECKING:
 PARTS = ("train", "val", "test")
 SYNTHETIC_DATA_SEED = 0  # the synthetic images are the same for every run; `seed` seeds training
 CACHE_BYTES = 2e9  # decoded items kept in memory up to this size (each loader process has its own)
+
+
+def workers(config: TrainConfig, device: torch.device) -> int:
+    """The loader processes of ``config`` on ``device``: its ``num_workers``, or when None
+    :func:`~wavegms.utils.threads.loader_workers` (none on a CPU)."""
+    if config.num_workers is not None:
+        return config.num_workers
+    return loader_workers(device.type)
 
 
 def build_datasets(
@@ -72,7 +82,10 @@ def build_datasets(
         splits.selects_on = config.selection
     parts = {part: getattr(splits, part) for part in PARTS}
     items = sum(len(names) for names in parts.values())
-    cache = items * 4 * config.image_size**2 * max(config.num_workers, 1) <= CACHE_BYTES
+    # The device as named (a saved run's "cuda:0" may be evaluated on a machine without one).
+    named = get_device() if config.device == "auto" else torch.device(config.device)
+    processes = max(workers(config, named), 1)
+    cache = items * 4 * config.image_size**2 * processes <= CACHE_BYTES
     datasets = {
         part: SegmentationDataset(root, names, config.image_size, cache=cache)
         for part, names in parts.items()
@@ -132,14 +145,15 @@ def _loader(
     **kwargs: Any,
 ) -> DataLoader:
     # Pinned memory + non_blocking copies overlap host-to-GPU transfers with compute.
+    processes = workers(config, device)
     return DataLoader(
         dataset,
         batch_size=batch_size,
-        num_workers=config.num_workers,
+        num_workers=processes,
         pin_memory=device.type == "cuda",
-        persistent_workers=persistent and config.num_workers > 0,
+        persistent_workers=persistent and processes > 0,
         **kwargs,
     )
 
 
-__all__ = ["build_datasets", "evaluation_loaders", "training_loader"]
+__all__ = ["build_datasets", "evaluation_loaders", "training_loader", "workers"]

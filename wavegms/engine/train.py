@@ -37,6 +37,7 @@ from ..model import WaveGMS
 from ..tiny_vae import load_tiny_vae
 from ..utils.device import autocast, get_device, resolve_precision
 from ..utils.lock import claim_folder
+from ..utils.threads import configure_threads
 from . import distributed
 from .checkpoint import (
     CURVES,
@@ -161,6 +162,7 @@ def _train(
         )
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True  # fixed image size: pick the fastest kernels
+    threads = configure_threads(config.threads, say=False)  # before the loaders start
 
     # Data. Seeded splits come out the same on every rank; a resumed run reads its own.
     datasets, splits = build_datasets(config, run_dir if resume else None)
@@ -202,6 +204,7 @@ def _train(
     console = Console(world.is_main, progress, config.epochs, start_epoch)
     where = f"{device}" + (f" x {world.size} processes" if world.distributed else "")
     console.start(config, splits, _PRECISION_NAMES[dtype], where, run_dir)
+    console.say(threads.line())
 
     epoch = start_epoch
     try:

@@ -56,12 +56,23 @@ def load_dataclass(cls: type[T], path: str | Path, **extra: Any) -> T:
 
 
 def _default(setting: dataclasses.Field) -> Any:
+    """An example value of ``setting``: its default, or for an optional number (default None,
+    ``type`` in its metadata) that type's zero, and None fits as well."""
     if setting.default_factory is not dataclasses.MISSING:
         return setting.default_factory()
+    if setting.default is None and setting.metadata.get("type") in (int, float):
+        return _Optional(setting.metadata["type"]())
     return setting.default
 
 
+class _Optional:
+    def __init__(self, example: Any) -> None:
+        self.example = example
+
+
 def _fits(value: Any, default: Any) -> bool:
+    if isinstance(default, _Optional):
+        return value is None or _fits(value, default.example)
     if default is None:
         return value is None or isinstance(value, str)
     if isinstance(default, bool):
@@ -78,6 +89,8 @@ def _fits(value: Any, default: Any) -> bool:
 
 
 def _describe(default: Any) -> str:
+    if isinstance(default, _Optional):
+        return _describe(default.example) + " or null"
     if default is None:
         return "a string or null"
     if isinstance(default, tuple):
