@@ -162,7 +162,6 @@ def _train(
         )
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True  # fixed image size: pick the fastest kernels
-    threads = configure_threads(config.threads, say=False)  # before the loaders start
 
     # Data. Seeded splits come out the same on every rank; a resumed run reads its own.
     datasets, splits = build_datasets(config, run_dir if resume else None)
@@ -204,11 +203,16 @@ def _train(
     console = Console(world.is_main, progress, config.epochs, start_epoch)
     where = f"{device}" + (f" x {world.size} processes" if world.distributed else "")
     console.start(config, splits, _PRECISION_NAMES[dtype], where, run_dir)
-    console.say(threads.line())
+    threads = None
 
     epoch = start_epoch
     try:
         for epoch in range(start_epoch, config.epochs):
+            # Other work may have started or stopped since the last epoch: choose again.
+            chosen = configure_threads(config.threads, say=False)
+            if threads is None or chosen.threads != threads.threads:
+                console.say(chosen.line())
+            threads = chosen
             started = time.perf_counter()
             # All randomness of this epoch (order, augmentation, reparameterisation noise)
             # derives from (seed, epoch, rank): a resumed run equals an uninterrupted one.
