@@ -38,9 +38,7 @@ with tempfile.TemporaryDirectory() as out:
 def time_training(code: Path, epochs: int, busy: int) -> float:
     """Seconds of the quick preset's training with ``code`` on the path, beside ``busy``
     spinning processes."""
-    spinners = [
-        subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(busy)
-    ]
+    spinners = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(busy)]
     try:
         time.sleep(1.0 if busy else 0.0)  # running before training starts, as a browser is
         env = {**os.environ, "PYTHONPATH": str(code.resolve())}

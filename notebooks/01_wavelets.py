@@ -21,7 +21,7 @@
 # - say exactly what tensors the multi-resolution encoder receives, and write how it pools,
 #   concatenates and samples its latent
 #
-# **Time.** CPU quick mode (the defaults): about 7 s (6.4-7.8 s in three runs of `wavegms course`, alone on a 2-core CPU, kernel start included). Colab T4, full run: under a minute (an estimate, not a measurement).
+# **Time.** CPU quick mode (the defaults): about 7 s (6.4-7.8 s in three runs of `wavegms course`, alone on a 2-core CPU, kernel start included). Colab T4, full run: under a minute (an estimate, not a measurement: the quick run takes 7 s on a 2-core CPU, as Colab has; the full parameters change only the dataset its four images come from and the size of one batch of 2 images that an untrained encoder reads once on the CPU).
 
 # %% [markdown]
 # ## Setup
@@ -30,8 +30,11 @@
 # that `wavegms` is importable). The second holds the **parameters**: the defaults
 # run a quick version on any CPU with synthetic images; set `DATASET` to a real
 # dataset once you have prepared it, and `QUICK = False` on a GPU. The third cell
-# seeds everything, picks the device, and falls back to synthetic data (saying how
-# to prepare the real one) when the dataset you asked for is not there yet.
+# seeds everything, picks the device and how training computes (`PRECISION = "auto"`
+# and `CHANNELS_LAST = None`: on an NVIDIA GPU, mixed precision, fp16 on a T4 and bf16
+# on newer ones, in the channels-last memory format; elsewhere plain fp32), and falls back to
+# synthetic data (saying how to prepare the real one) when the dataset you asked for is
+# not there yet.
 
 # %% tags=["install"]
 # Install: in Colab, install wavegms from GitHub (once); locally, only check that it is there.
@@ -77,6 +80,8 @@ EPOCHS = 5  # training epochs (the paper: 1000 for BUSI)
 BATCH_SIZE = 2  # images per training step (the paper: 12)
 QUICK = True  # small and fast for a CPU; False for the real run on a GPU
 DEVICE = "auto"  # "auto" (a GPU when there is one), "cpu", "cuda" or "mps"
+PRECISION = "auto"  # training: "auto" (CUDA GPU: bf16 on recent ones, fp16 on a T4; else fp32), "fp32", "bf16", "fp16"
+CHANNELS_LAST = None  # training memory format: None (on a CUDA GPU yes, else no), True or False
 SEED = 0  # seeds everything (the paper: 2333)
 # OUT_DIR: runs and figures; None: build/course/work in a checkout, else
 # ./wavegms_course (never inside notebooks/)
@@ -85,7 +90,15 @@ OUT_DIR = None
 # %% tags=["start"]
 from wavegms import course
 
-session = course.start(DATASET, DATA_DIR, device=DEVICE, seed=SEED, out_dir=OUT_DIR)
+session = course.start(
+    DATASET,
+    DATA_DIR,
+    device=DEVICE,
+    precision=PRECISION,
+    channels_last=CHANNELS_LAST,
+    seed=SEED,
+    out_dir=OUT_DIR,
+)
 device = session.device
 
 # %%

@@ -20,7 +20,7 @@
 # - watch predicted mask latents and decoded masks improve across epochs
 # - explain why the best checkpoint is chosen on validation data, never on test data
 #
-# **Time.** CPU quick mode (the defaults): about 52 s (48.8-53.0 s in three runs of `wavegms course`, alone on a 2-core CPU, kernel start included). Colab T4, full run: about 25 minutes for 300 epochs of BUSI at 224 px, batch 12 (estimate: ~0.1 s per training step on a T4, 39 steps and a validation pass per epoch) (an estimate, not a measurement).
+# **Time.** CPU quick mode (the defaults): about 52 s (48.8-53.0 s in three runs of `wavegms course`, alone on a 2-core CPU, kernel start included). Colab T4, full run: training takes about 35-60 minutes for 300 epochs of BUSI at 224 px, batch 12, with `PRECISION = "auto"` (fp16 on a T4), and about 2.4 hours in fp32 (an estimate, not a measurement: an epoch trains on 465 images at 247 GFLOP each and validates 52 at 40 GFLOP each, as `torch.utils.flop_counter` counts them, 117 TFLOP, so 35 PFLOP for 300 epochs; a T4 sustaining 10-16 TFLOP/s in fp16, 15-25% of its 65 TFLOP/s peak, needs 35-60 minutes, and 4 TFLOP/s in fp32, half its 8.1 TFLOP/s peak, 2.4 hours). In Colab, set `DRIVE_RUNS = True` (see Setup) so that a disconnect does not lose the run.
 
 # %% [markdown]
 # ## Setup
@@ -29,8 +29,19 @@
 # that `wavegms` is importable). The second holds the **parameters**: the defaults
 # run a quick version on any CPU with synthetic images; set `DATASET` to a real
 # dataset once you have prepared it, and `QUICK = False` on a GPU. The third cell
-# seeds everything, picks the device, and falls back to synthetic data (saying how
-# to prepare the real one) when the dataset you asked for is not there yet.
+# seeds everything, picks the device and how training computes (`PRECISION = "auto"`
+# and `CHANNELS_LAST = None`: on an NVIDIA GPU, mixed precision, fp16 on a T4 and bf16
+# on newer ones, in the channels-last memory format; elsewhere plain fp32), and falls back to
+# synthetic data (saying how to prepare the real one) when the dataset you asked for is
+# not there yet.
+#
+# **In Colab, keep the training run on Google Drive.** A Colab runtime that disconnects
+# loses its files, the training run of 03 included, and each notebook runs in a runtime of
+# its own. `DRIVE_RUNS = True` (in 03, 04 and 05 alike) mounts your Google Drive (Colab asks
+# for permission) and keeps the run in `MyDrive/wavegms_runs`: running 03 again after a
+# disconnect continues the run from its last finished epoch (prepare the dataset again
+# first: it was lost with the runtime), and 04 and 05 use the run 03 trained instead of
+# training it again. Outside Colab it changes nothing, and the fourth cell says so.
 
 # %% tags=["install"]
 # Install: in Colab, install wavegms from GitHub (once); locally, only check that it is there.
@@ -76,16 +87,30 @@ EPOCHS = 5  # training epochs (the paper: 1000 for BUSI)
 BATCH_SIZE = 2  # images per training step (the paper: 12)
 QUICK = True  # small and fast for a CPU; False for the real run on a GPU
 DEVICE = "auto"  # "auto" (a GPU when there is one), "cpu", "cuda" or "mps"
+PRECISION = "auto"  # training: "auto" (CUDA GPU: bf16 on recent ones, fp16 on a T4; else fp32), "fp32", "bf16", "fp16"
+CHANNELS_LAST = None  # training memory format: None (on a CUDA GPU yes, else no), True or False
 SEED = 0  # seeds everything (the paper: 2333)
 # OUT_DIR: runs and figures; None: build/course/work in a checkout, else
 # ./wavegms_course (never inside notebooks/)
 OUT_DIR = None
+DRIVE_RUNS = False  # in Colab, True keeps the training run on Google Drive (see Setup)
 
 # %% tags=["start"]
 from wavegms import course
 
-session = course.start(DATASET, DATA_DIR, device=DEVICE, seed=SEED, out_dir=OUT_DIR)
+session = course.start(
+    DATASET,
+    DATA_DIR,
+    device=DEVICE,
+    precision=PRECISION,
+    channels_last=CHANNELS_LAST,
+    seed=SEED,
+    out_dir=OUT_DIR,
+)
 device = session.device
+
+# %%
+course.keep_runs_on_drive(session, DRIVE_RUNS)  # Colab: the run on Google Drive
 
 # %%
 import time
@@ -794,7 +819,7 @@ assert round((count(model.encoder) + count(narrow_lmm)) / 1e6, 1) == 1.4
 # training images more than it generalises. That is why `best/` (chosen on validation)
 # and `last/` can differ. An interrupted run is continued exactly where it stopped by
 # running this notebook again with the same parameters: it resumes the run folder of the
-# same settings (from a terminal, `wavegms train --out RUN_DIR --resume` does the same, and
+# same settings (in Colab after a disconnect too, with `DRIVE_RUNS = True`; from a terminal, `wavegms train --out RUN_DIR --resume` does the same, and
 # `--resume --epochs N` extends a finished run).
 #
 # </details>

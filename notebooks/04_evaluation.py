@@ -19,7 +19,7 @@
 # - see how the threshold changes a mask and its Dice
 # - measure a domain gap: the same model on images from another scanner or modality
 #
-# **Time.** CPU quick mode (the defaults): about 18 s (17.4-17.9 s in three runs of `wavegms course`, alone on a 2-core CPU, kernel start included). Colab T4, full run: about 1 minute when the run of 03 exists (an estimate, not a measurement).
+# **Time.** CPU quick mode (the defaults): about 18 s (17.4-17.9 s in three runs of `wavegms course`, alone on a 2-core CPU, kernel start included). Colab T4, full run: about 1 minute when the run of 03 exists (an estimate, not a measurement: the quick run takes 18 s on a 2-core CPU, as Colab has; the full run predicts BUSI's 130 test images twice, and BUS's when it is prepared, at 40 GFLOP each, 10-20 TFLOP, a few seconds on a T4 in fp32). In Colab, 03's run exists in this notebook's runtime only with `DRIVE_RUNS = True` in both (see Setup); otherwise this notebook trains it first.
 
 # %% [markdown]
 # ## Setup
@@ -28,8 +28,19 @@
 # that `wavegms` is importable). The second holds the **parameters**: the defaults
 # run a quick version on any CPU with synthetic images; set `DATASET` to a real
 # dataset once you have prepared it, and `QUICK = False` on a GPU. The third cell
-# seeds everything, picks the device, and falls back to synthetic data (saying how
-# to prepare the real one) when the dataset you asked for is not there yet.
+# seeds everything, picks the device and how training computes (`PRECISION = "auto"`
+# and `CHANNELS_LAST = None`: on an NVIDIA GPU, mixed precision, fp16 on a T4 and bf16
+# on newer ones, in the channels-last memory format; elsewhere plain fp32), and falls back to
+# synthetic data (saying how to prepare the real one) when the dataset you asked for is
+# not there yet.
+#
+# **In Colab, keep the training run on Google Drive.** A Colab runtime that disconnects
+# loses its files, the training run of 03 included, and each notebook runs in a runtime of
+# its own. `DRIVE_RUNS = True` (in 03, 04 and 05 alike) mounts your Google Drive (Colab asks
+# for permission) and keeps the run in `MyDrive/wavegms_runs`: running 03 again after a
+# disconnect continues the run from its last finished epoch (prepare the dataset again
+# first: it was lost with the runtime), and 04 and 05 use the run 03 trained instead of
+# training it again. Outside Colab it changes nothing, and the fourth cell says so.
 
 # %% tags=["install"]
 # Install: in Colab, install wavegms from GitHub (once); locally, only check that it is there.
@@ -75,16 +86,30 @@ EPOCHS = 5  # training epochs (the paper: 1000 for BUSI)
 BATCH_SIZE = 2  # images per training step (the paper: 12)
 QUICK = True  # small and fast for a CPU; False for the real run on a GPU
 DEVICE = "auto"  # "auto" (a GPU when there is one), "cpu", "cuda" or "mps"
+PRECISION = "auto"  # training: "auto" (CUDA GPU: bf16 on recent ones, fp16 on a T4; else fp32), "fp32", "bf16", "fp16"
+CHANNELS_LAST = None  # training memory format: None (on a CUDA GPU yes, else no), True or False
 SEED = 0  # seeds everything (the paper: 2333)
 # OUT_DIR: runs and figures; None: build/course/work in a checkout, else
 # ./wavegms_course (never inside notebooks/)
 OUT_DIR = None
+DRIVE_RUNS = False  # in Colab, True keeps the training run on Google Drive (see Setup)
 
 # %% tags=["start"]
 from wavegms import course
 
-session = course.start(DATASET, DATA_DIR, device=DEVICE, seed=SEED, out_dir=OUT_DIR)
+session = course.start(
+    DATASET,
+    DATA_DIR,
+    device=DEVICE,
+    precision=PRECISION,
+    channels_last=CHANNELS_LAST,
+    seed=SEED,
+    out_dir=OUT_DIR,
+)
 device = session.device
+
+# %%
+course.keep_runs_on_drive(session, DRIVE_RUNS)  # Colab: the run on Google Drive
 
 # %%
 import csv

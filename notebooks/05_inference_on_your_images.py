@@ -17,7 +17,7 @@
 # - write masks, probability maps and overlays, from Python or the command line
 # - estimate the cost per image on a CPU, and know the limits of a trained model
 #
-# **Time.** CPU quick mode (the defaults): about 13 s (12.2-14.4 s in three runs of `wavegms course`, alone on a 2-core CPU, kernel start included). Colab T4, full run: under a minute when the run of 03 exists (an estimate, not a measurement).
+# **Time.** CPU quick mode (the defaults): about 13 s (12.2-14.4 s in three runs of `wavegms course`, alone on a 2-core CPU, kernel start included). Colab T4, full run: under a minute when the run of 03 exists (an estimate, not a measurement: the quick run takes 13 s on a 2-core CPU, as Colab has; the full run's hundred or so predictions at 224 px are 40 GFLOP each, about 4 TFLOP, about a second on a T4 in fp32). In Colab, 03's run exists in this notebook's runtime only with `DRIVE_RUNS = True` in both (see Setup); otherwise this notebook trains it first.
 
 # %% [markdown]
 # ## Setup
@@ -26,8 +26,19 @@
 # that `wavegms` is importable). The second holds the **parameters**: the defaults
 # run a quick version on any CPU with synthetic images; set `DATASET` to a real
 # dataset once you have prepared it, and `QUICK = False` on a GPU. The third cell
-# seeds everything, picks the device, and falls back to synthetic data (saying how
-# to prepare the real one) when the dataset you asked for is not there yet.
+# seeds everything, picks the device and how training computes (`PRECISION = "auto"`
+# and `CHANNELS_LAST = None`: on an NVIDIA GPU, mixed precision, fp16 on a T4 and bf16
+# on newer ones, in the channels-last memory format; elsewhere plain fp32), and falls back to
+# synthetic data (saying how to prepare the real one) when the dataset you asked for is
+# not there yet.
+#
+# **In Colab, keep the training run on Google Drive.** A Colab runtime that disconnects
+# loses its files, the training run of 03 included, and each notebook runs in a runtime of
+# its own. `DRIVE_RUNS = True` (in 03, 04 and 05 alike) mounts your Google Drive (Colab asks
+# for permission) and keeps the run in `MyDrive/wavegms_runs`: running 03 again after a
+# disconnect continues the run from its last finished epoch (prepare the dataset again
+# first: it was lost with the runtime), and 04 and 05 use the run 03 trained instead of
+# training it again. Outside Colab it changes nothing, and the fourth cell says so.
 
 # %% tags=["install"]
 # Install: in Colab, install wavegms from GitHub (once); locally, only check that it is there.
@@ -73,10 +84,13 @@ EPOCHS = 5  # training epochs (the paper: 1000 for BUSI)
 BATCH_SIZE = 2  # images per training step (the paper: 12)
 QUICK = True  # small and fast for a CPU; False for the real run on a GPU
 DEVICE = "auto"  # "auto" (a GPU when there is one), "cpu", "cuda" or "mps"
+PRECISION = "auto"  # training: "auto" (CUDA GPU: bf16 on recent ones, fp16 on a T4; else fp32), "fp32", "bf16", "fp16"
+CHANNELS_LAST = None  # training memory format: None (on a CUDA GPU yes, else no), True or False
 SEED = 0  # seeds everything (the paper: 2333)
 # OUT_DIR: runs and figures; None: build/course/work in a checkout, else
 # ./wavegms_course (never inside notebooks/)
 OUT_DIR = None
+DRIVE_RUNS = False  # in Colab, True keeps the training run on Google Drive (see Setup)
 IMAGES = None  # your image files or folders (a list, or one path); None: example images
 CHECKPOINT = None  # a run folder from `wavegms train`; None: the run of notebook 03
 UPLOAD = False  # in Colab, True opens a file picker to upload your own images
@@ -84,8 +98,19 @@ UPLOAD = False  # in Colab, True opens a file picker to upload your own images
 # %% tags=["start"]
 from wavegms import course
 
-session = course.start(DATASET, DATA_DIR, device=DEVICE, seed=SEED, out_dir=OUT_DIR)
+session = course.start(
+    DATASET,
+    DATA_DIR,
+    device=DEVICE,
+    precision=PRECISION,
+    channels_last=CHANNELS_LAST,
+    seed=SEED,
+    out_dir=OUT_DIR,
+)
 device = session.device
+
+# %%
+course.keep_runs_on_drive(session, DRIVE_RUNS)  # Colab: the run on Google Drive
 
 # %%
 import shutil

@@ -116,6 +116,8 @@ def test_a_resumed_run_takes_resumable_changes_only(tmp_path):
         "num_workers": 1,
         "threads": 1,
         "device": "cpu",
+        "precision": "bf16",
+        "channels_last": True,
         "taesd": "elsewhere/taesd",
         "data_dir": str(tmp_path),
         "notes": {"moved": "to a GPU"},

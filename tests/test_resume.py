@@ -99,6 +99,22 @@ def test_finished_run_extends_but_refuses_changes_and_overwrites(full_run, tiny_
     assert state["epoch"] == 4
 
 
+def test_a_run_moved_to_another_machine_changes_precision_and_memory_format(
+    full_run, tiny_vae, tmp_path
+):
+    """Trained in fp32 on one machine, extended in bf16 and channels-last on another (as the
+    course's PRECISION = "auto" does between a CPU and a GPU): the run goes on from its state."""
+    run_dir = tmp_path / "run"
+    shutil.copytree(full_run.run_dir, run_dir)
+    moved = config(epochs=4, precision="bf16", channels_last=True)
+    longer = train(moved, run_dir, resume=True, progress=False, tiny_vae=tiny_vae)
+    assert [r["epoch"] for r in longer.history] == [1, 2, 3, 4]
+    assert without_times(longer.history[:3]) == without_times(full_run.history)
+    assert all(torch.isfinite(torch.tensor(r["train_loss"])) for r in longer.history)
+    saved = TrainConfig.load(run_dir / "train_config.json")
+    assert (saved.precision, saved.channels_last) == ("bf16", True)
+
+
 def fail_in_first_step(monkeypatch, error: BaseException) -> None:  # noqa: ANN001
     def failing(self, output, masks):  # noqa: ANN001, ANN202
         raise error

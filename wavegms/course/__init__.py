@@ -21,10 +21,12 @@ _EXPORTS = {
     "CourseSession": "session",
     "course_config": "session",
     "ensure_trained": "session",
+    "keep_runs_on_drive": "session",
     "read_history": "session",
     "run_dir_for": "session",
     "sample_batch": "session",
     "start": "session",
+    "training_format": "session",
 }
 
 __all__ = [
@@ -35,10 +37,12 @@ __all__ = [
     "CourseSession",
     "course_config",
     "ensure_trained",
+    "keep_runs_on_drive",
     "read_history",
     "run_dir_for",
     "sample_batch",
     "start",
+    "training_format",
 ]
 
 if TYPE_CHECKING:
@@ -47,10 +51,12 @@ if TYPE_CHECKING:
         CourseSession,
         course_config,
         ensure_trained,
+        keep_runs_on_drive,
         read_history,
         run_dir_for,
         sample_batch,
         start,
+        training_format,
     )
 
 __getattr__, __dir__ = lazy_exports(__name__, {k: f"{__name__}.{m}" for k, m in _EXPORTS.items()})

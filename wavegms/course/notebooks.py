@@ -36,10 +36,17 @@ PROFILES: dict[str, dict[str, Any]] = {
         "BATCH_SIZE": _QUICK["batch_size"],
         "QUICK": True,
         "DEVICE": "auto",
+        "PRECISION": "auto",  # on a CPU: fp32 (wavegms.course.session.training_format)
+        "CHANNELS_LAST": None,  # on a GPU yes, on a CPU no
         "SEED": _QUICK["seed"],
     },
-    # A real dataset at the paper's resolution and batch size, on a GPU. 300 epochs is a course
-    # run (about half an hour of training on a T4, an estimate); the paper trains 1000.
+    # A real dataset at the paper's resolution and batch size, on a GPU, in mixed precision
+    # (fp16 on a T4, bf16 from Ampere on) and channels-last. 300 epochs is a course run; the
+    # paper trains 1000. On a T4 that is 35-60 minutes of training, an estimate, not a
+    # measurement: 35 PFLOP (300 epochs of 465 training images at 247 GFLOP each and 52
+    # validation images at 40 GFLOP, counted by torch.utils.flop_counter) at a sustained 10-16
+    # TFLOP/s in fp16 (15-25% of the T4's 65 TFLOP/s peak); about 2.4 h in fp32 (4 TFLOP/s,
+    # half its 8.1 TFLOP/s peak). docs/performance.md, "A full course run on a GPU".
     "full": {
         "DATASET": "busi",
         "DATA_DIR": "data",
@@ -48,6 +55,8 @@ PROFILES: dict[str, dict[str, Any]] = {
         "BATCH_SIZE": 12,
         "QUICK": False,
         "DEVICE": "auto",
+        "PRECISION": "auto",
+        "CHANNELS_LAST": None,
         "SEED": PAPER_SEED,
     },
 }

@@ -6,6 +6,7 @@ and exported to HTML, with a progress line per notebook (cells done / total, ela
     wavegms course                                   # quick: CPU, synthetic data, 64 px
     wavegms course --edition student                 # the students' notebooks, stubs and all
     wavegms course --profile full --dataset busi --data data   # a real dataset on a GPU
+    wavegms course --cell-timeout 3600               # a slow machine: an hour per cell
 """
 
 from __future__ import annotations
@@ -21,7 +22,15 @@ from pathlib import Path
 from typing import Any
 
 from ..utils.atomic import staged_file
-from .execution import check_kernel, execute, export_html, failure, failure_message
+from .execution import (
+    CELL_TIMEOUT_S,
+    check_kernel,
+    execute,
+    export_html,
+    failure,
+    failure_message,
+    resolve_cell_timeout,
+)
 from .notebooks import (
     NOTEBOOKS,
     PROFILES,
@@ -130,6 +139,7 @@ def run_course(
     *,
     edition: str = "instructor",
     source_dir: str | os.PathLike | None = None,
+    cell_timeout: float | str | None = "profile",
 ) -> list[Path]:
     """Execute the course notebooks in order with papermill and export each to HTML.
 
@@ -145,6 +155,9 @@ def run_course(
         edition: ``"instructor"`` (``notebooks/``, with solutions) or ``"student"``
             (``notebooks/student/``, exercises left to do).
         source_dir: the folder holding the notebooks (default: the edition's folder).
+        cell_timeout: the seconds a cell may run before it is stopped and the course fails;
+            ``"profile"``: the profile's (:data:`~.execution.CELL_TIMEOUT_S`: 1800 s for
+            quick, no limit for full); 0, None or ``"none"``: no limit.
 
     Returns:
         The executed notebooks' paths, in order.
@@ -154,15 +167,17 @@ def run_course(
             the partly executed notebook is saved for inspection.
         ValueError: before anything is written: ``out_dir`` holds a notebook this command did
             not execute (e.g. the sources: ``out_dir="notebooks"``), ``kernel`` is not
-            installed, or a notebook is damaged (the message names it).
+            installed, ``cell_timeout`` is not a number of seconds, or a notebook is damaged (the
+            message names it).
     """
     out_dir = Path(out_dir).expanduser()
     folder = Path(source_dir).expanduser() if source_dir is not None else notebooks_dir(edition)
     paths = select_notebooks(notebooks, folder)
     # Everything is checked before anything is written: no empty folder is left behind.
+    values = profile_parameters(profile, out_dir, parameters)
+    limit = resolve_cell_timeout(cell_timeout, profile)
     check_kernel(kernel)
     _check_out_dir(out_dir, paths)
-    values = profile_parameters(profile, out_dir, parameters)
     declared = {path: _declared_parameters(path) for path in paths}
     unknown = set(parameters or {}) - set().union(*declared.values())
     if unknown:
@@ -171,7 +186,7 @@ def run_course(
             f"{', '.join(sorted(set().union(*declared.values())))}."
         )
     if profile == "full" and values["DATASET"] != "synthetic":
-        # A full course on synthetic data by accident would waste a GPU hour: stop now.
+        # A full course on synthetic data by accident would waste GPU time (300 epochs): stop now.
         root = Path(values["DATA_DIR"]) / values["DATASET"]
         if not root.is_dir():
             raise FileNotFoundError(
@@ -191,13 +206,13 @@ def run_course(
             params = {k: v for k, v in values.items() if k in declared[path]}
             # A failed notebook is kept too (executed up to the failing cell), to be inspected.
             with staged_file(target, suffix=".ipynb") as partial:
-                failed = execute(path, partial, params, kernel, profile, label)
+                failed = execute(path, partial, params, kernel, limit, label)
             export_html(target, target.with_suffix(".html"))
             if failed is not None:
                 print(f"[{number}/{len(paths)}] {path.stem:<36} FAILED after {_seconds(began)}")
                 where = failure(failed, target)
                 raise CourseError(
-                    failure_message(path.name, where, target),
+                    failure_message(path.name, where, target, limit),
                     notebook=path.name,
                     cell_index=where["cell"],
                     executed=target,
@@ -262,6 +277,23 @@ def _parse_assignment(text: str) -> tuple[str, Any]:
     return match[1], _parse_value(match[2])
 
 
+def _parse_cell_timeout(text: str) -> float | str | None:
+    """--cell-timeout's value, checked; ``"profile"`` (the default) is left for run_course to
+    resolve, as the profile is not known yet."""
+    if text == "profile":
+        return text
+    try:
+        return resolve_cell_timeout(text, "quick")
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
+def _limits() -> str:
+    return ", ".join(
+        f"{profile}: {'none' if s is None else f'{s} s'}" for profile, s in CELL_TIMEOUT_S.items()
+    )
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     from ..engine.config import SOURCES
 
@@ -293,6 +325,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--kernel", help="Jupyter kernel name (default: the notebooks' python3)")
     parser.add_argument(
+        "--cell-timeout",
+        type=_parse_cell_timeout,
+        default="profile",
+        metavar="SECONDS",
+        help="stop a cell that runs longer than this, and fail (a stuck cell); 0 or none: no "
+        f"limit; profile: the profile's ({_limits()})",
+    )
+    parser.add_argument(
         "--edition",
         choices=tuple(EDITIONS),
         default="instructor",
@@ -306,7 +346,15 @@ def run(args: argparse.Namespace) -> int:
         overrides["DATASET"] = args.dataset
     if args.data:
         overrides["DATA_DIR"] = args.data
-    run_course(args.profile, args.out, args.notebooks, overrides, args.kernel, edition=args.edition)
+    run_course(
+        args.profile,
+        args.out,
+        args.notebooks,
+        overrides,
+        args.kernel,
+        edition=args.edition,
+        cell_timeout=args.cell_timeout,
+    )
     return 0
 
 

@@ -1,9 +1,10 @@
 """What the course notebooks share: how they open, their data, their training run.
 
-Every notebook calls :func:`start` (seed, device, dataset, output folder), then
-:func:`sample_batch` and :func:`course_config` as it needs, so that each opens the same way and
-works on synthetic data until a real dataset has been prepared. Notebooks 03 to 05 share one
-training run through :func:`run_dir_for` and :func:`ensure_trained`.
+Every notebook calls :func:`start` (seed, device, training precision, dataset, output
+folder), then :func:`sample_batch` and :func:`course_config` as it needs, so that each opens the
+same way and works on synthetic data until a real dataset has been prepared. Notebooks 03 to 05
+share one training run through :func:`run_dir_for` and :func:`ensure_trained`, kept on Google
+Drive in Colab when they ask for it (:func:`keep_runs_on_drive`).
 
 Running every notebook (``wavegms course``) is :mod:`wavegms.course.runner`'s job; keeping
 the notebooks and their editions in step is :mod:`tools.authoring`'s.
@@ -14,6 +15,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,7 +30,7 @@ from ..data import SegmentationDataset, SyntheticDataset
 from ..engine.checkpoint import LOG, TRAIN_CONFIG, resolve_config
 from ..engine.config import SOURCES, TrainConfig, preset
 from ..engine.train import train
-from ..utils.device import get_device
+from ..utils.device import PRECISION_NAMES, PRECISIONS, get_device, resolve_precision
 from ..utils.threads import configure_threads
 from .notebooks import default_out_dir, resolve_data_dir
 from .widgets import widgets_available
@@ -48,6 +50,11 @@ class CourseSession:
         out_dir: where runs and figures go (never the repository's ``notebooks/`` folder).
         seed: the seed set for ``random``, NumPy and PyTorch.
         threads: the CPU threads asked for (None: chosen, :mod:`wavegms.utils.threads`).
+        precision: what training runs autocast to (``TrainConfig.precision``), from
+            :func:`training_format`.
+        channels_last: whether training runs use the channels-last memory format.
+        runs_dir: where the training runs go, when not in ``out_dir`` (Google Drive:
+            :func:`keep_runs_on_drive`).
     """
 
     dataset: str
@@ -57,6 +64,9 @@ class CourseSession:
     out_dir: Path
     seed: int
     threads: int | None = None
+    precision: str = "fp32"
+    channels_last: bool = False
+    runs_dir: Path | None = None
 
     @property
     def synthetic(self) -> bool:
@@ -84,6 +94,40 @@ def resolve_dataset(dataset: str, data_dir: str | os.PathLike) -> str:
     return dataset
 
 
+def training_format(
+    precision: str, channels_last: bool | None, device: torch.device
+) -> tuple[str, bool]:
+    """The ``(precision, channels_last)`` the notebooks' training runs use on ``device``, from
+    the ``PRECISION`` and ``CHANNELS_LAST`` parameters.
+
+    ``precision``: one of :data:`~wavegms.utils.device.PRECISIONS`. ``"auto"`` stays ``"auto"``
+    on a CUDA GPU, where :func:`~wavegms.utils.device.resolve_precision` picks bf16 from
+    compute capability 8 (Ampere) on and fp16 with a gradient scaler below (Colab's T4; the
+    full course's training there takes an estimated 35-60 minutes instead of 2.4 hours in
+    fp32: docs/performance.md, "A full course run on a GPU"). Elsewhere ``"auto"`` is
+    ``"fp32"``, even on a CPU that runs bf16 natively: the quick course's measured times and
+    the scores its claims cells check are fp32's (ask for ``"bf16"`` to try it on a CPU).
+    ``channels_last``: None means on a CUDA GPU yes (faster convolutions with mixed
+    precision), elsewhere no.
+    """
+    if precision not in PRECISIONS:
+        raise ValueError(
+            f"Unknown PRECISION={precision!r}: choose one of {', '.join(map(repr, PRECISIONS))}."
+        )
+    if channels_last not in (None, True, False):
+        raise ValueError(
+            f"CHANNELS_LAST={channels_last!r} must be None (automatic), True or False."
+        )
+    gpu = device.type == "cuda"
+    if precision == "auto" and not gpu:
+        precision = "fp32"
+    if precision == "fp16" and device.type == "cpu":
+        raise ValueError(
+            "PRECISION='fp16' needs a GPU: on a CPU choose 'bf16' or 'fp32' (or 'auto')."
+        )
+    return precision, gpu if channels_last is None else bool(channels_last)
+
+
 def _inline_figures() -> None:
     """In a Jupyter kernel, draw figures into the notebook whatever ``$MPLBACKEND`` says
     (CI exports ``Agg``, and a kernel inherits it: its figures would silently vanish)."""
@@ -101,12 +145,15 @@ def start(
     data_dir: str | os.PathLike = "data",
     *,
     device: str = "auto",
+    precision: str = "auto",
+    channels_last: bool | None = None,
     seed: int = 0,
     out_dir: str | os.PathLike | None = None,
     threads: int | None = None,
 ) -> CourseSession:
-    """Open a notebook: seed everything, pick the device and the CPU threads, check the
-    dataset, make the output folder.
+    """Open a notebook: seed everything, pick the device, the CPU threads and the training
+    precision and memory format (:func:`training_format`), check the dataset, make the output
+    folder.
 
     Prints what was chosen (a line for the threads, one for the rest). Falls back to the
     synthetic dataset (with the command that prepares the real one) when ``dataset`` is not
@@ -117,14 +164,32 @@ def start(
     torch.manual_seed(seed)
     _inline_figures()
     plt.rcParams.update({"figure.dpi": 72, "image.interpolation": "nearest"})
+    chosen_device = get_device(device)
+    precision, channels_last = training_format(precision, channels_last, chosen_device)
     data_dir = resolve_data_dir(data_dir)
     chosen = resolve_dataset(dataset, data_dir)
     out = Path(out_dir).expanduser() if out_dir else default_out_dir()
     out.mkdir(parents=True, exist_ok=True)
-    session = CourseSession(chosen, dataset, data_dir, get_device(device), out, seed, threads)
+    session = CourseSession(
+        chosen,
+        dataset,
+        data_dir,
+        chosen_device,
+        out,
+        seed,
+        precision=precision,
+        channels_last=channels_last,
+        threads=threads,
+    )
     configure_threads(threads)
     where = "synthetic ultrasound-like images" if session.synthetic else f"{data_dir / chosen}"
-    print(f"dataset: {chosen} ({where}) | device: {session.device} | outputs: {out}")
+    trains = PRECISION_NAMES[resolve_precision(precision, chosen_device)]
+    trains += f" ({precision})" if precision == "auto" else ""
+    trains += ", channels-last" if channels_last else ""
+    print(
+        f"dataset: {chosen} ({where}) | device: {session.device}, training in {trains} | "
+        f"outputs: {out}"
+    )
     return session
 
 
@@ -168,8 +233,9 @@ def course_config(
     """The :class:`~wavegms.engine.config.TrainConfig` a notebook trains with.
 
     Synthetic data in quick mode uses the ``quick`` preset with a few dozen items; a real
-    dataset uses its paper preset. ``image_size``, ``epochs``, ``batch_size``, the seed and the
-    device always come from the notebook's parameters; ``overrides`` win over everything.
+    dataset uses its paper preset. ``image_size``, ``epochs``, ``batch_size``, the seed, the
+    device, the precision and the memory format always come from the notebook's parameters
+    (the last four through ``session``); ``overrides`` win over everything.
     Quick runs train without augmentation: over a handful of epochs it only slows learning
     down, while over the hundreds of a full run it is what keeps the model from overfitting.
     """
@@ -180,6 +246,8 @@ def course_config(
         "seed": session.seed,
         "device": str(session.device),
         "threads": session.threads,
+        "precision": session.precision,
+        "channels_last": session.channels_last,
         "augment": not quick,
     }
     if session.synthetic:
@@ -192,11 +260,52 @@ def course_config(
 def run_dir_for(session: CourseSession, config: TrainConfig) -> Path:
     """The run folder the notebooks share for ``config``: 03 trains it, 04 and 05 reuse it.
 
-    Its name spells out what tells runs apart, e.g. ``run_busi_224px_300ep_seed2333``
-    (``_noaug`` for the quick runs without augmentation).
+    It lies in the session's output folder, or on Google Drive after
+    :func:`keep_runs_on_drive`. Its name spells out what tells runs apart, e.g.
+    ``run_busi_224px_300ep_seed2333`` (``_noaug`` for the quick runs without augmentation);
+    the precision and memory format are not part of it: they may change when a run moves to
+    another machine.
     """
     name = f"run_{config.dataset}_{config.image_size}px_{config.epochs}ep_seed{config.seed}"
-    return session.out_dir / (name + ("" if config.augment else "_noaug"))
+    folder = session.runs_dir or session.out_dir
+    return folder / (name + ("" if config.augment else "_noaug"))
+
+
+# Where Colab mounts Google Drive, and the folder of the course's runs in it.
+DRIVE_MOUNT = Path("/content/drive")
+DRIVE_RUNS_DIR = DRIVE_MOUNT / "MyDrive" / "wavegms_runs"
+
+
+def keep_runs_on_drive(session: CourseSession, drive_runs: bool) -> None:
+    """With ``drive_runs`` in Colab, keep the session's training runs on Google Drive: mount it
+    at :data:`DRIVE_MOUNT` (Colab asks for permission once) and set ``session.runs_dir`` to
+    :data:`DRIVE_RUNS_DIR`, where :func:`run_dir_for` then puts them.
+
+    A Colab runtime that disconnects loses its files, a training run included, and each
+    notebook runs in a runtime of its own. With the runs on Drive, running 03 again after a
+    disconnect continues the run from its last finished epoch (:func:`ensure_trained`), and 04
+    and 05 find the run 03 trained. Outside Colab, ``drive_runs`` prints one line saying that
+    the runs stay where they are, and changes nothing.
+    """
+    if drive_runs not in (True, False):
+        raise ValueError(f"DRIVE_RUNS={drive_runs!r} must be True or False.")
+    if not drive_runs:
+        return
+    if "google.colab" not in sys.modules:  # what the notebooks' install cell checks too
+        print(
+            "DRIVE_RUNS=True keeps the training runs on Google Drive in Colab only: here they "
+            f"stay in {session.runs_dir or session.out_dir}."
+        )
+        return
+    from google.colab import drive
+
+    drive.mount(str(DRIVE_MOUNT))
+    DRIVE_RUNS_DIR.mkdir(parents=True, exist_ok=True)
+    session.runs_dir = DRIVE_RUNS_DIR
+    print(
+        f"Training runs are kept on Google Drive in {DRIVE_RUNS_DIR}: after a disconnect, run "
+        "this notebook again (same parameters) to continue from the last finished epoch."
+    )
 
 
 def ensure_trained(
@@ -249,8 +358,10 @@ __all__ = [
     "CourseSession",
     "course_config",
     "ensure_trained",
+    "keep_runs_on_drive",
     "read_history",
     "run_dir_for",
     "sample_batch",
     "start",
+    "training_format",
 ]

@@ -24,8 +24,20 @@ from ..utils.jsonfile import load_dataclass
 from .presets import PAPER_SEED, PRESETS
 
 SOURCES = ("synthetic", *DATASETS)
-# Settings a resumed run may change: extending the schedule, or moving to another machine.
-RESUMABLE = ("epochs", "num_workers", "threads", "device", "taesd", "data_dir", "notes")
+# Settings a resumed run may change: extending the schedule, or moving to another machine (whose
+# fastest precision and memory format may differ: a run of the course trained on a T4 in fp16
+# and channels-last is evaluated on a CPU in fp32).
+RESUMABLE = (
+    "epochs",
+    "num_workers",
+    "threads",
+    "device",
+    "precision",
+    "channels_last",
+    "taesd",
+    "data_dir",
+    "notes",
+)
 
 
 def _setting(default: Any, help: str, **cli: Any) -> Any:  # noqa: A002 - argparse's word

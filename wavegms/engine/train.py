@@ -35,7 +35,7 @@ from ..data import Augment
 from ..losses import WaveGMSLoss
 from ..model import WaveGMS
 from ..tiny_vae import load_tiny_vae
-from ..utils.device import autocast, get_device, resolve_precision
+from ..utils.device import PRECISION_NAMES, autocast, get_device, resolve_precision
 from ..utils.lock import claim_folder
 from ..utils.threads import configure_threads
 from . import distributed
@@ -202,7 +202,7 @@ def _train(
 
     console = Console(world.is_main, progress, config.epochs, start_epoch)
     where = f"{device}" + (f" x {world.size} processes" if world.distributed else "")
-    console.start(config, splits, _PRECISION_NAMES[dtype], where, run_dir)
+    console.start(config, splits, PRECISION_NAMES[dtype], where, run_dir)
     threads = None
 
     epoch = start_epoch
@@ -328,8 +328,6 @@ def epoch_seed(seed: int, epoch: int, rank: int = 0) -> int:
 
 
 # ---- the details of the loop ---------------------------------------------------------------------
-
-_PRECISION_NAMES = {None: "fp32", torch.bfloat16: "bf16", torch.float16: "fp16"}
 
 
 class _EagerStep:

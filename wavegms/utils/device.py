@@ -13,6 +13,8 @@ import os
 import torch
 
 PRECISIONS = ("fp32", "bf16", "fp16", "auto")
+# What each autocast dtype of :func:`resolve_precision` is called in messages (None: plain fp32).
+PRECISION_NAMES = {None: "fp32", torch.bfloat16: "bf16", torch.float16: "fp16"}
 
 
 def _mps_works() -> bool:

@@ -105,7 +105,9 @@ def landing_page(notebooks: Sequence[NotebookInfo], times: Mapping[str, Mapping]
         "",
         "**In Colab.** Click *Open in Colab* above (or the rocket button on a notebook's page), "
         "choose *Runtime > Change runtime type > T4 GPU*, then *Runtime > Run all*. The first "
-        "cell installs `wavegms` and keeps Colab's own PyTorch and widgets.",
+        "cell installs `wavegms` and keeps Colab's own PyTorch and widgets. A runtime that "
+        "disconnects loses its files: set `DRIVE_RUNS = True` in notebooks 03 to 05 to keep the "
+        "training run on your Google Drive, where running 03 again continues it.",
         "",
         "**Locally.**",
         "",
