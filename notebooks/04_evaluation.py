@@ -88,6 +88,7 @@ QUICK = True  # small and fast for a CPU; False for the real run on a GPU
 DEVICE = "auto"  # "auto" (a GPU when there is one), "cpu", "cuda" or "mps"
 PRECISION = "auto"  # training: "auto" (CUDA GPU: bf16 on recent ones, fp16 on a T4; else fp32), "fp32", "bf16", "fp16"
 CHANNELS_LAST = None  # training memory format: None (on a CUDA GPU yes, else no), True or False
+THREADS = None  # CPU threads: None (the cores other work leaves free), or a number
 SEED = 0  # seeds everything (the paper: 2333)
 # OUT_DIR: runs and figures; None: build/course/work in a checkout, else
 # ./wavegms_course (never inside notebooks/)
@@ -105,6 +106,7 @@ session = course.start(
     channels_last=CHANNELS_LAST,
     seed=SEED,
     out_dir=OUT_DIR,
+    threads=THREADS,
 )
 device = session.device
 

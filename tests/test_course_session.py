@@ -215,3 +215,16 @@ def test_after_a_disconnect_03_continues_its_run_from_drive(colab, tmp_path, mon
     ((trained, kwargs),) = calls
     assert trained == run_dir and kwargs["resume"] is True
     assert f"Continuing the run in {run_dir} after epoch 1 of 3." in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("stem", TRAINING_NOTEBOOKS)
+def test_the_threads_parameter_reaches_torch_and_the_training_run(stem, tmp_path, capsys):
+    before = torch.get_num_threads()
+    try:
+        values = {**PROFILES["quick"], "DEVICE": "cpu", "OUT_DIR": str(tmp_path / "out")}
+        config = _notebook_config(stem, _open(stem, {**values, "THREADS": 1}))
+        assert config.threads == 1 and torch.get_num_threads() == 1
+        assert "CPU threads: 1 (set by threads)" in capsys.readouterr().out
+        assert _notebook_config(stem, _open(stem, values)).threads is None  # chosen per run
+    finally:
+        torch.set_num_threads(before)

@@ -38,6 +38,7 @@ PROFILES: dict[str, dict[str, Any]] = {
         "DEVICE": "auto",
         "PRECISION": "auto",  # on a CPU: fp32 (wavegms.course.session.training_format)
         "CHANNELS_LAST": None,  # on a GPU yes, on a CPU no
+        "THREADS": None,  # chosen from the cores other work leaves free
         "SEED": _QUICK["seed"],
     },
     # A real dataset at the paper's resolution and batch size, on a GPU, in mixed precision
@@ -57,6 +58,7 @@ PROFILES: dict[str, dict[str, Any]] = {
         "DEVICE": "auto",
         "PRECISION": "auto",
         "CHANNELS_LAST": None,
+        "THREADS": None,
         "SEED": PAPER_SEED,
     },
 }
