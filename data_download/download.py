@@ -19,6 +19,8 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
+from wavegms.utils.progress import show_bars
+
 USER_AGENT = "wavegms-data-download/0.1 (+https://arxiv.org/abs/2510.03216)"
 TRANSIENT_HTTP = {408, 425, 429, 500, 502, 503, 504}
 _CHUNK = 1 << 20
@@ -91,7 +93,7 @@ def _fetch_once(url: str, part: Path, timeout: float, progress: bool, desc: str)
                 unit_scale=True,
                 unit_divisor=1024,
                 desc=desc,
-                disable=not progress,
+                disable=not show_bars(progress),
                 leave=False,
             ) as bar,
         ):

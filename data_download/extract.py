@@ -21,6 +21,8 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
+from wavegms.utils.progress import show_bars
+
 _CHUNK = 1 << 20
 
 ARCHIVE_SUFFIXES = (".zip", ".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tbz2", ".tar.xz", ".txz")
@@ -218,7 +220,7 @@ def safe_extract(
     limit = limit if limit is not None else ExtractLimit()
     target.mkdir(parents=True, exist_ok=True)
     root = target.resolve()
-    bar = {"desc": f"extract {archive.name}", "disable": not progress, "leave": False}
+    bar = {"desc": f"extract {archive.name}", "disable": not show_bars(progress), "leave": False}
     if zipfile.is_zipfile(archive):
         member = None
         try:

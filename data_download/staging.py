@@ -20,6 +20,7 @@ from tqdm.auto import tqdm
 from wavegms.data.images import load_image, read_mask, save_image_png, save_mask_png
 from wavegms.data.layout import IMAGES, INFO, LAYOUT_VERSION, MASKS, read_info, write_info
 from wavegms.utils.atomic import commit_folder
+from wavegms.utils.progress import show_bars
 
 from .pool import process_pool
 
@@ -243,7 +244,9 @@ def _relative_name(path: Path) -> str:
 def _convert_all(
     items: Sequence[RawItem], staging: Path, workers: int, progress: bool, dataset: str
 ) -> list[dict[str, Any]]:
-    bar = tqdm(total=len(items), desc=f"prepare {dataset}", unit="img", disable=not progress)
+    bar = tqdm(
+        total=len(items), desc=f"prepare {dataset}", unit="img", disable=not show_bars(progress)
+    )
     try:
         if workers <= 1 or len(items) < 32:
             out = []

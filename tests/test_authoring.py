@@ -189,3 +189,37 @@ def test_student_notebooks_have_no_worked_solutions(name):
     stubs = [c for c in student.cells if "exercise" in c.metadata.get("tags", [])]
     assert len(stubs) == sum(c.cell_type == "code" for c in solutions)
     assert all(authoring.TODO in c.source for c in stubs)
+
+
+def _readme_sections() -> list[tuple[str, str]]:
+    """The README's ``## `` sections: (heading, text), in order."""
+    parts = re.split(r"^## (.+)$", (REPO / "README.md").read_text(), flags=re.M)
+    return list(zip(parts[1::2], parts[2::2]))
+
+
+def test_the_readme_clones_before_it_installs_from_the_checkout():
+    # An instructor reading from the top must not meet `pip install -e .` before the clone:
+    # a section above Install that installs from the checkout first points to Install.
+    sections = _readme_sections()
+    headings = [heading for heading, _ in sections]
+    install = headings.index("Install")
+    assert "git clone" in sections[install][1]
+    for heading, text in sections[:install]:
+        if "pip install -e" in text:
+            before = text[: text.index("pip install -e")]
+            assert "(#install)" in before, f"{heading}: installs before pointing to Install"
+
+
+def test_the_troubleshooting_speaks_of_what_the_notebooks_extra_installs():
+    import tomllib
+
+    extra = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    names = {
+        re.split(r"[<>=\[ ]", requirement)[0]
+        for requirement in extra["optional-dependencies"]["notebooks"]
+    }
+    (text,) = [text for heading, text in _readme_sections() if heading == "Troubleshooting"]
+    if "notebook" not in names:  # Jupyter Notebook 7 comes only with the `notebook` package
+        assert not re.search(r"Notebook 7|notebook>=7", text, re.I), "Notebook 7 is not installed"
+    if "jupyterlab" in names:
+        assert "JupyterLab" in text

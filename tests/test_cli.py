@@ -60,6 +60,15 @@ def test_subcommand_help_is_complete(command, options, capsys) -> None:
         assert option in out, option
 
 
+def test_demo_help_says_where_taesd_comes_from(capsys) -> None:
+    # TAESD comes from $WAVEGMS_TAESD or the Hugging Face hub: the help never promises a run
+    # "with no download".
+    code, out, _ = run_cli(["demo", "--help"], capsys)
+    text = " ".join(out.split())
+    assert code == 0 and "no download" not in text
+    assert "$WAVEGMS_TAESD when set, else downloaded once from the Hugging Face hub" in text
+
+
 @pytest.fixture
 def run_dir(tmp_path, tiny_vae):  # noqa: ANN201
     return make_run(tmp_path / "run", tiny_vae)

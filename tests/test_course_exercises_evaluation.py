@@ -8,8 +8,7 @@ import torch
 from scipy import ndimage
 from verdicts import verdict_of
 
-from wavegms.course.exercises import evaluation
-from wavegms.course.exercises.answers import RETURNED_NOTHING
+from wavegms.course.exercises import RETURNED_NOTHING, evaluation
 
 # ---- Dice and IoU ----------------------------------------------------------------------------
 

@@ -9,8 +9,7 @@ import torch
 import torch.nn.functional as F
 from verdicts import verdict_of
 
-from wavegms.course.exercises import training
-from wavegms.course.exercises.answers import RETURNED_NOTHING
+from wavegms.course.exercises import RETURNED_NOTHING, training
 from wavegms.engine.schedule import lr_factor
 from wavegms.losses import WaveGMSLoss
 
@@ -144,7 +143,7 @@ def test_objective_refuses_the_librarys_loss_and_incomplete_dicts(capsys):
         return WaveGMSLoss()(output, masks)
 
     line = verdict_of(capsys, training.check_objective, library)
-    assert "calls WaveGMSLoss" in line, line
+    assert "calls `WaveGMSLoss`" in line, line
     assert WaveGMSLoss.forward.__name__ == "forward", "the library's loss is restored"
 
     def no_total(output, masks):
@@ -247,7 +246,7 @@ def test_step_accepts_the_right_step_only(capsys, small_model):
         line = verdict_of(capsys, check_step, wrong, small_model)
         assert line.startswith("Exercise 3: not quite") and "weights" in line, (wrong, line)
     line = verdict_of(capsys, check_step, calls_the_engine, small_model)
-    assert "calls optimisation_step" in line, line
+    assert "calls `optimisation_step`" in line, line
     assert RETURNED_NOTHING in verdict_of(capsys, check_step, step_without_return, small_model)
     assert "not done yet" in verdict_of(capsys, check_step, step_scaffold, small_model)
 

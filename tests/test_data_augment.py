@@ -102,3 +102,72 @@ def test_rejects_mismatched_inputs():
         aug(torch.rand(2, 3, 8, 8), torch.rand(2, 8, 8))
     with pytest.raises(ValueError, match="differ"):
         aug(torch.rand(2, 3, 8, 8), torch.rand(2, 1, 8, 9))
+
+
+def _former_flips_and_rotation(aug: Augment, images: torch.Tensor, masks: torch.Tensor):
+    """What Augment did before its one gather (kornia off): the same draws in the same order,
+    then each sample flipped and rotated by itself."""
+    x, m = images.float(), (masks > 0.5).float()
+    b = len(x)
+    hflip, vflip = torch.rand(b) < aug.hflip, torch.rand(b) < aug.vflip
+    apply = torch.rand(b) < aug.rot90
+    square = x.shape[-1] == x.shape[-2]
+    k = torch.randint(0, 4, (b,)) if square else 2 * torch.randint(0, 2, (b,))
+    k = torch.where(apply, k, torch.zeros_like(k))
+    out = []
+    for i in range(b):
+        pair = torch.cat([x[i], m[i]])
+        pair = pair.flip(-1) if hflip[i] else pair
+        pair = pair.flip(-2) if vflip[i] else pair
+        out.append(torch.rot90(pair, int(k[i]), dims=(-2, -1)))
+    out = torch.stack(out)
+    return out[:, :3], out[:, 3:], {(bool(h), bool(v), int(t)) for h, v, t in zip(hflip, vflip, k)}
+
+
+@pytest.mark.parametrize(("h", "w", "layouts"), [(24, 24, 16), (16, 20, 8)])
+def test_flips_and_rotation_equal_flipping_and_rotating_each_sample(h, w, layouts):
+    # Same draws, same pixels: the distribution is the former one (k uniform in {0, 1, 2, 3}
+    # when applied, 0 or 180 degrees for a non-square image), and masks stay aligned.
+    aug = Augment(hflip=0.5, vflip=0.5, rot90=0.75, jitter_p=0.0, affine_p=0.0)
+    images, masks = torch.rand(48, 3, h, w), _shapes(48, h, w)
+    seen = set()
+    for seed in range(3):
+        torch.manual_seed(seed)
+        out_images, out_masks = aug(images, masks)
+        torch.manual_seed(seed)
+        want_images, want_masks, drawn = _former_flips_and_rotation(aug, images, masks)
+        assert torch.equal(out_images, want_images) and torch.equal(out_masks, want_masks)
+        seen |= drawn
+    assert len(seen) == layouts  # every flip / rotation combination was exercised
+
+
+def test_flips_and_rotation_read_nothing_back(monkeypatch):
+    # The training loop never waits for the device: reading a value (`if tensor`, .item(),
+    # .nonzero(), .tolist()) would. On the CPU only a patched Tensor can tell.
+    def read_back(*_args, **_kwargs):
+        raise AssertionError("Augment read a value back from the device")
+
+    aug = Augment(hflip=0.5, vflip=0.5, rot90=1.0, jitter_p=0.0, affine_p=0.0)
+    batches = [
+        (torch.rand(6, 3, 32, 32), _shapes(6, 32, 32)),
+        (torch.rand(6, 3, 32, 40), _shapes(6, 32, 40)),
+    ]
+    for name in ("__bool__", "item", "nonzero", "tolist"):
+        monkeypatch.setattr(torch.Tensor, name, read_back)
+    for images, masks in batches:
+        out_images, out_masks = aug(images, masks)
+        assert out_images.shape == images.shape and out_masks.shape == masks.shape
+
+
+@pytest.mark.parametrize("settings", [{}, {"jitter_p": 1.0, "affine_p": 1.0}])
+def test_a_whole_call_reads_nothing_back_from_the_batchs_device(settings):
+    # A meta tensor has a shape and no values: any read-back, in our code or in kornia's
+    # (.item(), `if tensor`, a copy to the CPU), raises. Moved like the training loop moves it,
+    # kornia keeps drawing on the CPU and only sends its parameters to the batch's device.
+    aug = Augment(**settings).to("meta")
+    images = torch.rand(12, 3, 64, 64, device="meta")
+    masks = torch.rand(12, 1, 64, 64, device="meta", dtype=torch.float16)
+    out_images, out_masks = aug(images, masks)
+    assert out_images.device.type == out_masks.device.type == "meta"
+    assert out_images.shape == images.shape and out_masks.shape == masks.shape
+    assert out_masks.dtype == torch.float16

@@ -61,6 +61,10 @@ def test_the_images_are_loaded_once_with_or_without_a_progress_bar(
     it at once: with workers, a second set of worker processes."""
     from torch.utils.data import DataLoader
 
+    import wavegms.engine.evaluate as evaluate_module
+
+    # A bar even though pytest's output is no terminal (where evaluate would draw none).
+    monkeypatch.setattr(evaluate_module, "show_bars", lambda requested: requested)
     run = make_run(tmp_path / "run", tiny_vae)
     iterators = []
     original = DataLoader.__iter__

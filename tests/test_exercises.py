@@ -3,17 +3,23 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import torch
 
 from wavegms.course.exercises import (
     CORRECT,
     NOT_DONE,
+    RETURNED_NOTHING,
     TODO,
     WRONG,
     Wrong,
+    as_floats,
     call,
     check,
     close,
+    forbid_calls,
+    forbidden,
+    matches,
     unfinished,
 )
 
@@ -121,3 +127,70 @@ def test_a_wrong_raised_by_a_test_is_its_reason(capsys):
 
     assert check("Exercise 2", 70, test) == WRONG
     assert capsys.readouterr().out == "Exercise 2: not quite: give a share, not a percent.\n"
+
+
+# One set of helpers serves every notebook's checks (issue 19): the two stub conventions (a
+# `# TODO` line, and named intermediates left as `...` that the function returns) both say
+# "not done yet", and the refusals and conversions give a reason, not an exception's type.
+
+
+def scaffold(x):  # notebooks 03-05: the intermediates are `...` and the function returns them
+    doubled = ...
+    return {"doubled": doubled}
+
+
+def test_a_scaffold_returning_its_ellipsis_or_a_value_holding_one_is_not_done_yet(capsys):
+    assert check("Exercise 1", scaffold, lambda f: close(call(f, 1.0)["doubled"], 2.0)) == NOT_DONE
+    assert check("Exercise 2", (..., ...), lambda pair: pair[0] == 1) == NOT_DONE
+    assert check("Exercise 3", {"stripes": ("V", ...)}, lambda answer: False) == NOT_DONE
+    printed = capsys.readouterr().out.splitlines()
+    assert all(
+        line.endswith("replace the `...` in the cell above, then run both cells.")
+        for line in printed
+    ), printed
+
+
+def test_no_return_names_the_function_or_says_your_function(capsys):
+    with pytest.raises(Wrong, match=f"^`no_return` {RETURNED_NOTHING}"):
+        call(no_return, 1.0)
+    with pytest.raises(Wrong, match=f"^`your function` {RETURNED_NOTHING}"):
+        call(lambda x: None, 1.0)
+
+
+def test_the_librarys_version_is_refused_by_name_and_while_running():
+    def uses_the_library(x):
+        return np.fft.fft(x)
+
+    with pytest.raises(Wrong, match=r"^your function calls `fft`: write it yourself\.$"):
+        forbid_calls(uses_the_library, ["fft"], "write it yourself.")
+    forbid_calls(right, ["fft"], "write it yourself.")  # allowed: no exception
+
+    class Library:
+        def run(self):
+            return "ran"
+
+    made_earlier = Library()  # reached through an object, not a name the function spells
+    with forbidden(Library, "run", "write it yourself."), pytest.raises(Wrong) as refused:
+        made_earlier.run()
+    assert str(refused.value) == "your function calls `Library`: write it yourself."
+    assert made_earlier.run() == "ran", "the library is restored"
+
+
+def test_numbers_are_read_from_any_container_and_a_non_number_is_a_reason(capsys):
+    assert as_floats(torch.tensor([[0.5], [1.0]]), "found") == [0.5, 1.0]
+    assert as_floats(np.float32(0.25), "share") == [0.25]
+    with pytest.raises(Wrong, match="^share should be a number or a list of numbers, got 'half'"):
+        as_floats("half", "share")
+    assert check("Exercise 6", "half", lambda a: as_floats(a, "share") == [0.5]) == WRONG
+    assert "not quite: share should be a number" in capsys.readouterr().out
+
+
+def test_matches_names_the_shape_then_a_known_slip_then_the_difference():
+    expected = torch.arange(6.0).view(2, 3)
+    slips = {"the rows are reversed.": expected.flip(0)}
+    assert matches(expected.clone(), expected, slips) is True
+    assert matches(expected.T, expected, slips, shape_hint=" (rows first)") == (
+        "shape (3, 2), expected (2, 3) (rows first)"
+    )
+    assert matches(expected.flip(0), expected, slips) == "the rows are reversed."
+    assert matches(expected + 1, expected, slips).startswith("largest difference 1")

@@ -231,3 +231,12 @@ def test_the_checker_flags_upward_imports_wherever_they_are(tmp_path):
         "wavegms/model.py:2 -> wavegms.cli (model imports entry)",
         "wavegms/utils/a.py:6 -> wavegms.engine.train (utils imports engine)",
     ]
+
+
+def test_the_course_package_exports_every_public_name_of_its_session():
+    # `wavegms.course.__all__` is built from its lazy exports, which must cover session's.
+    import wavegms.course as course
+    from wavegms.course import session
+
+    assert set(session.__all__) <= set(course.__all__)
+    assert all(getattr(course, name) is not None for name in course.__all__)

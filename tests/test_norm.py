@@ -4,7 +4,8 @@ import pytest
 import torch
 from torch import nn
 
-from wavegms.norm import GroupNorm
+import wavegms.norm as norm_module
+from wavegms.norm import GroupNorm, takes_contiguous_copy
 
 
 @pytest.mark.parametrize("size", [8, 28, 40], ids=["8x8", "28x28", "40x40"])
@@ -41,3 +42,34 @@ def test_contiguous_inputs_take_the_plain_path():
     x = torch.randn(2, 16, 10, 10)
     torch.testing.assert_close(norm(x), nn.functional.group_norm(x, 4, norm.weight, norm.bias))
     assert norm(x).is_contiguous()
+
+
+def test_the_device_decides_which_channels_last_inputs_take_the_contiguous_copy():
+    for side in (8, 28, 56, 224):  # CUDA's kernel returns a contiguous tensor at any size
+        assert takes_contiguous_copy("cuda", (2, 32, side, side), channels_last=True)
+        assert not takes_contiguous_copy("cuda", (2, 32, side, side), channels_last=False)
+    assert takes_contiguous_copy("cpu", (2, 32, 28, 28), channels_last=True)  # the slow kernel
+    assert not takes_contiguous_copy("cpu", (2, 32, 32, 32), channels_last=True)
+    assert not takes_contiguous_copy("mps", (2, 32, 28, 28), channels_last=True)
+
+
+def test_on_cuda_a_large_channels_last_map_comes_back_channels_last(monkeypatch):
+    # CUDA faked: the forward pass asks the device rule as if its input were on a GPU. At
+    # 56 x 56 the CPU rule alone would not copy, so the copy below is CUDA's.
+    chosen = []
+
+    def as_on_cuda(device_type, shape, channels_last):
+        chosen.append(takes_contiguous_copy("cuda", shape, channels_last))
+        return chosen[-1]
+
+    monkeypatch.setattr(norm_module, "takes_contiguous_copy", as_on_cuda)
+    torch.manual_seed(0)
+    norm = GroupNorm(8, 32)
+    with torch.no_grad():
+        norm.weight.normal_()
+        norm.bias.normal_()
+    x = torch.randn(2, 32, 56, 56).contiguous(memory_format=torch.channels_last)
+    out = norm(x)
+    assert chosen == [True] and out.is_contiguous(memory_format=torch.channels_last)
+    expected = nn.functional.group_norm(x, 8, norm.weight, norm.bias, norm.eps)
+    torch.testing.assert_close(out, expected, rtol=1e-5, atol=1e-5)

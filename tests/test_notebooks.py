@@ -171,8 +171,14 @@ def test_ensure_trained_resumes_through_train_and_refuses_other_settings(tmp_pat
     preset("quick", image_size=32).save(tmp_path / TRAIN_CONFIG)
     (tmp_path / "last").mkdir()
     (tmp_path / "last" / TRAINING_STATE).touch()  # a run that finished an epoch
-    with pytest.raises(ValueError, match="Cannot change image_size: 32 -> 64"):
-        course.ensure_trained(preset("quick", image_size=64), tmp_path)
+    with pytest.raises(ValueError) as refused:
+        course.ensure_trained(preset("quick", image_size=64, batch_size=4), tmp_path)
+    # In a notebook's words: its parameters, never a command-line flag or the engine's list
+    # of settings a resumed run may change.
+    message = str(refused.value)
+    assert "trained with image_size 32, batch_size 2" in message, message
+    assert "ask for image_size 64 (IMAGE_SIZE), batch_size 4 (BATCH_SIZE)" in message, message
+    assert "--" not in message and "num_workers" not in message, message
 
 
 def test_ensure_trained_reuses_a_finished_run_in_the_words_of_a_notebook(
@@ -195,8 +201,22 @@ def test_ensure_trained_reuses_a_finished_run_in_the_words_of_a_notebook(
     assert course.ensure_trained(config, tmp_path) == tmp_path
     printed = capsys.readouterr().out
     assert "Reusing the finished run" in printed and "--" not in printed, printed
-    with pytest.raises(ValueError, match="Cannot change image_size"):  # still refused
+    with pytest.raises(ValueError, match="trained with image_size 32"):  # still refused
         course.ensure_trained(preset("quick", image_size=64, epochs=2), tmp_path)
+
+
+def test_ensure_trained_in_a_headless_run_prints_epoch_lines_not_bars(tmp_path, monkeypatch):
+    # `wavegms course` sets WAVEGMS_NO_WIDGETS: a bar saved in the executed notebook would
+    # show its first state ("0%") for good, so training prints one line per epoch instead.
+    from wavegms.course import session as course_session
+    from wavegms.course import widgets
+    from wavegms.engine.config import preset
+
+    asked = []
+    monkeypatch.setattr(course_session, "train", lambda *a, progress, **k: asked.append(progress))
+    monkeypatch.setenv(widgets.NO_WIDGETS_ENV, "1")
+    course.ensure_trained(preset("quick", image_size=32), tmp_path / "run")
+    assert asked == [False]
 
 
 def test_browse_draws_one_static_figure_without_widgets(monkeypatch):

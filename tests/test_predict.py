@@ -14,7 +14,7 @@ from wavegms import WaveGMS
 from wavegms.cli import main
 from wavegms.data import load_image
 from wavegms.engine.checkpoint import load_model
-from wavegms.engine.predict import predict_files, to_model_input
+from wavegms.engine.predict import PredictReport, predict_files, to_model_input
 
 
 @pytest.fixture
@@ -145,3 +145,10 @@ def test_models_loaded_for_mixed_precision_are_prepared_for_it(tmp_path, tiny_va
         prob = np.asarray(Image.open(tmp_path / precision / "scan_prob.png")) / 255
         assert np.abs(prob - expected[0, 0].numpy()).mean() < tolerance
         assert report.written == [tmp_path / precision / "scan.png"]
+
+
+def test_the_report_counts_in_words_one_mask_or_several(tmp_path):
+    one = PredictReport(written=[tmp_path / "a.png"])
+    assert str(one) == "1 mask written, 0 images failed"
+    two = PredictReport(written=[tmp_path / "a.png"] * 2, failed=[(tmp_path / "b.png", "?")])
+    assert str(two) == "2 masks written, 1 image failed"

@@ -29,34 +29,10 @@ _EXPORTS = {
     "training_format": "session",
 }
 
-__all__ = [
-    "COURSE_DIR_ENV",
-    "NOTEBOOKS",
-    "PROFILES",
-    "REPO_URL",
-    "CourseSession",
-    "course_config",
-    "ensure_trained",
-    "keep_runs_on_drive",
-    "read_history",
-    "run_dir_for",
-    "sample_batch",
-    "start",
-    "training_format",
-]
+__all__ = list(_EXPORTS)  # every lazy name, in the order above
 
-if TYPE_CHECKING:
-    from .notebooks import COURSE_DIR_ENV, NOTEBOOKS, PROFILES, REPO_URL
-    from .session import (
-        CourseSession,
-        course_config,
-        ensure_trained,
-        keep_runs_on_drive,
-        read_history,
-        run_dir_for,
-        sample_batch,
-        start,
-        training_format,
-    )
+if TYPE_CHECKING:  # for type checkers and editors: at run time __getattr__ imports them
+    from .notebooks import COURSE_DIR_ENV, NOTEBOOKS, PROFILES, REPO_URL  # noqa: F401
+    from .session import *  # noqa: F403 - its __all__, every name _EXPORTS gives "session"
 
 __getattr__, __dir__ = lazy_exports(__name__, {k: f"{__name__}.{m}" for k, m in _EXPORTS.items()})

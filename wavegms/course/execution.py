@@ -13,6 +13,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from ..utils.progress import show_bars
+
 # The time a cell may run in `wavegms course` unless --cell-timeout says otherwise (seconds;
 # None: no limit). It is there to stop a stuck cell, never a slow healthy one: a whole quick
 # notebook takes under a minute alone on a 2-core CPU (03, the longest, 49-53 s: README), so
@@ -212,10 +214,14 @@ def _quiet_about_stops() -> Iterator[None]:
         logger.removeFilter(drop)
 
 
-def progress(label: str) -> dict[str, Any]:
+def progress(label: str) -> dict[str, Any] | bool:
     """papermill's progress bar (tqdm) as one line per notebook: cells done / total, elapsed.
 
-    A long cell (training) keeps the line where it is: run time shows what is going on."""
+    A long cell (training) keeps the line where it is: run time shows what is going on. False
+    (no bar) where it would not redraw in place, e.g. when the runner's output goes to a log
+    file: the runner's own line per notebook says how it went."""
+    if not show_bars(True):
+        return False
     return {
         "desc": f"{label:<40}",
         "bar_format": "{desc} {n_fmt}/{total_fmt} cells, {elapsed}",

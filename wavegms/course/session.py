@@ -27,7 +27,7 @@ import torch
 from diffusers import AutoencoderTiny
 
 from ..data import SegmentationDataset, SyntheticDataset
-from ..engine.checkpoint import LOG, TRAIN_CONFIG, resolve_config
+from ..engine.checkpoint import LOG, TRAIN_CONFIG, resolve_config, unresumable_changes
 from ..engine.config import SOURCES, TrainConfig, preset
 from ..engine.train import train
 from ..utils.device import PRECISION_NAMES, PRECISIONS, get_device, resolve_precision
@@ -322,17 +322,19 @@ def ensure_trained(
     it is when it has finished (so notebook 04 evaluates what 03 trained, and running a
     notebook twice trains once), and an interrupted one goes on from its last epoch
     (``train(config, run_dir, resume=True)``). What may differ from the saved run is what
-    :data:`wavegms.engine.config.RESUMABLE` allows; any other difference is refused with a
-    message, never overwritten. What it prints speaks of the notebook's parameters, not of
-    command-line flags. ``progress``: progress bars, or one line per epoch; None: bars where
-    they render live (a Jupyter kernel with widgets), lines in a headless run, whose saved
-    notebook would keep a bar's first state ("0%") for good.
+    :data:`wavegms.engine.config.RESUMABLE` allows; any other difference is refused, never
+    overwritten. What it prints, and the refusal, speak of the notebook's parameters
+    (:data:`NOTEBOOK_PARAMETERS`), not of command-line flags. ``progress``: progress bars,
+    or one line per epoch; None: bars where they render live (a Jupyter kernel with widgets),
+    lines in a headless run, whose saved notebook would keep a bar's first state ("0%") for
+    good.
     """
     run_dir = Path(run_dir)
     progress = widgets_available() if progress is None else progress
     resume = (run_dir / TRAIN_CONFIG).is_file()
     if resume:
-        wanted = resolve_config(config, run_dir, resume=True)  # refuses other settings
+        _refuse_other_settings(config, run_dir)
+        wanted = resolve_config(config, run_dir, resume=True)
         history = read_history(run_dir) if (run_dir / LOG).is_file() else []
         done = history[-1]["epoch"] if history else 0
         if done >= wanted.epochs:
@@ -346,6 +348,41 @@ def ensure_trained(
         print(f"Training a new run in {run_dir} ({config.epochs} epochs).")
     train(config, run_dir, resume=resume, progress=progress, callbacks=callbacks, tiny_vae=tiny_vae)
     return run_dir
+
+
+# The notebook parameter behind each training setting (course_config); the other settings come
+# from the preset that DATASET and QUICK choose.
+NOTEBOOK_PARAMETERS = {
+    "dataset": "DATASET",
+    "data_dir": "DATA_DIR",
+    "image_size": "IMAGE_SIZE",
+    "epochs": "EPOCHS",
+    "batch_size": "BATCH_SIZE",
+    "seed": "SEED",
+    "device": "DEVICE",
+    "augment": "QUICK",
+}
+
+
+def _refuse_other_settings(config: TrainConfig, run_dir: Path) -> None:
+    """``ValueError`` in a notebook's words when the run in ``run_dir`` was trained with
+    settings that ``config`` changes and a resumed run may not change."""
+    saved = TrainConfig.load(run_dir / TRAIN_CONFIG)
+    changed = unresumable_changes(config, saved)
+    if not changed:
+        return
+    old, new = saved.to_dict(), config.to_dict()
+
+    def source(name: str) -> str:
+        return NOTEBOOK_PARAMETERS.get(name, "set by DATASET and QUICK")
+
+    trained = ", ".join(f"{name} {old[name]!r}" for name in changed)
+    asked = ", ".join(f"{name} {new[name]!r} ({source(name)})" for name in changed)
+    raise ValueError(
+        f"{run_dir} holds a run trained with {trained}; this notebook's parameters ask for "
+        f"{asked}. Give this notebook the parameters of the notebook that trained the run, or "
+        "delete the folder to train again with these; nothing was changed."
+    )
 
 
 def read_history(run_dir: str | os.PathLike) -> list[dict[str, Any]]:

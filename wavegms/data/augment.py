@@ -4,9 +4,17 @@ On Colab's 2 CPU cores, per-sample CPU augmentation starves the GPU, so augmenta
 on whole batches wherever the batch lives. Flips and 90-degree rotations are exact index
 operations; colour jitter and the shift/scale/rotate affine come from kornia, which
 resamples masks with nearest-neighbour so they stay binary.
+
+Like the training step, a call reads nothing back from the device (no ``.item()``, no
+``if tensor``, no ``nonzero``): every per-sample choice is a tensor that selects, so the host
+queues the next step's work without waiting for the device.
 """
 
 from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import Any
 
 import torch
 from torch import nn
@@ -63,9 +71,16 @@ class Augment(nn.Module):
             K.AugmentationSequential(*steps, data_keys=["input", "mask"]) if steps else None
         )
 
-    @staticmethod
-    def _where(flag: torch.Tensor, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-        return torch.where(flag.view(-1, 1, 1, 1), a, b)
+    def _apply(self, fn: Callable[..., Any], recurse: bool = True) -> Augment:
+        """``.to(device)``, ``.half()``, ...: nothing moves (Augment holds no tensors).
+
+        kornia draws its parameters with generators on the device it was moved to. Left on
+        the CPU (its default), its draws and the decisions it takes on them (the colour steps'
+        order, whether a step applies) are host values, copied to the batch's device without
+        waiting. Moved to a GPU, it would read them back several times a call (kornia 0.9: the
+        colour jitter checks its 4 factors, the affine copies its angle, scale and shift to
+        the CPU)."""
+        return self
 
     def forward(
         self, images: torch.Tensor, masks: torch.Tensor
@@ -86,30 +101,45 @@ class Augment(nn.Module):
         m = (masks > 0.5).float()
         b, device = x.shape[0], x.device
 
-        flag = torch.rand(b, device=device) < self.hflip
-        x, m = self._where(flag, x.flip(-1), x), self._where(flag, m.flip(-1), m)
-        flag = torch.rand(b, device=device) < self.vflip
-        x, m = self._where(flag, x.flip(-2), x), self._where(flag, m.flip(-2), m)
-
+        # The flips and the rotation, drawn as before, compose into one of the 16 ways to lay
+        # out the pixels: one gather moves them (the host never sees which).
+        hflip = torch.rand(b, device=device) < self.hflip
+        vflip = torch.rand(b, device=device) < self.vflip
         apply = torch.rand(b, device=device) < self.rot90
-        square = x.shape[-1] == x.shape[-2]
-        # Like albumentations' RandomRotate90: when applied, k is uniform in {0, 1, 2, 3}.
-        k = (
-            torch.randint(0, 4, (b,), device=device)
-            if square
-            else 2 * torch.randint(0, 2, (b,), device=device)
-        )
-        k = torch.where(apply, k, torch.zeros_like(k))
-        if bool((k > 0).any()):
-            x, m = x.clone(), m.clone()
-            for turns in (1, 2, 3):
-                idx = (k == turns).nonzero(as_tuple=True)[0]
-                if idx.numel():
-                    x[idx] = torch.rot90(x[idx], turns, dims=(-2, -1))
-                    m[idx] = torch.rot90(m[idx], turns, dims=(-2, -1))
+        turns = quarter_turns(*x.shape[-2:])
+        # Like albumentations' RandomRotate90: when applied, k is uniform in `turns`.
+        choice = torch.randint(0, len(turns), (b,), device=device) * apply
+        layout = hflip.long() + 2 * vflip.long() + 4 * choice
+        index = pixel_layouts(*x.shape[-2:], device)[layout][:, None]  # [B, 1, H * W]
+        x = x.flatten(2).gather(2, index.expand(-1, x.shape[1], -1)).view_as(x)
+        m = m.flatten(2).gather(2, index).view_as(m)
 
         if self.kornia is not None:
             x, m = self.kornia(x, m)
         x = x.clamp_(0.0, 1.0)
         m = m > 0.5
         return x.to(image_dtype), m.to(mask_dtype)
+
+
+def quarter_turns(height: int, width: int) -> tuple[int, ...]:
+    """The rotations by k quarter turns that keep an image's shape: all four when it is
+    square, else 0 and 180 degrees."""
+    return (0, 1, 2, 3) if height == width else (0, 2)
+
+
+@functools.lru_cache(maxsize=8)  # one per image size and device: 16 x H x W int64 each
+def pixel_layouts(height: int, width: int, device: torch.device) -> torch.Tensor:
+    """``[16, H * W]`` (or ``[8, H * W]`` for a non-square image) int64: row ``hflip + 2 *
+    vflip + 4 * i`` holds, for each output pixel, the flat index of the input pixel it takes
+    after a horizontal flip (if ``hflip``), a vertical flip (if ``vflip``) and
+    ``quarter_turns(height, width)[i]`` rotations by 90 degrees, in that order. Built by
+    applying those very operations to the pixels' indices."""
+    pixels = torch.arange(height * width, device=device).view(height, width)
+    layouts = []
+    for turns in quarter_turns(height, width):
+        for vflip in (False, True):
+            for hflip in (False, True):
+                index = pixels.flip(-1) if hflip else pixels
+                index = index.flip(-2) if vflip else index
+                layouts.append(torch.rot90(index, turns, dims=(-2, -1)).reshape(-1))
+    return torch.stack(layouts)

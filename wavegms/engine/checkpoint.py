@@ -201,15 +201,22 @@ def resolve_config(config: TrainConfig | None, run_dir: Path, resume: bool) -> T
     saved = TrainConfig.load(saved_path)
     if config is None:
         return saved
-    new, old = config.to_dict(), saved.to_dict()
-    changed = [name for name in new if name not in RESUMABLE and new[name] != old[name]]
+    changed = unresumable_changes(config, saved)
     if changed:
+        new, old = config.to_dict(), saved.to_dict()
         details = ", ".join(f"{n}: {old[n]!r} -> {new[n]!r}" for n in changed)
         raise ValueError(
             f"Cannot change {details} when resuming {run_dir}: a resumed run may only change "
             f"{', '.join(RESUMABLE)}. Start a new run (another --out) instead."
         )
     return config
+
+
+def unresumable_changes(config: TrainConfig, saved: TrainConfig) -> list[str]:
+    """The settings (field names) in which ``config`` differs from a run's ``saved`` one and
+    that a resumed run may not change (all but ``RESUMABLE``)."""
+    new, old = config.to_dict(), saved.to_dict()
+    return [name for name in new if name not in RESUMABLE and new[name] != old[name]]
 
 
 def clear_unfinished_run(run_dir: Path) -> None:

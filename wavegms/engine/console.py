@@ -1,6 +1,8 @@
 """What a training run tells the person watching it: progress bars, or one line per epoch.
 
-Only rank 0 speaks; :mod:`wavegms.engine.train` calls these at fixed points of its loop.
+Only rank 0 speaks; :mod:`wavegms.engine.train` calls these at fixed points of its loop. Bars
+are drawn only where they redraw in place (a terminal, a notebook widget:
+:func:`wavegms.utils.progress.show_bars`); in a log file they fall back to the epoch lines.
 """
 
 from __future__ import annotations
@@ -12,15 +14,18 @@ from typing import TYPE_CHECKING, Any
 
 from tqdm.auto import tqdm
 
+from ..utils.progress import show_bars
+
 if TYPE_CHECKING:
     from torch.utils.data import DataLoader
 
 
 class Console:
-    """Messages of one training run: ``bars`` (tqdm) or plain lines; silent unless ``main``."""
+    """Messages of one training run: ``bars`` (tqdm, where they redraw in place) or plain
+    lines; silent unless ``main``."""
 
     def __init__(self, main: bool, bars: bool, epochs: int, start_epoch: int) -> None:
-        self.main, self.bars, self.epochs = main, bars and main, epochs
+        self.main, self.bars, self.epochs = main, main and show_bars(bars, tqdm), epochs
         self.start_epoch, self.first_epoch_s = start_epoch, 0.0
         self.batch_bar: tqdm | None = None
         self.epoch_bar = tqdm(

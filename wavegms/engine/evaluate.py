@@ -24,6 +24,7 @@ from ..data.splits import EXCLUDED_CLASSES
 from ..tiny_vae import check_image_size
 from ..utils.atomic import atomic_write_json, atomic_write_text
 from ..utils.jsonfile import read_json_object
+from ..utils.progress import show_bars
 from ..utils.threads import configure_threads
 from .checkpoint import (
     METRICS,
@@ -232,7 +233,7 @@ def _per_image_metrics(
     extremes = _Extremes(N_CASES)
     # A bar beside the loader, not around it: tqdm.auto's wrapper makes an iterator of what it
     # wraps at once, and a DataLoader's iterator starts its workers (a second, unused set).
-    bar = tqdm(total=len(loader), desc="evaluate", unit="batch", disable=not progress)
+    bar = tqdm(total=len(loader), desc="evaluate", unit="batch", disable=not show_bars(progress))
     for batch in loader:
         probs = model.predict(batch["image"], precision=precision)
         metrics = segmentation_metrics(probs, batch["mask"], threshold)

@@ -33,6 +33,7 @@ from ..data.images import (
 from ..data.tensors import resize_image
 from ..model import WaveGMS, check_pixels
 from ..utils.device import PRECISIONS, get_device
+from ..utils.progress import show_bars
 from ..utils.threads import configure_threads
 from .checkpoint import load_model, load_train_config, resolve_checkpoint
 from .viz import overlay
@@ -249,7 +250,7 @@ def predict_files(
     model = _resolve_model(checkpoint_or_model, device, tiny_vae, precision)
     size = model.config.image_size
     report = PredictReport()
-    bar = tqdm(total=len(files), desc="predict", unit="img", disable=not progress)
+    bar = tqdm(total=len(files), desc="predict", unit="img", disable=not show_bars(progress))
     for batch in _batches(files, stems, size, batch_size, save_overlay, report.failed, bar):
         probs = model.predict(torch.stack([item.input for item in batch]), precision=precision)
         for item, prob in zip(batch, probs):

@@ -14,7 +14,7 @@ from typing import Any
 import torch
 
 from ...engine.metrics import dice_iou, hd95, segmentation_metrics, summarize
-from .answers import as_floats, returned, verdict
+from . import as_floats, call, check
 
 SIZE = 48  # side of the masks the checks draw
 
@@ -59,7 +59,7 @@ def _run_on_pairs(
     """Compare ``function(pred, truth)`` with ``expected`` on every :func:`mask_pairs` case."""
     for case, (pred, truth) in mask_pairs().items():
         reference = expected(pred, truth)
-        mine = as_floats(returned(function(pred.clone(), truth.clone())), what)
+        mine = as_floats(call(function, pred.clone(), truth.clone()), what)
         if len(mine) != len(reference):
             return f"{what}: {len(reference)} number(s) expected, got {len(mine)}"
         if not all(abs(a - b) <= 1e-4 + 1e-4 * abs(b) for a, b in zip(mine, reference)):
@@ -80,7 +80,7 @@ def check_dice_iou(dice_and_iou: Callable[..., Any], name: str = "Exercise 1") -
         dice, iou = dice_iou(_batched(pred), _batched(truth))
         return [dice.item(), iou.item()]
 
-    verdict(
+    check(
         name,
         dice_and_iou,
         lambda function: _run_on_pairs(function, expected, "(dice, iou)"),
@@ -98,7 +98,7 @@ def check_hd95(hd95_by_hand: Callable[..., Any], name: str = "Exercise 2") -> No
     def expected(pred: torch.Tensor, truth: torch.Tensor) -> list[float]:
         return [hd95(_batched(pred), _batched(truth)).item()]
 
-    verdict(
+    check(
         name,
         hd95_by_hand,
         lambda function: _run_on_pairs(function, expected, "HD95"),
@@ -134,7 +134,7 @@ def check_threshold_sweep(
                 return f"at threshold {t}: {mine:.4f}, expected {wanted:.4f}"
         return True
 
-    verdict(name, means, test)
+    check(name, means, test)
 
 
 # ---- Exercise: the mean and the pooled Dice --------------------------------------------------
@@ -177,7 +177,7 @@ def check_mean_vs_pooled(answer: Any, name: str = "Exercise 4") -> None:  # noqa
         totals = summarize(segmentation_metrics(*(m.float() for m in two_images(pair))))
         return f"Mean Dice {totals['dice_mean']:.3f}, pooled Dice {totals['dice_pooled']:.3f}."
 
-    verdict(name, answer, test, success=success)
+    check(name, answer, test, success=success)
 
 
 __all__ = [

@@ -14,8 +14,7 @@ from typing import Any
 
 import torch
 
-from . import close
-from .answers import as_floats, returned, verdict
+from . import as_floats, call, check, close
 
 
 def _generator(seed: int) -> torch.Generator:
@@ -47,7 +46,7 @@ def check_flip_tta(
 
     def test(function: Callable[..., Any]) -> bool | str:
         with torch.no_grad():
-            mine = returned(function(model, images.clone()))
+            mine = call(function, model, images.clone())
         mine = torch.as_tensor(mine.cpu() if isinstance(mine, torch.Tensor) else mine)
         found = close(mine, expected, rtol=1e-4, atol=1e-5)
         if found is True:
@@ -56,7 +55,7 @@ def check_flip_tta(
             return "this is the plain prediction: average it with the mirrored one"
         return f"on two test images: {found}"
 
-    verdict(
+    check(
         name,
         predict_flipped,
         test,
@@ -91,7 +90,7 @@ def check_strange_images(
                 return f"{label}: {mine:.2%} of the pixels; recomputed: {wanted:.2%}"
         return True
 
-    verdict(
+    check(
         name,
         found,
         test,

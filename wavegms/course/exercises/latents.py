@@ -12,7 +12,7 @@ from typing import Any
 
 import torch
 
-from . import as_tensor, call, check, close, describe, which_mistake
+from . import as_tensor, call, check, close, describe, matches
 
 SEED = 4321  # fresh inputs: not the notebook's seed
 SIDE = 32  # fresh masks' side in pixels (4 x 4 latents): small, so the checks are quick
@@ -60,9 +60,7 @@ def check_mask_latent(answer: Callable[..., torch.Tensor], model: torch.nn.Modul
     def test(function: Callable) -> bool | str:
         with torch.no_grad():
             value = as_tensor(call(function, vae, masks), "the mask latent")
-        if value.shape != expected.shape:
-            return f"shape {tuple(value.shape)}, expected {tuple(expected.shape)}"
-        return which_mistake(value, variants, 1e-4) or close(value, expected, atol=1e-4)
+        return matches(value, expected, variants, atol=1e-4)
 
     check(
         "Exercise 1",
@@ -109,12 +107,10 @@ def check_decode(answer: Callable[..., torch.Tensor], model: torch.nn.Module) ->
     def test(function: Callable) -> bool | str:
         with torch.no_grad():
             value = as_tensor(call(function, vae, latents), "the probabilities")
-        if value.shape != expected.shape:
-            hint = " (keep the channel axis: mean(dim=1, keepdim=True))" if value.ndim == 3 else ""
-            return f"shape {tuple(value.shape)}, expected {tuple(expected.shape)}{hint}"
-        if value.unique().numel() <= 2:
+        if value.shape == expected.shape and value.unique().numel() <= 2:
             return "return probabilities in [0, 1], not a thresholded mask"
-        return which_mistake(value, variants, 1e-4) or close(value, expected, atol=1e-4)
+        hint = " (keep the channel axis: mean(dim=1, keepdim=True))" if value.ndim == 3 else ""
+        return matches(value, expected, variants, atol=1e-4, shape_hint=hint)
 
     check(
         "Exercise 2",
@@ -189,9 +185,7 @@ def check_interpolation(
 
     def test(value: Any) -> bool | str:  # noqa: ANN401
         value = as_tensor(value, "blended")
-        if value.shape != expected.shape:
-            return f"shape {tuple(value.shape)}, expected {tuple(expected.shape)} (5 frames)"
-        return which_mistake(value, variants, 1e-3) or close(value, expected, atol=1e-3)
+        return matches(value, expected, variants, atol=1e-3, shape_hint=" (5 frames)")
 
     check("Exercise 4", answer, test, success="The widget below lets you move t yourself.")
 

@@ -18,8 +18,7 @@ from torch import nn
 from ...lmm import LatentMappingModel, SpatialSelfAttention
 from ...losses import WaveGMSLoss
 from ...model import WaveGMSOutput
-from . import close
-from .answers import CalledTheLibrary, as_floats, forbidden, names_used, returned, verdict
+from . import as_floats, call, check, close, forbid_calls, forbidden
 
 
 def _generator(seed: int) -> torch.Generator:
@@ -52,7 +51,7 @@ def check_attention(attention: Callable[..., Any], name: str = "Exercise 1") -> 
 
     def test(function: Callable[..., Any]) -> bool | str:
         with torch.no_grad():
-            mine = returned(function(x, layer.norm, layer.q, layer.k, layer.v, layer.proj))
+            mine = call(function, x, layer.norm, layer.q, layer.k, layer.v, layer.proj)
         found = close(mine, expected, rtol=1e-4, atol=1e-5)
         if found is True:
             return True
@@ -60,7 +59,7 @@ def check_attention(attention: Callable[..., Any], name: str = "Exercise 1") -> 
         hint = " (add the input x back: the block is residual)" if without_residual else ""
         return f"on a random layer and x [2, 32, 5, 7]: {found}{hint}"
 
-    verdict(
+    check(
         name,
         attention,
         test,
@@ -104,11 +103,11 @@ def check_objective(objective: Callable[..., Any], name: str = "Exercise 2") -> 
     random output (:func:`objective_inputs`). Calling ``WaveGMSLoss`` is refused."""
     output, masks = objective_inputs()
     expected = WaveGMSLoss()(output, masks)
-    refusal = "your objective calls WaveGMSLoss: write the three terms yourself."
 
     def test(function: Callable[..., Any]) -> bool | str:
+        refusal = "write the three terms yourself."
         with forbidden(WaveGMSLoss, "forward", refusal), torch.no_grad():
-            mine = returned(function(output, masks))
+            mine = call(function, output, masks)
         if not isinstance(mine, dict):
             return f"return a dict with keys {list(LOSS_TERMS)}, not {type(mine).__name__}"
         missing = [key for key in LOSS_TERMS if key not in mine]
@@ -120,7 +119,7 @@ def check_objective(objective: Callable[..., Any], name: str = "Exercise 2") -> 
                 return f"on random inputs (3 images, one with an empty mask), {key}: {found}"
         return True
 
-    verdict(name, objective, test, success="Your objective equals WaveGMSLoss term by term.")
+    check(name, objective, test, success="Your objective equals WaveGMSLoss term by term.")
 
 
 # ---- Exercise: one optimisation step ---------------------------------------------------------
@@ -160,9 +159,8 @@ def check_step(
     )
 
     def test(function: Callable[..., Any]) -> bool | str:
-        if "optimisation_step" in names_used(function):
-            raise CalledTheLibrary("your step calls optimisation_step: write the step yourself.")
-        mine, mine_weights = after(lambda net, opt: returned(function(net, opt, images, masks)))
+        forbid_calls(function, ["optimisation_step"], "write the step yourself.")
+        mine, mine_weights = after(lambda net, opt: call(function, net, opt, images, masks))
         found = close(mine_weights, weights, rtol=1e-4, atol=1e-6)
         if found is not True:
             return (
@@ -174,7 +172,7 @@ def check_step(
         found = close({key: mine.get(key) for key in expected}, expected, rtol=1e-4)
         return True if found is True else f"the returned loss terms differ: {found}"
 
-    verdict(
+    check(
         name,
         step,
         test,
@@ -197,7 +195,7 @@ def check_schedule(lr_at: Callable[..., Any], name: str = "Exercise 4") -> None:
     def test(function: Callable[..., Any]) -> bool | str:
         for base_lr, warmup, epochs in SCHEDULES:
             for epoch in range(epochs):
-                mine = returned(function(epoch, base_lr, warmup, epochs))
+                mine = call(function, epoch, base_lr, warmup, epochs)
                 (value,) = as_floats(mine, "the learning rate")
                 expected = base_lr * lr_factor(epoch, warmup, epochs)
                 if not math.isclose(value, expected, rel_tol=1e-6, abs_tol=1e-12):
@@ -207,7 +205,7 @@ def check_schedule(lr_at: Callable[..., Any], name: str = "Exercise 4") -> None:
                     )
         return True
 
-    verdict(name, lr_at, test, success="Your schedule equals wavegms.engine.schedule.")
+    check(name, lr_at, test, success="Your schedule equals wavegms.engine.schedule.")
 
 
 # ---- Exercise: predictions from sampled latents ----------------------------------------------
@@ -241,7 +239,7 @@ def check_sampling(
             return True
         return f"{value:.4%} of the pixels; recomputed from the same noise: {expected:.4%}"
 
-    verdict(
+    check(
         name,
         disagree,
         test,
@@ -265,7 +263,7 @@ def check_narrow_share(share: Any, name: str = "Exercise 6") -> None:  # noqa: A
         found = close(value, expected, rtol=1e-3)
         return True if found is True else f"{found} (parameters of the narrow LMM / the paper's)"
 
-    verdict(name, share, test, success=f"The narrow LMM keeps {expected:.1%} of the parameters.")
+    check(name, share, test, success=f"The narrow LMM keeps {expected:.1%} of the parameters.")
 
 
 __all__ = [
