@@ -9,8 +9,12 @@ One epoch, as :func:`train` runs it::
     write last/training_state.pt, then log.jsonl
 
 Because all randomness of an epoch derives from ``(seed, epoch, rank)`` and ``last/`` is written
-after every epoch, ``resume=True`` continues exactly where a run stopped, and an interruption
-loses at most the epoch in flight.
+after every epoch, ``resume=True`` continues where a run stopped with the same data order,
+augmentation and noise, and an interruption loses at most the epoch in flight. On a CPU the
+resumed run's weights equal an uninterrupted run's. On a GPU they agree only closely, not bit
+for bit: ``cudnn.benchmark`` times the candidate kernels anew in every process and may pick
+others, and some backward kernels sum with atomic adds in no fixed order; such last-bit
+differences grow over the following epochs, as between two uninterrupted GPU runs.
 
 Under ``torchrun`` the same code trains data-parallel (:mod:`wavegms.engine.distributed`):
 ``batch_size`` is the *global* batch, split evenly over the processes, so the paper's batch 12
@@ -110,7 +114,9 @@ def train(
             folder that holds a run with a finished epoch or other files; a run that stopped
             before finishing its first epoch is started again.
         resume: continue the run in ``out_dir`` from ``last/``; a run with no finished epoch
-            starts again from scratch with its saved settings.
+            starts again from scratch with its saved settings. On a CPU the result equals an
+            uninterrupted run's; on a GPU it agrees closely, not bit for bit (see the module's
+            docstring: kernel choice and atomic-add kernels vary between processes).
         progress: tqdm progress bars; otherwise one printed line per epoch.
         callbacks: functions ``f(epoch, model, record)``, or objects with such an
             ``on_epoch_end`` method, called on rank 0 after each epoch (1-based) once its
@@ -215,7 +221,8 @@ def _train(
             threads = chosen
             started = time.perf_counter()
             # All randomness of this epoch (order, augmentation, reparameterisation noise)
-            # derives from (seed, epoch, rank): a resumed run equals an uninterrupted one.
+            # derives from (seed, epoch, rank): a resumed run draws what an uninterrupted one
+            # would (on a CPU it ends with the same weights; on a GPU see the docstring).
             torch.manual_seed(epoch_seed(config.seed, epoch, world.rank))
             shuffle.manual_seed(epoch_seed(config.seed, epoch))
             if sampler is not None:
