@@ -196,10 +196,8 @@ def _train(
     start_epoch, best, history = 0, {"dice": None, "epoch": None}, []
     if resume and (run_dir / "last" / TRAINING_STATE).is_file():  # else: no finished epoch
         start_epoch, best, history = restore_training_state(
-            run_dir, config, model, optimizer, scheduler, scaler
+            run_dir, config, model, optimizer, scheduler, scaler, main=world.is_main
         )
-        if world.is_main:
-            write_log(run_dir, history)  # a kill right after the last commit left it behind
     if world.is_main:  # only now that everything is in place: a failed start leaves no folder
         splits.save(run_dir / SPLITS)
         config.save(run_dir / TRAIN_CONFIG)  # new, or e.g. with extended epochs
