@@ -4,7 +4,7 @@ One epoch, as :func:`train` runs it::
 
     reseed from (seed, epoch, rank)            -> shuffling, augmentation, reparameterisation
     for each batch: augment on the device, optimisation_step (the objective, AdamW)
-    loss sums stay on the device; read once per epoch
+    loss sums stay on the device; read once per epoch (fp16: overflowed steps left out)
     validate every ``val_every`` epochs (rank 0), keep ``best`` (by Dice) and ``last``
     write last/training_state.pt, then log.jsonl
 
@@ -62,7 +62,7 @@ from .checkpoint import (
 from .config import TrainConfig
 from .console import Console
 from .curves import plot_training_curves
-from .measures import LOSS_KEYS, epoch_losses, validate
+from .measures import EpochLosses, validate
 from .run_data import build_datasets, evaluation_loaders, training_loader
 from .schedule import warmup_cosine
 
@@ -209,6 +209,7 @@ def _train(
     console.start(config, splits, PRECISION_NAMES[dtype], where, run_dir)
     threads = None
 
+    epoch_losses = EpochLosses(device, optimizer if scaler is not None else None)
     epoch = start_epoch
     try:
         for epoch in range(start_epoch, config.epochs):
@@ -227,10 +228,9 @@ def _train(
                 sampler.set_epoch(epoch)
             lr = optimizer.param_groups[0]["lr"]
 
-            # Train: nothing in this loop reads a value back from the device.
+            # Train: nothing in this loop reads a value back from the device, except fp16's
+            # GradScaler (whether the gradients overflowed, to skip that update).
             ddp_model.train()
-            sums = torch.zeros(len(LOSS_KEYS), device=device)  # loss x items, on the device
-            items = 0
             for batch in console.batches(train_loader, epoch):
                 images = batch["image"].to(device, non_blocking=True)
                 masks = batch["mask"].to(device, non_blocking=True)
@@ -238,10 +238,9 @@ def _train(
                     images, masks = augment(images, masks)
                 images = images.contiguous(memory_format=memory_format)
                 losses = step(loss_fn, optimizer, images, masks, dtype=dtype, scaler=scaler)
-                sums += torch.stack([losses[k].detach().float() for k in LOSS_KEYS]) * len(images)
-                items += len(images)
+                epoch_losses.add(losses, len(images))  # fp16: an overflowed step is left out
             scheduler.step()
-            record = epoch_losses(epoch, lr, sums, items, world)  # the one synchronisation
+            record = epoch_losses.record(epoch, lr, world)  # the one synchronisation
             record["train_time_s"] = time.perf_counter() - started
 
             # Validate (rank 0), then tell every rank what rank 0 measured.
@@ -311,7 +310,8 @@ def optimisation_step(
 
     ``images [B, 3, H, W]`` in [0, 1] and ``masks [B, 1, H, W]`` in {0, 1}, already on the
     model's device; ``dtype`` is the autocast precision (None: fp32) and ``scaler`` the fp16
-    gradient scaler. Returns the loss terms (tensors; ``.detach()`` them to log).
+    gradient scaler, which skips the update of a step whose gradients overflowed (and lowers
+    its scale). Returns the loss terms (tensors; ``.detach()`` them to log).
     """
     optimizer.zero_grad(set_to_none=True)
     with autocast(images.device, dtype):
