@@ -41,6 +41,7 @@ from ..model import WaveGMS
 from ..tiny_vae import load_tiny_vae
 from ..utils.device import PRECISION_NAMES, autocast, get_device, resolve_precision
 from ..utils.lock import claim_folder
+from ..utils.memory import explain_out_of_memory
 from ..utils.threads import configure_threads
 from . import distributed
 from .checkpoint import (
@@ -126,7 +127,9 @@ def train(
 
     Returns:
         A :class:`TrainResult`. Ctrl-C stops after saving nothing more than the last finished
-        epoch and re-raises ``KeyboardInterrupt`` after printing how to resume.
+        epoch and re-raises ``KeyboardInterrupt`` after printing how to resume. Running out of
+        GPU memory raises ``torch.OutOfMemoryError`` with one line saying what to lower, once
+        the memory the run held is free (:func:`~wavegms.utils.memory.explain_out_of_memory`).
     """
     run_dir = Path(out_dir).expanduser()
     main = distributed.world_from_env().is_main
@@ -140,7 +143,14 @@ def train(
         world, device = distributed.setup(get_device(config.device))
         try:
             distributed.barrier(world)  # every rank has checked the folder before rank 0 writes
-            result = _train(config, run_dir, resume, world, device, progress, callbacks, tiny_vae)
+            result = explain_out_of_memory(
+                lambda: _train(
+                    config, run_dir, resume, world, device, progress, callbacks, tiny_vae
+                ),
+                device,
+                f"training at batch size {config.batch_size}",
+                _memory_fixes(config),
+            )
             gc.collect()  # DDP's reducer needs the process group when it is freed: free it first
         except BaseException:
             distributed.cleanup(world, succeeded=False)
@@ -333,6 +343,16 @@ def epoch_seed(seed: int, epoch: int, rank: int = 0) -> int:
 
 
 # ---- the details of the loop ---------------------------------------------------------------------
+
+
+def _memory_fixes(config: TrainConfig) -> list[str]:
+    """What lowers a training run's memory, for an out-of-memory error."""
+    fixes = ["lower --batch-size (in a new run)"]
+    if not config.gradient_checkpointing:
+        fixes.append("turn on --gradient-checkpointing (--resume may)")
+    if config.precision == "fp32":
+        fixes.append("use --precision auto (mixed precision; --resume may)")
+    return fixes
 
 
 class _EagerStep:
