@@ -64,7 +64,8 @@ def test_training_out_of_memory_says_what_to_lower_and_frees_the_step(
     assert str(caught.value) == (
         "Out of memory on cpu (tried to allocate 20.00 MiB on a 14.75 GiB GPU) training at "
         "batch size 2: lower --batch-size (in a new run), turn on --gradient-checkpointing "
-        f"(--resume may), or use --precision auto (mixed precision; --resume may). {FREED}"
+        "(also with --resume), or use --precision auto (mixed precision; also with --resume). "
+        f"{FREED}"
     )
     # Held, as a notebook holds the last error, it keeps none of the step's tensors.
     assert failing.freed()

@@ -349,9 +349,9 @@ def _memory_fixes(config: TrainConfig) -> list[str]:
     """What lowers a training run's memory, for an out-of-memory error."""
     fixes = ["lower --batch-size (in a new run)"]
     if not config.gradient_checkpointing:
-        fixes.append("turn on --gradient-checkpointing (--resume may)")
+        fixes.append("turn on --gradient-checkpointing (also with --resume)")
     if config.precision == "fp32":
-        fixes.append("use --precision auto (mixed precision; --resume may)")
+        fixes.append("use --precision auto (mixed precision; also with --resume)")
     return fixes
 
 
