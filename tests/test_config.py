@@ -108,6 +108,18 @@ def test_resumable_settings_never_change_what_is_trained():
     assert not fixed & set(RESUMABLE)
 
 
+@pytest.mark.parametrize("name", ["gradient_checkpointing", "compile"])
+def test_a_resumed_run_may_change_how_its_steps_compute(tmp_path, name):
+    # A run resumed on a smaller GPU must be able to turn on gradient checkpointing (and the
+    # other settings that change how, not what, a step computes); lr still changes the maths.
+    saved = preset("quick", image_size=32)
+    saved.save(tmp_path / TRAIN_CONFIG)
+    changed = saved.replace(**{name: not getattr(saved, name)})
+    assert resolve_config(changed, tmp_path, resume=True) == changed
+    with pytest.raises(ValueError, match=re.escape("Cannot change lr: 0.003 -> 0.001")):
+        resolve_config(changed.replace(lr=1e-3), tmp_path, resume=True)
+
+
 def test_a_resumed_run_takes_resumable_changes_only(tmp_path):
     saved = preset("quick", image_size=32)
     saved.save(tmp_path / TRAIN_CONFIG)  # a run started; no epoch finished yet
@@ -121,6 +133,8 @@ def test_a_resumed_run_takes_resumable_changes_only(tmp_path):
         "taesd": "elsewhere/taesd",
         "data_dir": str(tmp_path),
         "notes": {"moved": "to a GPU"},
+        "gradient_checkpointing": True,
+        "compile": True,
     }
     assert set(changes) == set(RESUMABLE)
     changed = saved.replace(**changes)

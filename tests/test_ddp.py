@@ -10,12 +10,17 @@ import sys
 
 import pytest
 import torch
-from ddp_worker import check_agreement
+from ddp_worker import check_agreement, resume_recording_writes
+from safetensors.torch import load_file
 
+import wavegms.engine.train
 from wavegms.engine.checkpoint import load_model, load_training_state
-from wavegms.engine.config import TrainConfig
+from wavegms.engine.config import TrainConfig, preset
 from wavegms.engine.metrics import dice_iou
 from wavegms.engine.run_data import build_datasets
+from wavegms.engine.train import train
+
+WEIGHTS = "diffusion_pytorch_model.safetensors"
 
 
 def test_two_process_cpu_run_completes_and_its_checkpoint_loads(tiny_vae, tmp_path):
@@ -49,12 +54,46 @@ def test_two_process_cpu_run_completes_and_its_checkpoint_loads(tiny_vae, tmp_pa
     assert dice.mean().item() == pytest.approx(best["val_dice"], abs=1e-6)
 
 
-def test_ranks_agreement_check_catches_diverged_weights(tmp_path):
+def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    torch.multiprocessing.spawn(check_agreement, args=(port, str(tmp_path)), nprocs=2)
+        return probe.getsockname()[1]
+
+
+def test_ranks_agreement_check_catches_diverged_weights(tmp_path):
+    torch.multiprocessing.spawn(check_agreement, args=(free_port(), str(tmp_path)), nprocs=2)
     for rank in range(2):
         same, perturbed = json.loads((tmp_path / f"rank{rank}.json").read_text())
         assert same == "agree"
         assert "different weights" in perturbed
+
+
+def test_a_two_process_resume_repairs_a_cut_epoch_on_rank_0_only(tiny_vae, tmp_path, monkeypatch):
+    # Killed after last/ of epoch 1 was committed, before best/ (epoch 1 improved) was written.
+    run_dir, records = tmp_path / "run", tmp_path / "records"
+    records.mkdir()
+
+    def killed_before_best(*args):  # noqa: ANN002, ANN202
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(wavegms.engine.train, "save_best", killed_before_best)
+    config = preset("quick", device="cpu", image_size=32, synthetic_sizes=(8, 4, 4), epochs=1)
+    with pytest.raises(KeyboardInterrupt):
+        train(config.replace(batch_size=4), run_dir, progress=False, tiny_vae=tiny_vae)
+    monkeypatch.undo()
+    state = load_training_state(run_dir / "last" / "training_state.pt")
+    assert state["best"]["epoch"] == 1 and not (run_dir / "best").exists()
+
+    # Both ranks restore the training state; only rank 0 writes (two would race on best/).
+    args = (free_port(), str(run_dir), str(records))
+    torch.multiprocessing.spawn(resume_recording_writes, args=args, nprocs=2)
+    written = {rank: json.loads((records / f"rank{rank}.json").read_text()) for rank in (0, 1)}
+    assert written[1] == []
+    assert "best" in written[0] and "log.jsonl" in written[0]
+    metrics = json.loads((run_dir / "best" / "metrics.json").read_text())
+    assert metrics["epoch"] == 1 and metrics["checkpoint"] == "best"
+    best, last = (load_file(run_dir / name / WEIGHTS) for name in ("best", "last"))
+    assert best.keys() == last.keys()
+    for name, tensor in last.items():
+        torch.testing.assert_close(best[name], tensor, rtol=0, atol=0, msg=name)
+    assert sorted(p.name for p in run_dir.iterdir() if p.name.startswith(".")) == []

@@ -4,6 +4,9 @@ asserts the one right answer, on any machine."""
 
 from __future__ import annotations
 
+import contextlib
+import warnings
+
 import pytest
 import torch
 
@@ -60,10 +63,43 @@ def test_explicit_precisions():
     assert resolve_precision("fp32", cpu) is None
     assert resolve_precision("bf16", cpu) is torch.bfloat16
     assert resolve_precision("fp16", torch.device("cuda")) is torch.float16
-    with pytest.raises(ValueError, match="fp16 autocast is not supported on CPU"):
-        resolve_precision("fp16", cpu)
     with pytest.raises(ValueError, match="precision must be one of"):
         resolve_precision("fp8", cpu)
+
+
+@pytest.mark.parametrize("supported", [True, False])
+def test_fp16_on_cpu_where_this_pytorch_runs_it(monkeypatch, supported):
+    monkeypatch.setattr(device_module, "_cpu_fp16_works", lambda: supported)
+    cpu = torch.device("cpu")
+    if supported:
+        assert resolve_precision("fp16", cpu) is torch.float16
+    else:
+        with pytest.raises(ValueError, match="fp16 autocast is not supported on CPU by PyTorch"):
+            resolve_precision("fp16", cpu)
+
+
+def test_the_cpu_fp16_probe_needs_fp16_autocast_and_a_cpu_gradient_scaler(monkeypatch):
+    probe = device_module._cpu_fp16_works
+    with torch.autocast("cpu", dtype=torch.float16):  # what this PyTorch does, asked directly
+        native = torch.ones(1, 1).matmul(torch.ones(1, 1)).dtype == torch.float16
+    probe.cache_clear()
+    assert probe() == (native and hasattr(torch.amp, "GradScaler"))
+
+    def old_autocast(device_type, dtype):  # noqa: ANN001, ANN202 - CPU autocast before 2.5
+        warnings.warn("In CPU autocast, but the target dtype is not supported.", stacklevel=2)
+        return contextlib.nullcontext()
+
+    monkeypatch.setattr(torch, "autocast", old_autocast)
+    probe.cache_clear()
+    assert probe() is False
+    monkeypatch.undo()
+    monkeypatch.delattr(torch.amp, "GradScaler")  # before 2.3: no CPU scaler at all
+    probe.cache_clear()
+    assert probe() is False
+    with pytest.raises(ValueError, match="fp16 autocast is not supported on CPU"):
+        resolve_precision("fp16", torch.device("cpu"))
+    monkeypatch.undo()
+    probe.cache_clear()
 
 
 @pytest.mark.parametrize("native_bf16", [True, False])

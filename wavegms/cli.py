@@ -4,8 +4,9 @@ Each subcommand module defines ``HELP`` (one line), ``add_arguments(parser)`` an
 ``run(args) -> int``; ``wavegms train``'s are here, its flags built from
 :class:`~wavegms.engine.config.TrainConfig`'s own fields (help, choices), so a new setting is a new
 field and nothing else. Errors a user can fix (a bad value or file, a missing or unwritable
-folder, a full disk, no TAESD: ``ValueError``, ``OSError``, ``RuntimeError``) print one clear
-line and exit with status 2; ``--debug`` shows the traceback instead.
+folder, a full disk, no TAESD, too little GPU memory: ``ValueError``, ``OSError``,
+``RuntimeError``) print one clear line and exit with status 2; ``--debug`` shows the traceback
+instead.
 """
 
 from __future__ import annotations

@@ -264,9 +264,13 @@ def restore_training_state(
     optimizer: torch.optim.Optimizer,
     scheduler: Any,
     scaler: Any,
+    *,
+    main: bool,
 ) -> tuple[int, dict[str, Any], list[dict[str, Any]]]:
     """Restore ``last/training_state.pt`` into the given objects; returns
-    ``(start_epoch, best, history)``. Completes ``best/`` when a kill cut it short."""
+    ``(start_epoch, best, history)``. Every training process restores; only the ``main`` one
+    (rank 0) writes: it completes ``best/`` and the log when a kill cut the epoch's writes
+    short after ``last/`` was committed (two writers would race on ``best/``'s commit)."""
     state = load_training_state(run_dir / "last" / TRAINING_STATE)
     if state["epoch"] > config.epochs:
         raise ValueError(
@@ -274,10 +278,12 @@ def restore_training_state(
             f"least that (got {config.epochs})."
         )
     model.load_state_dict(state["model"])
-    best = state["best"]
-    if best["epoch"] == state["epoch"] and _epoch_of(run_dir / "best") != best["epoch"]:
-        # Killed between committing last/ and writing best/: this epoch is the best one.
-        save_best(model, run_dir, state["history"][-1], best["on"])
+    best, history = state["best"], state["history"]
+    if main:
+        if best["epoch"] == state["epoch"] and _epoch_of(run_dir / "best") != best["epoch"]:
+            # Killed between committing last/ and writing best/: this epoch is the best one.
+            save_best(model, run_dir, history[-1], best["on"])
+        write_log(run_dir, history)  # the log is written last: a kill may have left it behind
     optimizer.load_state_dict(state["optimizer"])
     scheduler.load_state_dict(state["scheduler"])
     sync_lr(scheduler)  # the schedule may have been extended
@@ -286,7 +292,7 @@ def restore_training_state(
     torch.set_rng_state(state["rng"]["torch"])
     if state["rng"]["cuda"] and len(state["rng"]["cuda"]) == torch.cuda.device_count():
         torch.cuda.set_rng_state_all(state["rng"]["cuda"])
-    return state["epoch"], state["best"], state["history"]
+    return state["epoch"], best, history
 
 
 def _epoch_of(folder: Path) -> int | None:

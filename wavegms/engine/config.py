@@ -26,7 +26,9 @@ from .presets import PAPER_SEED, PRESETS
 SOURCES = ("synthetic", *DATASETS)
 # Settings a resumed run may change: extending the schedule, or moving to another machine (whose
 # fastest precision and memory format may differ: a run of the course trained on a T4 in fp16
-# and channels-last is evaluated on a CPU in fp32).
+# and channels-last is evaluated on a CPU in fp32), and how, not what, each step computes: a
+# run resumed on a smaller GPU can turn on gradient checkpointing instead of running out of
+# memory.
 RESUMABLE = (
     "epochs",
     "num_workers",
@@ -34,6 +36,8 @@ RESUMABLE = (
     "device",
     "precision",
     "channels_last",
+    "gradient_checkpointing",
+    "compile",
     "taesd",
     "data_dir",
     "notes",

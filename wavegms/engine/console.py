@@ -128,6 +128,8 @@ def _postfix(record: dict[str, Any], best: dict[str, Any]) -> dict[str, str]:
         postfix["val_dice"] = f"{record['val_dice']:.3f}"
     if best.get("dice") is not None:
         postfix[f"best_{best['on']}"] = f"{best['dice']:.3f}"
+    if record.get("skipped_steps"):
+        postfix["fp16_skipped"] = str(record["skipped_steps"])
     return postfix
 
 
@@ -138,6 +140,8 @@ def _summary_line(record: dict[str, Any], epochs: int) -> str:
     for part in ("val", "test"):
         if record.get(f"{part}_dice") is not None:
             line += f"  {part} Dice {record[f'{part}_dice']:.4f}"
+    if record.get("skipped_steps"):
+        line += f"  {record['skipped_steps']} fp16 overflow steps skipped"
     seconds = record["train_time_s"] + record.get("val_time_s", 0.0)
     return line + f"  ({seconds:.1f} s)"
 

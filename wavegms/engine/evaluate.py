@@ -24,6 +24,7 @@ from ..data.splits import EXCLUDED_CLASSES
 from ..tiny_vae import check_image_size
 from ..utils.atomic import atomic_write_json, atomic_write_text
 from ..utils.jsonfile import read_json_object
+from ..utils.memory import explain_out_of_memory
 from ..utils.progress import show_bars
 from ..utils.threads import configure_threads
 from .checkpoint import (
@@ -35,7 +36,7 @@ from .checkpoint import (
 )
 from .config import SOURCES, TrainConfig
 from .metrics import segmentation_metrics, summarize
-from .predict import add_model_arguments, model_folder
+from .predict import add_model_arguments, inference_fixes, model_folder
 from .prior import PRIOR_FILE, constant_mask_prior, load_prior, prior_dice
 from .run_data import build_datasets
 from .viz import plot_cases, save_figure
@@ -309,6 +310,10 @@ def evaluate(
     Returns:
         The summary written to ``summary.json`` (``dice_mean``, ``dice_std``, ``iou_mean``,
         ``iou_std``, ``hd95_mean``, ``hd95_std``, ``dice_pooled``, ``n_images``, ...).
+
+    Raises:
+        torch.OutOfMemoryError: a batch did not fit in the device's memory; one line saying
+            what to lower, raised after the batch's memory was freed.
     """
     folder = resolve_checkpoint(checkpoint)
     run_dir = find_run_dir(folder)
@@ -326,14 +331,19 @@ def evaluate(
         config, run_dir, dataset=dataset, data_dir=data_dir, split=split, image_size=image_size
     )
     model = load_model(folder, device=device, tiny_vae=tiny_vae).prepare_for_inference(precision)
-    names, per_image, extremes, masks = _per_image_metrics(
-        model,
-        items,
-        batch_size=batch_size,
-        threshold=threshold,
-        num_workers=num_workers,
-        precision=precision,
-        progress=progress,
+    names, per_image, extremes, masks = explain_out_of_memory(
+        lambda: _per_image_metrics(
+            model,
+            items,
+            batch_size=batch_size,
+            threshold=threshold,
+            num_workers=num_workers,
+            precision=precision,
+            progress=progress,
+        ),
+        model.device,
+        f"evaluating batches of {batch_size} images",
+        inference_fixes(batch_size, precision, model.device),
     )
     description = f"trained on {info['trained_on']}, evaluated on {info['evaluated_on']}"
     prior = training_prior(config, run_dir, folder, image_size, data_dir)

@@ -1,5 +1,5 @@
 """What a training epoch measures, for its record in ``log.jsonl``: the mean training losses
-over all processes (:func:`epoch_losses`) and, on rank 0, Dice and IoU on the evaluation splits
+over all processes (:class:`EpochLosses`) and, on rank 0, Dice and IoU on the evaluation splits
 (:func:`validate`)."""
 
 from __future__ import annotations
@@ -19,25 +19,69 @@ from .metrics import dice_iou
 LOSS_KEYS = ("total", "latent", "mask", "align")  # the terms of WaveGMSLoss, in log order
 
 
-def epoch_losses(
-    epoch: int, lr: float, sums: torch.Tensor, items: int, world: distributed.World
-) -> dict[str, Any]:
-    """The record of 0-based ``epoch``: its learning rate ``lr`` and its mean losses over all
-    processes, from ``sums`` (each of :data:`LOSS_KEYS` summed over the ``items`` this process
-    trained on, on the device). This is the epoch's one host-device sync.
+class EpochLosses:
+    """The training losses of each epoch, summed on ``device`` step by step without reading
+    anything back, and the epoch's record from them (:meth:`record`).
 
-    Raises:
-        RuntimeError: the loss is not finite (training diverged), saying what to change.
+    With a gradient scaler (fp16: pass the ``optimizer`` it steps), a step whose loss is not
+    finite (an fp16 overflow) is left out of the sums, and the record's ``skipped_steps``
+    counts the steps whose update the scaler skipped: those, and those whose gradients alone
+    overflowed (routine in the first steps, while the scaler lowers its initial scale). Without
+    a scaler every step counts: a non-finite loss makes the mean non-finite, and the epoch fails.
     """
-    totals = distributed.all_reduce_sum(torch.cat([sums, sums.new_tensor([items])]), world)
-    means = (totals[:-1] / totals[-1]).tolist()
-    if not math.isfinite(means[0]):
-        raise RuntimeError(
-            f"The training loss became {means[0]} in epoch {epoch + 1}: training diverged. "
-            "Lower --lr, or use --precision fp32 if mixed precision is on."
-        )
-    names = [f"train_{'loss' if key == 'total' else key}" for key in LOSS_KEYS]
-    return {"epoch": epoch + 1, "lr": lr, **dict(zip(names, means))}
+
+    def __init__(self, device: torch.device, optimizer: torch.optim.Optimizer | None) -> None:
+        self.skip_overflows = optimizer is not None
+        self.sums = torch.zeros(len(LOSS_KEYS) + 2, device=device)  # each term x items; counts
+        self.steps = self.updates = 0
+        if optimizer is not None:  # the scaler calls optimizer.step() only for finite gradients
+            optimizer.register_step_post_hook(self._count_update)
+
+    def _count_update(self, *_: Any) -> None:
+        self.updates += 1
+
+    def add(self, losses: dict[str, torch.Tensor], items: int) -> None:
+        """Add one step's ``losses`` (0-dim tensors, as :class:`WaveGMSLoss` returns them),
+        each the mean over the step's ``items`` images."""
+        terms = torch.stack([losses[key].detach().float() for key in LOSS_KEYS])
+        self.steps += 1
+        if self.skip_overflows:  # on the device: a mask, not a branch on the loss's value
+            finite = terms.isfinite().all()
+            terms = torch.where(finite, terms, 0.0)
+            kept = finite.float()
+            self.sums[-2:] += torch.stack([kept * items, 1 - kept])  # items; non-finite steps
+        else:
+            self.sums[-2] += items
+        self.sums[:-2] += terms * items
+
+    def record(self, epoch: int, lr: float, world: distributed.World) -> dict[str, Any]:
+        """The record of 0-based ``epoch``, whose steps were added since the last record: its
+        learning rate ``lr``, its mean losses over all processes (and ``skipped_steps``, see
+        above). This is the epoch's one host-device sync; the sums start again from zero.
+
+        Raises:
+            RuntimeError: the mean loss is not finite (training diverged), or every step's loss
+                overflowed; saying what to change.
+        """
+        totals = distributed.all_reduce_sum(self.sums.clone(), world)
+        *means, non_finite = torch.cat([totals[:-2] / totals[-2], totals[-1:]]).tolist()
+        skipped, self.steps, self.updates = self.steps - self.updates, 0, 0
+        self.sums.zero_()
+        if not math.isfinite(means[0]):
+            if non_finite:
+                raise RuntimeError(
+                    f"Every training step of epoch {epoch + 1} overflowed in fp16 (a non-finite "
+                    "loss): use --precision bf16 or fp32, or lower --lr."
+                )
+            raise RuntimeError(
+                f"The training loss became {means[0]} in epoch {epoch + 1}: training diverged. "
+                "Lower --lr, or use --precision fp32 if mixed precision is on."
+            )
+        names = [f"train_{'loss' if key == 'total' else key}" for key in LOSS_KEYS]
+        record = {"epoch": epoch + 1, "lr": lr, **dict(zip(names, means))}
+        if self.skip_overflows:  # the same on every process: they step on the same gradients
+            record["skipped_steps"] = skipped
+        return record
 
 
 @torch.no_grad()
@@ -69,4 +113,4 @@ def validate(
     return record
 
 
-__all__ = ["LOSS_KEYS", "epoch_losses", "validate"]
+__all__ = ["LOSS_KEYS", "EpochLosses", "validate"]

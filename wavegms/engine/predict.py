@@ -33,6 +33,7 @@ from ..data.images import (
 from ..data.tensors import resize_image
 from ..model import WaveGMS, check_pixels
 from ..utils.device import PRECISIONS, get_device
+from ..utils.memory import explain_out_of_memory
 from ..utils.progress import show_bars
 from ..utils.threads import configure_threads
 from .checkpoint import load_model, load_train_config, resolve_checkpoint
@@ -231,6 +232,9 @@ def predict_files(
     Raises:
         ValueError: a file it would write exists and is an input, or was not written by
             predict (nothing is written then).
+        torch.OutOfMemoryError: a batch did not fit in the device's memory; one line saying
+            what to lower, raised after the batch's memory was freed (masks already written
+            stay).
     """
     if batch_size < 1:
         raise ValueError(f"batch_size must be at least 1, got {batch_size}")
@@ -251,19 +255,27 @@ def predict_files(
     size = model.config.image_size
     report = PredictReport()
     bar = tqdm(total=len(files), desc="predict", unit="img", disable=not show_bars(progress))
-    for batch in _batches(files, stems, size, batch_size, save_overlay, report.failed, bar):
-        probs = model.predict(torch.stack([item.input for item in batch]), precision=precision)
-        for item, prob in zip(batch, probs):
-            try:
-                written = _write_outputs(prob, item, out_dir, threshold, save_probs)
-            except OSError as error:  # this image's files only: the others go on
-                report.failed.append((item.file, f"could not write its mask: {error}"))
-                continue
-            report.written.append(written)
-            if item.stem != item.file.stem:
-                report.renamed.append((item.file, written))
-        bar.update(len(batch))
-    bar.close()
+
+    def segment() -> None:  # the batch in flight lives in this frame: freed on running out
+        for batch in _batches(files, stems, size, batch_size, save_overlay, report.failed, bar):
+            probs = model.predict(torch.stack([item.input for item in batch]), precision=precision)
+            for item, prob in zip(batch, probs):
+                try:
+                    written = _write_outputs(prob, item, out_dir, threshold, save_probs)
+                except OSError as error:  # this image's files only: the others go on
+                    report.failed.append((item.file, f"could not write its mask: {error}"))
+                    continue
+                report.written.append(written)
+                if item.stem != item.file.stem:
+                    report.renamed.append((item.file, written))
+            bar.update(len(batch))
+
+    try:
+        doing = f"segmenting batches of {batch_size} images"
+        fixes = inference_fixes(batch_size, precision, model.device)
+        explain_out_of_memory(segment, model.device, doing, fixes)
+    finally:
+        bar.close()
     return report
 
 
@@ -407,6 +419,17 @@ def add_model_arguments(parser: argparse.ArgumentParser, batch_size: int) -> Non
         metavar="N",
         help="CPU threads (default: the cores other work leaves free, or $WAVEGMS_THREADS)",
     )
+
+
+def inference_fixes(batch_size: int, precision: str, device: torch.device) -> list[str]:
+    """What lowers the memory of ``predict`` or ``evaluate`` on ``device``, for an
+    out-of-memory error."""
+    fixes = [f"lower --batch-size (e.g. {batch_size // 2})"] if batch_size > 1 else []
+    if precision == "fp32":
+        fixes.append("use --precision auto (mixed precision)")
+    if device.type != "cpu":
+        fixes.append("use --device cpu (slower)")
+    return fixes or ["free memory that other programs hold"]
 
 
 def model_folder(args: argparse.Namespace) -> Path:

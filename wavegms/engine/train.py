@@ -4,13 +4,17 @@ One epoch, as :func:`train` runs it::
 
     reseed from (seed, epoch, rank)            -> shuffling, augmentation, reparameterisation
     for each batch: augment on the device, optimisation_step (the objective, AdamW)
-    loss sums stay on the device; read once per epoch
+    loss sums stay on the device; read once per epoch (fp16: overflowed steps left out)
     validate every ``val_every`` epochs (rank 0), keep ``best`` (by Dice) and ``last``
     write last/training_state.pt, then log.jsonl
 
 Because all randomness of an epoch derives from ``(seed, epoch, rank)`` and ``last/`` is written
-after every epoch, ``resume=True`` continues exactly where a run stopped, and an interruption
-loses at most the epoch in flight.
+after every epoch, ``resume=True`` continues where a run stopped with the same data order,
+augmentation and noise, and an interruption loses at most the epoch in flight. On a CPU the
+resumed run's weights equal an uninterrupted run's. On a GPU they agree only closely, not bit
+for bit: ``cudnn.benchmark`` times the candidate kernels anew in every process and may pick
+others, and some backward kernels sum with atomic adds in no fixed order; such last-bit
+differences grow over the following epochs, as between two uninterrupted GPU runs.
 
 Under ``torchrun`` the same code trains data-parallel (:mod:`wavegms.engine.distributed`):
 ``batch_size`` is the *global* batch, split evenly over the processes, so the paper's batch 12
@@ -37,6 +41,7 @@ from ..model import WaveGMS
 from ..tiny_vae import load_tiny_vae
 from ..utils.device import PRECISION_NAMES, autocast, get_device, resolve_precision
 from ..utils.lock import claim_folder
+from ..utils.memory import explain_out_of_memory
 from ..utils.threads import configure_threads
 from . import distributed
 from .checkpoint import (
@@ -58,7 +63,7 @@ from .checkpoint import (
 from .config import TrainConfig
 from .console import Console
 from .curves import plot_training_curves
-from .measures import LOSS_KEYS, epoch_losses, validate
+from .measures import EpochLosses, validate
 from .run_data import build_datasets, evaluation_loaders, training_loader
 from .schedule import warmup_cosine
 
@@ -110,7 +115,9 @@ def train(
             folder that holds a run with a finished epoch or other files; a run that stopped
             before finishing its first epoch is started again.
         resume: continue the run in ``out_dir`` from ``last/``; a run with no finished epoch
-            starts again from scratch with its saved settings.
+            starts again from scratch with its saved settings. On a CPU the result equals an
+            uninterrupted run's; on a GPU it agrees closely, not bit for bit (see the module's
+            docstring: kernel choice and atomic-add kernels vary between processes).
         progress: tqdm progress bars; otherwise one printed line per epoch.
         callbacks: functions ``f(epoch, model, record)``, or objects with such an
             ``on_epoch_end`` method, called on rank 0 after each epoch (1-based) once its
@@ -120,7 +127,9 @@ def train(
 
     Returns:
         A :class:`TrainResult`. Ctrl-C stops after saving nothing more than the last finished
-        epoch and re-raises ``KeyboardInterrupt`` after printing how to resume.
+        epoch and re-raises ``KeyboardInterrupt`` after printing how to resume. Running out of
+        GPU memory raises ``torch.OutOfMemoryError`` with one line saying what to lower, once
+        the memory the run held is free (:func:`~wavegms.utils.memory.explain_out_of_memory`).
     """
     run_dir = Path(out_dir).expanduser()
     main = distributed.world_from_env().is_main
@@ -134,7 +143,14 @@ def train(
         world, device = distributed.setup(get_device(config.device))
         try:
             distributed.barrier(world)  # every rank has checked the folder before rank 0 writes
-            result = _train(config, run_dir, resume, world, device, progress, callbacks, tiny_vae)
+            result = explain_out_of_memory(
+                lambda: _train(
+                    config, run_dir, resume, world, device, progress, callbacks, tiny_vae
+                ),
+                device,
+                f"training at batch size {config.batch_size}",
+                _memory_fixes(config),
+            )
             gc.collect()  # DDP's reducer needs the process group when it is freed: free it first
         except BaseException:
             distributed.cleanup(world, succeeded=False)
@@ -190,10 +206,8 @@ def _train(
     start_epoch, best, history = 0, {"dice": None, "epoch": None}, []
     if resume and (run_dir / "last" / TRAINING_STATE).is_file():  # else: no finished epoch
         start_epoch, best, history = restore_training_state(
-            run_dir, config, model, optimizer, scheduler, scaler
+            run_dir, config, model, optimizer, scheduler, scaler, main=world.is_main
         )
-        if world.is_main:
-            write_log(run_dir, history)  # a kill right after the last commit left it behind
     if world.is_main:  # only now that everything is in place: a failed start leaves no folder
         splits.save(run_dir / SPLITS)
         config.save(run_dir / TRAIN_CONFIG)  # new, or e.g. with extended epochs
@@ -205,6 +219,7 @@ def _train(
     console.start(config, splits, PRECISION_NAMES[dtype], where, run_dir)
     threads = None
 
+    epoch_losses = EpochLosses(device, optimizer if scaler is not None else None)
     epoch = start_epoch
     try:
         for epoch in range(start_epoch, config.epochs):
@@ -215,17 +230,17 @@ def _train(
             threads = chosen
             started = time.perf_counter()
             # All randomness of this epoch (order, augmentation, reparameterisation noise)
-            # derives from (seed, epoch, rank): a resumed run equals an uninterrupted one.
+            # derives from (seed, epoch, rank): a resumed run draws what an uninterrupted one
+            # would (on a CPU it ends with the same weights; on a GPU see the docstring).
             torch.manual_seed(epoch_seed(config.seed, epoch, world.rank))
             shuffle.manual_seed(epoch_seed(config.seed, epoch))
             if sampler is not None:
                 sampler.set_epoch(epoch)
             lr = optimizer.param_groups[0]["lr"]
 
-            # Train: nothing in this loop reads a value back from the device.
+            # Train: nothing in this loop reads a value back from the device, except fp16's
+            # GradScaler (whether the gradients overflowed, to skip that update).
             ddp_model.train()
-            sums = torch.zeros(len(LOSS_KEYS), device=device)  # loss x items, on the device
-            items = 0
             for batch in console.batches(train_loader, epoch):
                 images = batch["image"].to(device, non_blocking=True)
                 masks = batch["mask"].to(device, non_blocking=True)
@@ -233,10 +248,9 @@ def _train(
                     images, masks = augment(images, masks)
                 images = images.contiguous(memory_format=memory_format)
                 losses = step(loss_fn, optimizer, images, masks, dtype=dtype, scaler=scaler)
-                sums += torch.stack([losses[k].detach().float() for k in LOSS_KEYS]) * len(images)
-                items += len(images)
+                epoch_losses.add(losses, len(images))  # fp16: an overflowed step is left out
             scheduler.step()
-            record = epoch_losses(epoch, lr, sums, items, world)  # the one synchronisation
+            record = epoch_losses.record(epoch, lr, world)  # the one synchronisation
             record["train_time_s"] = time.perf_counter() - started
 
             # Validate (rank 0), then tell every rank what rank 0 measured.
@@ -306,7 +320,8 @@ def optimisation_step(
 
     ``images [B, 3, H, W]`` in [0, 1] and ``masks [B, 1, H, W]`` in {0, 1}, already on the
     model's device; ``dtype`` is the autocast precision (None: fp32) and ``scaler`` the fp16
-    gradient scaler. Returns the loss terms (tensors; ``.detach()`` them to log).
+    gradient scaler, which skips the update of a step whose gradients overflowed (and lowers
+    its scale). Returns the loss terms (tensors; ``.detach()`` them to log).
     """
     optimizer.zero_grad(set_to_none=True)
     with autocast(images.device, dtype):
@@ -328,6 +343,16 @@ def epoch_seed(seed: int, epoch: int, rank: int = 0) -> int:
 
 
 # ---- the details of the loop ---------------------------------------------------------------------
+
+
+def _memory_fixes(config: TrainConfig) -> list[str]:
+    """What lowers a training run's memory, for an out-of-memory error."""
+    fixes = ["lower --batch-size (in a new run)"]
+    if not config.gradient_checkpointing:
+        fixes.append("turn on --gradient-checkpointing (also with --resume)")
+    if config.precision == "fp32":
+        fixes.append("use --precision auto (mixed precision; also with --resume)")
+    return fixes
 
 
 class _EagerStep:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import os
+import warnings
 
 import torch
 
@@ -61,7 +62,9 @@ def resolve_precision(precision: str, device: torch.device) -> torch.dtype | Non
     """The autocast dtype for ``precision`` on ``device``; ``None`` means plain fp32.
 
     ``"auto"`` picks bf16 where the hardware runs it natively (Ampere+ GPUs, CPUs with
-    AVX512-BF16/AMX), fp16 on older GPUs such as the T4, and fp32 elsewhere.
+    AVX512-BF16/AMX), fp16 on older GPUs such as the T4, and fp32 elsewhere. ``"fp16"`` on a
+    CPU needs a PyTorch that autocasts to fp16 there and has a CPU gradient scaler (2.5 and
+    later do; training there is slow, for tests and trials); elsewhere it raises ``ValueError``.
     """
     if precision not in PRECISIONS:
         raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
@@ -70,9 +73,10 @@ def resolve_precision(precision: str, device: torch.device) -> torch.dtype | Non
     if precision == "bf16":
         return torch.bfloat16
     if precision == "fp16":
-        if device.type == "cpu":
+        if device.type == "cpu" and not _cpu_fp16_works():
             raise ValueError(
-                "fp16 autocast is not supported on CPU; use precision 'bf16' or 'fp32'."
+                f"fp16 autocast is not supported on CPU by PyTorch {torch.__version__}; use "
+                "precision 'bf16' or 'fp32' (or a PyTorch that runs fp16 on CPU)."
             )
         return torch.float16
     # auto
@@ -98,6 +102,27 @@ def _cpu_has_native_bf16() -> bool:
             "avx512_bf16" in open("/proc/cpuinfo").read()
         )
     except OSError:
+        return False
+
+
+@functools.cache  # a probe of this PyTorch build: the answer cannot change
+def _cpu_fp16_works() -> bool:
+    """Whether this PyTorch trains in fp16 on CPU: autocast to fp16 there (older builds warn
+    and fall back to fp32) and a CPU gradient scaler (``torch.amp.GradScaler("cpu")``), probed
+    with one tiny scaled step."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # "CPU autocast ... not supported": False below
+            weight = torch.nn.Parameter(torch.ones(1, 1, 1, 1))
+            with torch.autocast("cpu", dtype=torch.float16):
+                out = torch.nn.functional.conv2d(torch.ones(1, 1, 2, 2), weight)
+            scaler = torch.amp.GradScaler("cpu")
+            optimizer = torch.optim.SGD([weight], lr=0.1)
+            scaler.scale(out.float().sum()).backward()
+            scaler.step(optimizer)
+            scaler.update()
+        return out.dtype == torch.float16
+    except Exception:  # no torch.amp.GradScaler, no CPU kernels for it...
         return False
 
 
