@@ -128,6 +128,7 @@ from PIL import Image
 from wavegms import load_tiny_vae
 from wavegms.engine.checkpoint import load_model
 from wavegms.data import SegmentationDataset, Splits, SyntheticDataset, load_image
+from wavegms.data.tensors import resize_image
 from wavegms.engine.predict import expand_inputs, predict_files, to_model_input
 
 vae = load_tiny_vae(device=device)
@@ -391,7 +392,6 @@ arguments = ["predict", "--checkpoint", str(run_dir), *map(str, inputs), "--out"
 status = wavegms_command([*arguments, "--no-progress"])
 print("exit status", status)
 
-
 # %% [markdown]
 # ## 6. Know the limits
 #
@@ -401,6 +401,25 @@ print("exit status", status)
 # - The probability is a score, not a calibrated confidence.
 # - This is research and teaching code, **not a medical device**: never use its
 #   output for a clinical decision.
+#
+# The pretrained BUSI model was trained, as the paper's protocol says, on scans that all hold a
+# lesion: BUSI's normal scans are left out. So it has never learned to answer "nothing here".
+# The cell below shows it the two lesion-free scans among the samples: it marks a part of each
+# as lesion. Their true masks are empty, so all of that is false alarm (and their Dice is 0). Its model card
+# (`wavegms/pretrained/busi/README.md`, "Limits") gives the same measure on all of BUSI's
+# normal scans.
+
+# %%
+if "busi" in list_pretrained():
+    normal = [item for item in load_samples("busi") if item["name"].startswith("normal")]
+    marked = {}
+    for item in normal:
+        image = resize_image(item["image"], pretrained.config.image_size)[None].to(device)
+        marked[item["name"]] = (pretrained.predict(image) > 0.5).float().mean().item()
+    shares = ", ".join(f"{name}: {share:.1%}" for name, share in marked.items())
+    print(f"share of the pixels marked as lesion on lesion-free scans: {shares}")
+    assert all(share > 0 for share in marked.values())  # what the text above says it does
+
 
 # %% [markdown]
 # ### Exercise 1: flip test-time augmentation
