@@ -162,9 +162,9 @@ def test_flips_and_rotation_read_nothing_back(monkeypatch):
 @pytest.mark.parametrize("settings", [{}, {"jitter_p": 1.0, "affine_p": 1.0}])
 def test_a_whole_call_reads_nothing_back_from_the_batchs_device(settings):
     # A meta tensor has a shape and no values: any read-back, in our code or in kornia's
-    # (.item(), `if tensor`, a copy to the CPU), raises. Moved like the training loop moves it,
-    # kornia keeps drawing on the CPU and only sends its parameters to the batch's device.
-    aug = Augment(**settings).to("meta")
+    # (.item(), `if tensor`, a copy to the CPU), raises. Kept on the CPU as the training loop
+    # keeps it, kornia draws there and only sends its parameters to the batch's device.
+    aug = Augment(**settings)
     images = torch.rand(12, 3, 64, 64, device="meta")
     masks = torch.rand(12, 1, 64, 64, device="meta", dtype=torch.float16)
     out_images, out_masks = aug(images, masks)

@@ -13,8 +13,6 @@ queues the next step's work without waiting for the device.
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
-from typing import Any
 
 import torch
 from torch import nn
@@ -33,6 +31,12 @@ class Augment(nn.Module):
     in {0, 1} -> the same shapes, device and dtypes; images clamped to [0, 1], masks exactly
     binary and geometrically aligned with their images. Random draws use torch's generators:
     ``torch.manual_seed`` makes it deterministic.
+
+    Keep the module itself on the CPU (it holds no tensors; don't ``.to(device)`` it) and give it
+    batches on any device: kornia then draws its parameters on the host and sends them to the
+    batch's device without waiting. Moved to a GPU, kornia would read its draws back several
+    times a call (kornia 0.9: the colour jitter checks its 4 factors, the affine copies its
+    angle, scale and shift to the CPU).
     """
 
     def __init__(
@@ -70,17 +74,6 @@ class Augment(nn.Module):
         self.kornia = (
             K.AugmentationSequential(*steps, data_keys=["input", "mask"]) if steps else None
         )
-
-    def _apply(self, fn: Callable[..., Any], recurse: bool = True) -> Augment:
-        """``.to(device)``, ``.half()``, ...: nothing moves (Augment holds no tensors).
-
-        kornia draws its parameters with generators on the device it was moved to. Left on
-        the CPU (its default), its draws and the decisions it takes on them (the colour steps'
-        order, whether a step applies) are host values, copied to the batch's device without
-        waiting. Moved to a GPU, it would read them back several times a call (kornia 0.9: the
-        colour jitter checks its 4 factors, the affine copies its angle, scale and shift to
-        the CPU)."""
-        return self
 
     def forward(
         self, images: torch.Tensor, masks: torch.Tensor

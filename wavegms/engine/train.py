@@ -197,7 +197,7 @@ def _train(
     if config.gradient_checkpointing:
         model.enable_gradient_checkpointing()
     loss_fn = WaveGMSLoss()
-    augment = Augment().to(device) if config.augment else None
+    augment = Augment() if config.augment else None  # on the host: see Augment
     optimizer = torch.optim.AdamW(
         model.parameters(), lr=config.lr, weight_decay=config.weight_decay
     )
