@@ -40,7 +40,7 @@ from .notebooks import (
     repo_root,
     resolve_data_dir,
 )
-from .timings import record_time
+from .timings import record_time, section_seconds
 
 EDITIONS = {"instructor": ".", "student": "student"}  # folder under notebooks/
 
@@ -219,7 +219,10 @@ def run_course(
                 ) from None
             print(f"[{number}/{len(paths)}] {path.stem:<36} ok  {_seconds(began)}")
             elapsed = time.perf_counter() - began  # what the course book shows, per notebook
-            record_time(out_dir, path.name, elapsed, profile=profile, edition=edition)
+            sections = section_seconds(read_notebook(target))  # for `tools.authoring times`
+            record_time(
+                out_dir, path.name, elapsed, profile=profile, edition=edition, sections=sections
+            )
             executed.append(target)
     print(f"Executed notebooks and their HTML exports are in {out_dir}")
     return executed
