@@ -19,17 +19,26 @@ metadata); without one, the newer file.
 When both were edited differently, nothing is overwritten and the command says so.
 ``python -m tools.authoring check`` (CI) changes nothing and fails when the files are out of
 step, the common opening cells (Colab badge, install, parameters, start) differ between
-notebooks, or a code cell holds a markdown heading as a comment.
+notebooks, a code cell holds a markdown heading as a comment, or, once
+``notebooks/section_times.json`` exists, a section's time line is missing or out of date.
+
+``python -m tools.authoring times COURSE_DIR`` keeps the per-section seconds of a course run
+(``wavegms course --out COURSE_DIR``) in ``notebooks/section_times.json`` and writes the time
+line under each ``## `` heading and the notebook's total under its title
+(:mod:`tools.section_times`), then syncs; without COURSE_DIR it writes the lines again from
+the stored seconds, after a section's text changed.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import re
 import subprocess
 import sys
 from pathlib import Path
 
+from tools import section_times
 from wavegms.course.exercises import TODO
 from wavegms.course.notebooks import NOTEBOOKS, read_notebook
 
@@ -314,12 +323,77 @@ def sync(folder: str | Path, *, check: bool = False, quiet: bool = False) -> lis
             f"{path} is out of step with {source.name} (or not formatted)"
             for path, (_, source) in writes.items()
         ]
+        problems += section_times.problems(instructors, folder)
     elif not problems:
         for path, (text, source) in writes.items():
             _write(path, text)
             if not quiet:
                 print(f"wrote {path} (from {source.name})")
     return problems
+
+
+# ---- times ---------------------------------------------------------------------------------
+
+
+def times(
+    folder: str | Path, course_dir: str | Path | None = None, *, quiet: bool = False
+) -> list[str]:
+    """Write the time line of every section (:mod:`tools.section_times`) into the ``.py``
+    sources of ``folder`` and sync. With ``course_dir``, a course run's ``course_times.json``
+    first replaces the seconds of the notebooks it ran in ``folder/section_times.json``;
+    without, the stored seconds are used (after an edit of a section's text).
+
+    The course is synced first; nothing is written while any problem stands (a section not
+    measured, a run without per-section seconds, ...). Returns the problems, in words."""
+    from wavegms.course.timings import TIMES_FILE, read_times
+    from wavegms.utils.atomic import atomic_write_text
+
+    folder = Path(folder)
+    try:
+        stored = section_times.load(folder)
+        if course_dir is not None:
+            source = Path(course_dir) / TIMES_FILE
+            if not source.is_file():
+                raise FileNotFoundError(
+                    f"{source} does not exist: run the quick course first (`wavegms course "
+                    f"--out {course_dir}`), then this command."
+                )
+            run = read_times(course_dir)
+            stored = section_times.from_run(run, stored or {}, str(source), NOTEBOOKS)
+    except (OSError, ValueError) as error:
+        return [str(error)]
+    if stored is None:
+        return [
+            f"{folder / section_times.SECTION_TIMES} does not exist yet: run the quick course "
+            "(`wavegms course --out build/course`), then `python -m tools.authoring times "
+            "build/course`."
+        ]
+    problems = sync(folder, quiet=quiet)
+    sources: dict[Path, str] = {}
+    for name in NOTEBOOKS if not problems else ():
+        stem = name.removesuffix(".ipynb")
+        if name not in stored:
+            problems.append(
+                f"{stem}: no measured times, neither in {section_times.SECTION_TIMES} nor in the "
+                "course run: run it (`wavegms course --out COURSE_DIR`), then `python -m "
+                "tools.authoring times COURSE_DIR`"
+            )
+            continue
+        py = folder / f"{stem}.py"
+        cells, found = section_times.with_time_lines(_read_py(py), stem, stored[name])
+        problems += found
+        sources[py] = to_py(instructor(cells, stem))
+    if problems:
+        return problems
+    if course_dir is not None:
+        text = json.dumps({"notebooks": stored}, indent=2, ensure_ascii=False) + "\n"
+        atomic_write_text(folder / section_times.SECTION_TIMES, text)
+    for py, text in sources.items():
+        if text != py.read_text():
+            _write(py, text)
+            if not quiet:
+                print(f"wrote the time lines of {py}")
+    return sync(folder, quiet=quiet)
 
 
 def _edited_cells(ipynb: Path, py: Path) -> tuple[Path, list]:
@@ -411,19 +485,37 @@ def main(argv: list[str] | None = None) -> int:
         description="Keep the course notebooks, their .py sources and the student edition in "
         "step (see the README, 'Editing the course').",
     )
-    parser.add_argument("command", choices=("sync", "check"), help="sync: write; check: CI")
+    parser.add_argument(
+        "command",
+        choices=("sync", "check", "times"),
+        help="sync: write; check: CI; times: write each section's time line",
+    )
+    parser.add_argument(
+        "course_dir",
+        nargs="?",
+        metavar="COURSE_DIR",
+        help="times only: a course run (`wavegms course --out COURSE_DIR`, quick profile) whose "
+        "measured seconds replace those in notebooks/section_times.json",
+    )
     parser.add_argument(
         "--notebooks", default=None, help="the notebooks folder (default: the checkout's)"
     )
     args = parser.parse_args(argv)
+    if args.course_dir is not None and args.command != "times":
+        parser.error(f"COURSE_DIR ({args.course_dir}) is for `times` only")
     from wavegms.course.runner import notebooks_dir
 
     folder = Path(args.notebooks) if args.notebooks else notebooks_dir()
-    problems = sync(folder, check=args.command == "check")
+    if args.command == "times":
+        problems = times(folder, args.course_dir)
+    else:
+        problems = sync(folder, check=args.command == "check")
     for problem in problems:
         print(problem, file=sys.stderr)
     if problems and args.command == "check":
         print("Run `python -m tools.authoring sync`, then commit.", file=sys.stderr)
+    elif problems and args.command == "times":
+        print("No time line was written: fix the above, then run it again.", file=sys.stderr)
     elif problems:
         print("Nothing was written: fix the above, then sync again.", file=sys.stderr)
     return 1 if problems else 0
