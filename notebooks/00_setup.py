@@ -34,7 +34,7 @@
 # - find or prepare the datasets, and know what the synthetic dataset is
 # - measure where a prediction spends its compute
 #
-# **Time.** CPU quick mode (the defaults): about 9 s (6.9-13.1 s in three runs of `wavegms course`, alone on a 2-core CPU, kernel start included). Colab T4, full run: about 2 minutes, most of it the install (an estimate, not a measurement: pip fetches wavegms and the few packages Colab lacks, such as monai, kornia and ptwt, and TAESD's 9 MB of weights are downloaded; the notebook's own work is the quick run's at 224 instead of 64 px, a handful of predictions of 40 GFLOP each, under a second on a T4).
+# **Time.** CPU quick mode (the defaults): the line under the title, measured. Colab T4, full run: about 2 minutes, most of it the install (an estimate, not a measurement: pip fetches wavegms and the few packages Colab lacks, such as monai, kornia and ptwt, and TAESD's 9 MB of weights are downloaded; the notebook's own work is the quick run's at 224 instead of 64 px, a handful of predictions of 40 GFLOP each, under a second on a T4).
 
 # %% [markdown]
 # ## Setup

@@ -21,7 +21,7 @@
 # - say exactly what tensors the multi-resolution encoder receives, and write how it pools,
 #   concatenates and samples its latent
 #
-# **Time.** CPU quick mode (the defaults): about 7 s (6.4-7.8 s in three runs of `wavegms course`, alone on a 2-core CPU, kernel start included). Colab T4, full run: under a minute (an estimate, not a measurement: the quick run takes 7 s on a 2-core CPU, as Colab has; the full parameters change only the dataset its four images come from and the size of one batch of 2 images that an untrained encoder reads once on the CPU).
+# **Time.** CPU quick mode (the defaults): the line under the title, measured. Colab T4, full run: under a minute (an estimate, not a measurement: the quick run takes 7 s on a 2-core CPU, as Colab has; the full parameters change only the dataset its four images come from and the size of one batch of 2 images that an untrained encoder reads once on the CPU).
 
 # %% [markdown]
 # ## Setup

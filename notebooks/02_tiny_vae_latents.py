@@ -22,7 +22,7 @@
 # - explain why mask latents are easy targets for a small model, and what noise and
 #   blending do to them
 #
-# **Time.** CPU quick mode (the defaults): about 11 s (10.4-11.6 s in three runs of `wavegms course`, alone on a 2-core CPU, kernel start included). Colab T4, full run: under a minute (an estimate, not a measurement: the quick run takes 11 s on a 2-core CPU, as Colab has; at 224 px its figures encode and decode a few images with TAESD, 23 and 27 GFLOP each, milliseconds on a T4).
+# **Time.** CPU quick mode (the defaults): the line under the title, measured. Colab T4, full run: under a minute (an estimate, not a measurement: the quick run takes 11 s on a 2-core CPU, as Colab has; at 224 px its figures encode and decode a few images with TAESD, 23 and 27 GFLOP each, milliseconds on a T4).
 
 # %% [markdown]
 # ## Setup

@@ -20,7 +20,7 @@
 # - watch predicted mask latents and decoded masks improve across epochs
 # - explain why the best checkpoint is chosen on validation data, never on test data
 #
-# **Time.** CPU quick mode (the defaults): about 52 s (48.8-53.0 s in three runs of `wavegms course`, alone on a 2-core CPU, kernel start included). Colab T4, full run: training takes about 35-60 minutes for 300 epochs of BUSI at 224 px, batch 12, with `PRECISION = "auto"` (fp16 on a T4), and about 2.4 hours in fp32 (an estimate, not a measurement: an epoch trains on 465 images at 247 GFLOP each and validates 52 at 40 GFLOP each, as `torch.utils.flop_counter` counts them, 117 TFLOP, so 35 PFLOP for 300 epochs; a T4 sustaining 10-16 TFLOP/s in fp16, 15-25% of its 65 TFLOP/s peak, needs 35-60 minutes, and 4 TFLOP/s in fp32, half its 8.1 TFLOP/s peak, 2.4 hours). In Colab, set `DRIVE_RUNS = True` (see Setup) so that a disconnect does not lose the run.
+# **Time.** CPU quick mode (the defaults): the line under the title, measured. Colab T4, full run: training takes about 35-60 minutes for 300 epochs of BUSI at 224 px, batch 12, with `PRECISION = "auto"` (fp16 on a T4), and about 2.4 hours in fp32 (an estimate, not a measurement: an epoch trains on 465 images at 247 GFLOP each and validates 52 at 40 GFLOP each, as `torch.utils.flop_counter` counts them, 117 TFLOP, so 35 PFLOP for 300 epochs; a T4 sustaining 10-16 TFLOP/s in fp16, 15-25% of its 65 TFLOP/s peak, needs 35-60 minutes, and 4 TFLOP/s in fp32, half its 8.1 TFLOP/s peak, 2.4 hours). In Colab, set `DRIVE_RUNS = True` (see Setup) so that a disconnect does not lose the run.
 
 # %% [markdown]
 # ## Setup

@@ -19,7 +19,7 @@
 # - see how the threshold changes a mask and its Dice
 # - measure a domain gap: the same model on images from another scanner or modality
 #
-# **Time.** CPU quick mode (the defaults): about 18 s (17.4-17.9 s in three runs of `wavegms course`, alone on a 2-core CPU, kernel start included). Colab T4, full run: about 1 minute when the run of 03 exists (an estimate, not a measurement: the quick run takes 18 s on a 2-core CPU, as Colab has; the full run predicts BUSI's 130 test images twice, and BUS's when it is prepared, at 40 GFLOP each, 10-20 TFLOP, a few seconds on a T4 in fp32). In Colab, 03's run exists in this notebook's runtime only with `DRIVE_RUNS = True` in both (see Setup); otherwise this notebook trains it first.
+# **Time.** CPU quick mode (the defaults): the line under the title, measured. Colab T4, full run: about 1 minute when the run of 03 exists (an estimate, not a measurement: the quick run takes 18 s on a 2-core CPU, as Colab has; the full run predicts BUSI's 130 test images twice, and BUS's when it is prepared, at 40 GFLOP each, 10-20 TFLOP, a few seconds on a T4 in fp32). In Colab, 03's run exists in this notebook's runtime only with `DRIVE_RUNS = True` in both (see Setup); otherwise this notebook trains it first.
 
 # %% [markdown]
 # ## Setup

@@ -17,7 +17,7 @@
 # - write masks, probability maps and overlays, from Python or the command line
 # - estimate the cost per image on a CPU, and know the limits of a trained model
 #
-# **Time.** CPU quick mode (the defaults): about 13 s (12.2-14.4 s in three runs of `wavegms course`, alone on a 2-core CPU, kernel start included). Colab T4, full run: under a minute when the run of 03 exists (an estimate, not a measurement: the quick run takes 13 s on a 2-core CPU, as Colab has; the full run's hundred or so predictions at 224 px are 40 GFLOP each, about 4 TFLOP, about a second on a T4 in fp32). In Colab, 03's run exists in this notebook's runtime only with `DRIVE_RUNS = True` in both (see Setup); otherwise this notebook trains it first.
+# **Time.** CPU quick mode (the defaults): the line under the title, measured. Colab T4, full run: under a minute when the run of 03 exists (an estimate, not a measurement: the quick run takes 13 s on a 2-core CPU, as Colab has; the full run's hundred or so predictions at 224 px are 40 GFLOP each, about 4 TFLOP, about a second on a T4 in fp32). In Colab, 03's run exists in this notebook's runtime only with `DRIVE_RUNS = True` in both (see Setup); otherwise this notebook trains it first.
 
 # %% [markdown]
 # ## Setup
