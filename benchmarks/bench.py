@@ -59,6 +59,7 @@ from wavegms.losses import WaveGMSLoss
 from wavegms.model import WaveGMS
 from wavegms.tiny_vae import load_tiny_vae
 from wavegms.utils.device import autocast, get_device, grad_scaler, resolve_precision
+from wavegms.utils.errors import error_line
 
 
 @dataclass(frozen=True)
@@ -634,8 +635,7 @@ def find_max_batches(
             dtype = dtype_name(VARIANTS[name], device)
             row = {"cap_gb": label, "budget_mb": budget, "variant": name, "dtype": dtype}
             rows.append({**row, "batch": batch})
-            card = f"{label:g} GB ({budget / 1024:.2f} GiB)"
-            print(f"largest batch, {card}, {name} ({dtype}): {batch}")
+            print(f"largest batch within {budget / 1024:.2f} GiB, {name} ({dtype}): {batch}")
     return rows
 
 
@@ -646,12 +646,11 @@ def bench_loop(args, base: WaveGMS, device: torch.device, train_rows: list) -> d
     training part of the epoch (loading, decoding and augmenting batches, the steps, the loss
     sums), without validation (``val_time_s``, reported beside it) and checkpointing. 1.0: the
     loop adds nothing to its steps. The run trains the ``fast`` step variant's settings at
-    batch 12 on ``--loop-images`` PNG files (:func:`loop_dataset`) through the run's own loaders,
+    batch 12 on ``--loop-images`` PNG files (:func:`busi_like_data`) through the run's own loaders,
     with the ``busi`` preset's other settings (augmentation, loader workers) as they are.
     """
     variant = VARIANTS[LOOP_VARIANT]
-    n_val, n_test = LOOP_BATCH, 1  # one validation batch; the config needs a test split
-    n_items = args.loop_images + n_val + n_test
+    n_val = LOOP_BATCH  # one validation batch
     step_s = next(
         (
             r["step_s"]
@@ -680,15 +679,12 @@ def bench_loop(args, base: WaveGMS, device: torch.device, train_rows: list) -> d
         print(f"training loop: batch {LOOP_BATCH} ({LOOP_VARIANT}) is out of memory")
         return {**loop, "oom": True}
     with tempfile.TemporaryDirectory(prefix="wavegms-bench-") as tmp:
-        data_dir = Path(tmp) / "data"
-        source = loop_dataset(args, data_dir / "busi", n_items)
+        settings, source = busi_like_data(
+            Path(tmp) / "data", args.loop_images, n_val, args.image_size, args.data
+        )
         config = preset(
             "busi",
-            data_dir=str(data_dir),
-            split="random",
-            val_fraction=n_val / n_items,
-            test_fraction=n_test / n_items,
-            image_size=args.image_size,
+            **settings,
             epochs=args.loop_epochs,
             batch_size=LOOP_BATCH,
             precision=variant.precision,
@@ -743,28 +739,48 @@ def bench_loop(args, base: WaveGMS, device: torch.device, train_rows: list) -> d
     }
 
 
-def loop_dataset(args, root: Path, n_items: int) -> str:
-    """Write ``n_items`` BUSI-like items in the prepared layout at ``root``; returns what they
-    are. From ``--data``: copies of the first lesion images of its prepared ``busi/`` (at their
-    own size: the loader resizes them). Else synthetic ultrasound images of ``--image-size``."""
-    if args.data is None:
-        export_synthetic(SyntheticDataset(n_items, args.image_size, "ultrasound"), root)
-        return f"synthetic ultrasound, {args.image_size} px PNG"
-    source = args.data.expanduser() / "busi"
-    images, masks = scan_layout(source)
-    classes = read_info(source).get("classes") or {}
-    names = [n for n in list_names(source) if classes.get(n) not in EXCLUDED_CLASSES][:n_items]
-    if len(names) < n_items:
-        raise ValueError(
-            f"{source} has {len(names)} images with lesions; the loop needs {n_items} "
-            f"(--loop-images plus {n_items - args.loop_images} to validate): lower --loop-images"
-        )
-    for folder, files in ((IMAGES, images), (MASKS, masks)):
-        (root / folder).mkdir(parents=True, exist_ok=True)
-        for name in names:
-            shutil.copyfile(files[name], root / folder / files[name].name)
-    write_info(root, {"dataset": "busi", "classes": {n: classes.get(n) for n in names}})
-    return f"{len(names)} images of {source}"
+def busi_like_data(
+    data_dir: Path, n_train: int, n_val: int, image_size: int, source: Path | None = None
+) -> tuple[dict, str]:
+    """Write BUSI-like items to ``data_dir/busi`` (the prepared layout); returns the training
+    settings (:class:`~wavegms.engine.config.TrainConfig` fields) whose split trains on exactly
+    ``n_train`` of them and validates on ``n_val``, and a line saying what the items are.
+
+    From ``source`` (a DATA_DIR holding a prepared ``busi/``): copies of its first images with
+    a lesion, at their own size (the loader decodes and resizes them). Otherwise synthetic
+    ultrasound images of side ``image_size`` written as PNG.
+    """
+    n_items = n_train + n_val + 1  # the settings need a test split; training never reads it
+    root = data_dir / "busi"
+    if source is None:
+        export_synthetic(SyntheticDataset(n_items, image_size, "ultrasound"), root)
+        what = f"{n_items} synthetic ultrasound images, {image_size} px PNG"
+    else:
+        folder = source.expanduser() / "busi"
+        images, masks = scan_layout(folder)
+        classes = read_info(folder).get("classes") or {}
+        names = [n for n in list_names(folder) if classes.get(n) not in EXCLUDED_CLASSES]
+        if len(names) < n_items:
+            raise ValueError(
+                f"{folder} has {len(names)} images with lesions; {n_items} are needed "
+                f"({n_train} to train, {n_val} to validate, 1 to test): ask for fewer"
+            )
+        names = names[:n_items]
+        for part, files in ((IMAGES, images), (MASKS, masks)):
+            (root / part).mkdir(parents=True, exist_ok=True)
+            for name in names:
+                shutil.copyfile(files[name], root / part / files[name].name)
+        write_info(root, {"dataset": "busi", "classes": {n: classes.get(n) for n in names}})
+        what = f"the first {n_items} images with a lesion of {folder}"
+    settings = {
+        "dataset": "busi",
+        "data_dir": str(data_dir),
+        "split": "random",
+        "val_fraction": n_val / n_items,
+        "test_fraction": 1 / n_items,
+        "image_size": image_size,
+    }
+    return settings, what
 
 
 def check_data(args) -> None:
@@ -773,10 +789,9 @@ def check_data(args) -> None:
         try:
             list_names(args.data.expanduser() / "busi")
         except FileNotFoundError as error:
-            message = " ".join(str(error).split())  # names the folder and the prepare command
-            raise SystemExit(
-                f"bench.py: --data {args.data}: {message} (add --source PATH to prepare an "
-                "unpacked Dataset_BUSI_with_GT)"
+            raise SystemExit(  # the message names the folder and the command that prepares it
+                f"bench.py: --data {args.data}: {error_line(error)} (add --source PATH to "
+                "prepare an unpacked Dataset_BUSI_with_GT)"
             ) from None
 
 
@@ -811,7 +826,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
-    device = get_device(args.device)
+    device = resolve_device(args.device)
     check_data(args)
     batch_sizes = args.batch_sizes or (
         [1, 4, 12, 32, 64, 128, 256] if device.type == "cuda" else [1, 4, 12, 32]
@@ -822,13 +837,10 @@ def main(argv: list[str] | None = None) -> int:
     for name in args.variants:
         if not runs_on(VARIANTS[name], device):
             raise SystemExit(f"bench.py: --variants {name} does not run on {device}; drop it.")
-    if device.type == "cuda":
-        torch.backends.cudnn.benchmark = True  # as training does: fixed sizes, fastest kernels
     started = time.perf_counter()
     info = machine_info(device)
     print(json.dumps({k: v for k, v in info.items() if k != "versions"}), file=sys.stderr)
-    torch.manual_seed(0)
-    base = WaveGMS(load_tiny_vae(args.taesd), image_size=args.image_size).to(device)
+    base = load_base(args, device)
 
     train_rows = bench_training(args, base, device, batch_sizes)
     # Next, while the kernels chosen for batch 12 are still cached, as they are in training.
@@ -867,6 +879,24 @@ def main(argv: list[str] | None = None) -> int:
         write_json(results, args.out)
         print(f"results written to {args.out}")
     return 0
+
+
+def resolve_device(name: str) -> torch.device:
+    """:func:`get_device`, with a GPU's index made explicit: ``torch.device("cuda")`` has none,
+    and ``torch.cuda.set_per_process_memory_fraction`` refuses such a device."""
+    device = get_device(name)
+    if device.type == "cuda" and device.index is None:
+        device = torch.device("cuda", torch.cuda.current_device())
+    return device
+
+
+def load_base(args, device: torch.device) -> WaveGMS:
+    """The seeded model every measurement copies (TAESD from ``args.taesd``), on ``device``;
+    with cuDNN's benchmark mode on a GPU, as training has it (fixed sizes: fastest kernels)."""
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True
+    torch.manual_seed(0)
+    return WaveGMS(load_tiny_vae(args.taesd), image_size=args.image_size).to(device)
 
 
 def write_json(results: dict, path: Path) -> None:

@@ -105,6 +105,33 @@ def test_median_seconds_drops_what_runs_out_of_memory_and_times_the_rest(monkeyp
         bench.median_seconds({"broken": broken}, torch.device("cpu"), 1, 0)
 
 
+def test_busi_like_data_trains_and_validates_on_exactly_the_items_asked_for(tmp_path, monkeypatch):
+    from runs import make_prepared_dataset
+
+    from wavegms.data.splits import make_splits
+
+    bench = load_bench(monkeypatch)
+    names = [f"item{i}" for i in range(14)]
+    classes = {n: "normal" if i % 4 == 0 else "benign" for i, n in enumerate(names)}
+    make_prepared_dataset(tmp_path / "real", "busi", dict.fromkeys(names, (20, 24)), classes)
+    for source in (None, tmp_path / "real"):  # synthetic, or copies of a prepared BUSI
+        data_dir = tmp_path / f"copy-of-{source.name if source else 'synthetic'}"
+        settings, what = bench.busi_like_data(data_dir, 6, 3, 16, source)
+        splits = make_splits(
+            data_dir / "busi",
+            settings["split"],
+            val_fraction=settings["val_fraction"],
+            test_fraction=settings["test_fraction"],
+        )
+        assert (len(splits.train), len(splits.val), len(splits.test)) == (6, 3, 1)
+        assert settings["data_dir"] == str(data_dir) and settings["image_size"] == 16
+        assert ("synthetic" in what) == (source is None)
+    copied = sorted(p.stem for p in (data_dir / "busi" / "images").iterdir())
+    assert copied == sorted(n for n in names if classes[n] != "normal")[:10]  # lesions only
+    with pytest.raises(ValueError, match="has 10 images with lesions; 11 are needed"):
+        bench.busi_like_data(tmp_path / "too-few", 7, 3, 16, tmp_path / "real")
+
+
 def test_loop_data_must_be_a_prepared_busi_folder(tmp_path, monkeypatch):
     bench = load_bench(monkeypatch)
     with pytest.raises(SystemExit, match=r"python -m data_download busi --root .* --source"):
