@@ -147,9 +147,11 @@ def check_steps(args, base, device: torch.device) -> list[dict]:
         if r.get("oom"):
             rows.append(row(check, "failed", f"out of memory at batch {args.batch}"))
             continue
-        memory = f"peak allocated {_gib(r['peak_mb'])}"
         if device.type == "cuda":
-            memory += f", in all {_gib(r['process_peak_mb'])} (reserved + CUDA context)"
+            memory = (
+                f"peak allocated {_gib(r['peak_mb'])}, in all {_gib(r['process_peak_mb'])} "
+                "(reserved + CUDA context)"
+            )
         else:
             memory = f"peak RSS {_gib(r['peak_mb'])}"
         layout = "channels-last" if bench.VARIANTS[variant].channels_last else "contiguous"

@@ -6,6 +6,7 @@ import importlib.util
 import json
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import torch
@@ -157,6 +158,66 @@ def test_largest_batch_search_finds_the_limit(monkeypatch):
     assert bench.largest_fitting(lambda batch: False) is None
     assert bench.largest_fitting(lambda batch: True, limit=100) == 100
     assert bench.largest_fitting(lambda batch: True, limit=100, known=100) == 100
+
+
+def test_a_batch_that_fits_a_16_gb_card_fits_a_t4_cuda_context_included(monkeypatch):
+    """The card search on a simulated T4 (no GPU needed): an allocator that refuses what exceeds
+    its cap, and a CUDA context of 0.4 GiB outside it that the budget must leave room for."""
+    bench = load_bench(monkeypatch)
+    gib = 2**30
+    gpu = {"total": 14.745 * gib, "context": 0.4 * gib, "reserved": 0, "peak": 0, "fraction": 1.0}
+
+    class FakeStep:  # 0.2 GiB for the model, 0.5 GiB per image, reserved by the allocator
+        def __init__(self, *args):
+            pass
+
+        def __call__(self, images, masks):
+            need = 0.2 * gib + len(images) * 0.5 * gib
+            if need > gpu["fraction"] * gpu["total"]:
+                raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 512.00 MiB")
+            gpu["reserved"] = need
+            gpu["peak"] = max(gpu["peak"], need)
+
+    def empty_cache():
+        gpu["reserved"] = 0  # every trial's tensors are gone by then
+
+    def reset_peak(device):
+        gpu["peak"] = gpu["reserved"]
+
+    def set_fraction(fraction, device):
+        assert isinstance(fraction, float) and 0 <= fraction <= 1 and device.index == 0
+        gpu["fraction"] = fraction
+
+    cuda = torch.cuda
+    total = SimpleNamespace(total_memory=gpu["total"])
+    monkeypatch.setattr(cuda, "get_device_properties", lambda device: total)
+    monkeypatch.setattr(cuda, "get_device_capability", lambda device: (7, 5))  # a T4: fp16
+    monkeypatch.setattr(cuda, "mem_get_info", lambda device: (free(), gpu["total"]))
+    monkeypatch.setattr(cuda, "memory_reserved", lambda device: gpu["reserved"])
+    monkeypatch.setattr(cuda, "max_memory_reserved", lambda device: gpu["peak"])
+    monkeypatch.setattr(cuda, "max_memory_allocated", lambda device: gpu["peak"])
+    monkeypatch.setattr(cuda, "reset_peak_memory_stats", reset_peak)
+    monkeypatch.setattr(cuda, "empty_cache", empty_cache)
+    monkeypatch.setattr(cuda, "synchronize", lambda device: None)
+    monkeypatch.setattr(cuda, "set_per_process_memory_fraction", set_fraction)
+    monkeypatch.setattr(bench, "TrainStep", FakeStep)
+    monkeypatch.setattr(bench, "make_batch", lambda batch, size, device: (torch.zeros(batch), None))
+
+    def free():
+        return gpu["total"] - gpu["context"] - gpu["reserved"]
+
+    args = argparse.Namespace(image_size=224)
+    device = torch.device("cuda", 0)
+    budgets = {cap: bench.card_budget_mb(cap) for cap in (12.0, 16.0, 24.0)}
+    rows = bench.find_max_batches(args, None, device, budgets, ["fast"])
+    # 12 GB card: 0.2 + 0.5 b + 0.4 <= 11.06 GiB; 16 GB: <= 14.745 (the T4 itself, within 1%).
+    # Without the context, the search would report 21 and 29: a batch a T4 cannot hold.
+    assert [(r["cap_gb"], r["dtype"], r["batch"]) for r in rows] == [
+        (12.0, "float16", 20),
+        (16.0, "float16", 28),
+        (24.0, "float16", None),  # this GPU has less memory
+    ]
+    assert gpu["fraction"] == 1.0  # the allocator is uncapped again
 
 
 def test_table_reports_the_largest_batches_with_their_precision(monkeypatch):
