@@ -13,8 +13,7 @@ import torch
 from PIL import Image
 
 from wavegms import WaveGMS
-from wavegms.data import SyntheticDataset
-from wavegms.data.images import save_image_png, save_mask_png
+from wavegms.data.synthetic import export_synthetic  # noqa: F401 - the tests import it from here
 from wavegms.engine.checkpoint import TRAIN_CONFIG
 from wavegms.engine.config import TrainConfig, preset
 
@@ -34,20 +33,6 @@ def make_run(run_dir: Path, tiny_vae, config: TrainConfig | None = None) -> Path
     config = config or preset("quick", image_size=IMAGE_SIZE, synthetic_sizes=(8, 4, 4))
     config.save(run_dir / TRAIN_CONFIG)
     return run_dir
-
-
-def export_synthetic(dataset: SyntheticDataset, folder: Path) -> Path:
-    """Write a synthetic dataset's items in the prepared layout (``images/``, ``masks/``,
-    ``info.json`` under ``folder``), to run the file-based pipeline on them with no download."""
-    (folder / "images").mkdir(parents=True, exist_ok=True)
-    (folder / "masks").mkdir(parents=True, exist_ok=True)
-    for i, name in enumerate(dataset.names):
-        image, mask = dataset.generate(i)
-        save_image_png(image, folder / "images" / f"{name}.png")
-        save_mask_png(mask, folder / "masks" / f"{name}.png")
-    info = {"dataset": folder.name, "source": repr(dataset), "classes": dataset.classes}
-    (folder / "info.json").write_text(json.dumps(info, indent=1), encoding="utf-8")
-    return folder
 
 
 def make_prepared_dataset(

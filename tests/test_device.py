@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from wavegms.utils import device as device_module
-from wavegms.utils.device import autocast, get_device, resolve_precision
+from wavegms.utils.device import autocast, get_device, grad_scaler, resolve_precision
 
 
 @pytest.fixture
@@ -145,6 +145,15 @@ def test_autocast_runs_in_the_precision_given():
         assert torch.ones(2, 2).matmul(torch.ones(2, 2)).dtype == torch.bfloat16
     with autocast(cpu, None):
         assert torch.ones(2, 2).matmul(torch.ones(2, 2)).dtype == torch.float32
+
+
+def test_the_fp16_gradient_scaler_also_exists_before_torch_2_3(monkeypatch):
+    cuda = torch.device("cuda")
+    with warnings.catch_warnings():  # without a GPU the scaler says it is disabled
+        warnings.simplefilter("ignore")
+        assert type(grad_scaler(cuda)) is torch.amp.GradScaler
+        monkeypatch.delattr(torch.amp, "GradScaler")  # torch 2.2 has only the CUDA one
+        assert isinstance(grad_scaler(cuda), torch.cuda.amp.GradScaler)
 
 
 @pytest.mark.parametrize("asked", ["cuda", "cuda:0", "cuda:3"])

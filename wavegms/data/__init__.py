@@ -25,6 +25,7 @@ _EXPORTS = {
     "SegmentationDataset": "datasets",
     "Splits": "splits",
     "SyntheticDataset": "synthetic",
+    "export_synthetic": "synthetic",
     "load_image": "images",
     "load_mask": "images",
     "make_splits": "splits",
@@ -37,6 +38,7 @@ __all__ = [
     "SegmentationDataset",
     "Splits",
     "SyntheticDataset",
+    "export_synthetic",
     "load_image",
     "load_mask",
     "make_splits",
@@ -49,7 +51,7 @@ if TYPE_CHECKING:
     from .images import load_image, load_mask
     from .layout import DATASETS
     from .splits import Splits, make_splits
-    from .synthetic import SyntheticDataset, make_synthetic_datasets
+    from .synthetic import SyntheticDataset, export_synthetic, make_synthetic_datasets
 
 
 __getattr__, __dir__ = lazy_exports(__name__, {k: f"{__name__}.{m}" for k, m in _EXPORTS.items()})

@@ -24,11 +24,14 @@ any access order agree item by item. A 64 x 64 item takes about a millisecond.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 from torch.utils.data import Dataset
 
+from .images import save_image_png, save_mask_png
+from .layout import IMAGES, MASKS, write_info
 from .tensors import to_tensors
 
 KINDS = ("ultrasound", "endoscopy", "mixed")
@@ -373,3 +376,24 @@ def make_synthetic_datasets(
         split: SyntheticDataset(n, image_size, kind, seed, split=split)
         for split, n in sizes.items()
     }
+
+
+def export_synthetic(dataset: SyntheticDataset, folder: str | Path) -> Path:
+    """Write ``dataset``'s items in the prepared layout (:mod:`wavegms.data.layout`) under
+    ``folder``: ``images/<name>.png``, ``masks/<name>.png`` and ``info.json`` with the classes.
+
+    The file-based pipeline (PNG decoding, :class:`SegmentationDataset`, the run's loaders) then
+    runs on them with no download: the tests, and the benchmarks' training loop. Returns
+    ``folder``.
+    """
+    folder = Path(folder)
+    (folder / IMAGES).mkdir(parents=True, exist_ok=True)
+    (folder / MASKS).mkdir(parents=True, exist_ok=True)
+    for i, name in enumerate(dataset.names):
+        image, mask = dataset.generate(i)
+        save_image_png(image, folder / IMAGES / f"{name}.png")
+        save_mask_png(mask, folder / MASKS / f"{name}.png")
+    write_info(
+        folder, {"dataset": folder.name, "source": repr(dataset), "classes": dataset.classes}
+    )
+    return folder

@@ -39,7 +39,7 @@ from ..data import Augment
 from ..losses import WaveGMSLoss
 from ..model import WaveGMS
 from ..tiny_vae import load_tiny_vae
-from ..utils.device import PRECISION_NAMES, autocast, get_device, resolve_precision
+from ..utils.device import PRECISION_NAMES, autocast, get_device, grad_scaler, resolve_precision
 from ..utils.lock import claim_folder
 from ..utils.memory import explain_out_of_memory
 from ..utils.threads import configure_threads
@@ -202,7 +202,7 @@ def _train(
         model.parameters(), lr=config.lr, weight_decay=config.weight_decay
     )
     scheduler = warmup_cosine(optimizer, config.warmup_epochs, config.epochs)
-    scaler = _grad_scaler(device) if dtype == torch.float16 else None
+    scaler = grad_scaler(device) if dtype == torch.float16 else None
     start_epoch, best, history = 0, {"dice": None, "epoch": None}, []
     if resume and (run_dir / "last" / TRAINING_STATE).is_file():  # else: no finished epoch
         start_epoch, best, history = restore_training_state(
@@ -392,12 +392,6 @@ class _CompiledStep(_EagerStep):
     def _fall_back(self, error: Exception) -> None:
         warnings.warn(f"torch.compile failed ({error!r:.200}); training without it.", stacklevel=3)
         self.model, self.first_call = self.eager, False
-
-
-def _grad_scaler(device: torch.device) -> torch.amp.GradScaler:
-    if hasattr(torch.amp, "GradScaler"):
-        return torch.amp.GradScaler(device.type)
-    return torch.cuda.amp.GradScaler()  # torch < 2.3
 
 
 __all__ = [

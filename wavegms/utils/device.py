@@ -126,6 +126,17 @@ def _cpu_fp16_works() -> bool:
         return False
 
 
+def grad_scaler(device: torch.device) -> torch.amp.GradScaler:
+    """A gradient scaler for fp16 training on ``device`` (fp16 gradients underflow without one).
+
+    ``torch.amp.GradScaler`` exists from torch 2.3; wavegms allows torch 2.2, whose scaler is
+    ``torch.cuda.amp.GradScaler`` (CUDA only, which is where fp16 autocast runs).
+    """
+    if hasattr(torch.amp, "GradScaler"):
+        return torch.amp.GradScaler(device.type)
+    return torch.cuda.amp.GradScaler()  # torch < 2.3
+
+
 def autocast(device: torch.device, dtype: torch.dtype | None) -> contextlib.AbstractContextManager:
     """``torch.autocast`` for ``dtype`` on ``device``, or a no-op context for fp32 (``None``)."""
     if dtype is None:
