@@ -65,7 +65,7 @@ def low_init_scale(monkeypatch):  # noqa: ANN001, ANN201
     # skipped, the injected overflow among them.
     monkeypatch.setattr(
         wavegms.engine.train,
-        "_grad_scaler",
+        "grad_scaler",
         lambda device: torch.amp.GradScaler(device.type, init_scale=INIT_SCALE),
     )
 
