@@ -1,6 +1,8 @@
 # %% [markdown]
 # # 01 · The Haar wavelet pyramid: what the encoder sees
 #
+# *⏱ This notebook, about 35 min in all: ~35 min to read and do (estimate: 2,060 words at 200 words/min + 5 exercises at 5 min), 5 s of computing (quick profile, measured on a 2-core Intel Xeon CPU on 2026-12-06).*
+#
 # [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/wavegms/wavegms/blob/main/notebooks/student/01_wavelets.ipynb)
 #
 # A segmentation model must see both the big picture (where is the lesion?) and fine
@@ -21,10 +23,12 @@
 # - say exactly what tensors the multi-resolution encoder receives, and write how it pools,
 #   concatenates and samples its latent
 #
-# **Time.** CPU quick mode (the defaults): the line under the title, measured. Colab T4, full run: under a minute (an estimate, not a measurement: the quick run takes 7 s on a 2-core CPU, as Colab has; the full parameters change only the dataset its four images come from and the size of one batch of 2 images that an untrained encoder reads once on the CPU).
+# **Time.** CPU quick mode (the defaults): the line under the title, measured. Colab T4, full run: under a minute (an estimate, not a measurement: the quick run takes 6 s on a 2-core CPU (measured), as Colab has; the full parameters change only the dataset its four images come from and the size of one batch of 2 images that an untrained encoder reads once on the CPU).
 
 # %% [markdown]
 # ## Setup
+#
+# *⏱ About 1 min: ~1 min to read (estimate: 117 words at 200 words/min), 4 s of computing (quick profile, measured on a 2-core Intel Xeon CPU).*
 #
 # The first cell installs the package when you are in Colab (locally it only checks
 # that `wavegms` is importable). The second holds the **parameters**: the defaults
@@ -129,6 +133,8 @@ print(
 # %% [markdown]
 # ## 1. One level, by hand
 #
+# *⏱ About 6 min: ~6 min to read and do (estimate: 241 words at 200 words/min + 1 exercise at 5 min), under 1 s of computing (quick profile, measured on a 2-core Intel Xeon CPU).*
+#
 # Cut the image into 2 x 2 blocks $\begin{smallmatrix} a & b \\ c & d \end{smallmatrix}$.
 # The orthonormal Haar transform replaces each block by four numbers, one per **band**:
 #
@@ -197,6 +203,8 @@ assert torch.isclose(x.square().sum(), one_level.square().sum())
 
 # %% [markdown]
 # ## 2. The pyramid: three levels
+#
+# *⏱ About 7 min: ~7 min to read and do (estimate: 477 words at 200 words/min + 1 exercise at 5 min), 1 s of computing (quick profile, measured on a 2-core Intel Xeon CPU).*
 #
 # Level 2 applies the same step to LL of level 1, level 3 to LL of level 2; Wave-GMS then
 # divides every band of level $l$ by $2^l$ (section 3 says why). With $\mathrm{LL}_0 = x$:
@@ -381,6 +389,8 @@ if session.synthetic:
 # %% [markdown]
 # ## 3. Why divide level l by 2^l?
 #
+# *⏱ About 6 min: ~6 min to read and do (estimate: 294 words at 200 words/min + 1 exercise at 5 min), under 1 s of computing (quick profile, measured on a 2-core Intel Xeon CPU).*
+#
 # In the orthonormal transform LL is *twice* the block average ($(a+b+c+d)/2$ versus
 # $(a+b+c+d)/4$). Each level multiplies by 2 again, so a constant image $c$ has
 # $\mathrm{LL}_l = c \cdot 2^l$: values up to 8 at level 3 for an image in [0, 1]. Dividing
@@ -450,6 +460,8 @@ exercises.check_pattern_energy(where)
 
 # %% [markdown]
 # ## 4. What the encoder receives, and what it returns
+#
+# *⏱ About 7 min: ~7 min to read and do (estimate: 384 words at 200 words/min + 1 exercise at 5 min), under 1 s of computing (quick profile, measured on a 2-core Intel Xeon CPU).*
 #
 # `WaveGMS` calls `haar_pyramid` on the image batch and gives level $l$ to its own small
 # UNet-like feature extractor $F_l$ (separate weights per level). For a batch of B images of
@@ -547,6 +559,8 @@ exercises.check_encode(encode)
 # %% [markdown]
 # ## 5. Explore
 #
+# *⏱ About 6 min: ~6 min to read and do (estimate: 189 words at 200 words/min + 1 exercise at 5 min), under 1 s of computing (quick profile, measured on a 2-core Intel Xeon CPU).*
+#
 # Pick an image (this session's, or one of three real scans), a level and a band. With
 # widgets, the controls above the figure redraw it; without them (or in a headless run) it
 # is drawn once, for the first image, level 1, band H: the same values the controls start
@@ -617,6 +631,8 @@ exercises.check_smallest_side(smallest)
 
 # %% [markdown]
 # ## Summary
+#
+# *⏱ About 1 min: ~1 min to read (estimate: 113 words at 200 words/min).*
 #
 # - The Haar transform turns each 2 x 2 block into an average (LL) and three edge
 #   detectors (H, V, D), (E1); it is orthonormal, so nothing is lost.

@@ -1,6 +1,8 @@
 # %% [markdown]
 # # 02 · The Tiny-VAE: images and masks as latents
 #
+# *⏱ This notebook, about 29 min in all: ~29 min to read and do (estimate: 1,789 words at 200 words/min + 4 exercises at 5 min), 10 s of computing (quick profile, measured on a 2-core Intel Xeon CPU on 2026-12-06).*
+#
 # [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/wavegms/wavegms/blob/main/notebooks/student/02_tiny_vae_latents.ipynb)
 #
 # Wave-GMS does not predict a mask pixel by pixel. It predicts the **latent** of the
@@ -22,10 +24,12 @@
 # - explain why mask latents are easy targets for a small model, and what noise and
 #   blending do to them
 #
-# **Time.** CPU quick mode (the defaults): the line under the title, measured. Colab T4, full run: under a minute (an estimate, not a measurement: the quick run takes 11 s on a 2-core CPU, as Colab has; at 224 px its figures encode and decode a few images with TAESD, 23 and 27 GFLOP each, milliseconds on a T4).
+# **Time.** CPU quick mode (the defaults): the line under the title, measured. Colab T4, full run: under a minute (an estimate, not a measurement: the quick run takes 12 s on a 2-core CPU (measured), as Colab has; at 224 px its figures encode and decode a few images with TAESD, 23 and 27 GFLOP each, milliseconds on a T4).
 
 # %% [markdown]
 # ## Setup
+#
+# *⏱ About 1 min: ~1 min to read (estimate: 117 words at 200 words/min), 4 s of computing (quick profile, measured on a 2-core Intel Xeon CPU).*
 #
 # The first cell installs the package when you are in Colab (locally it only checks
 # that `wavegms` is importable). The second holds the **parameters**: the defaults
@@ -129,6 +133,8 @@ print(f"first three: {kind} | last three: real BUSI samples:", ", ".join(names[3
 # %% [markdown]
 # ## 1. Encode and decode an image
 #
+# *⏱ About 1 min: ~1 min to read (estimate: 213 words at 200 words/min), 1 s of computing (quick profile, measured on a 2-core Intel Xeon CPU).*
+#
 # TAESD works with pixel values in **[-1, 1]**: its encoder $E$ takes an image $x$ in
 # [0, 1] as $2x - 1$, and its decoder $D$ returns values in [-1, 1] that map back as
 # $(y + 1)/2$:
@@ -200,6 +206,8 @@ assert kept > 0.2, kept
 # %% [markdown]
 # ## 2. The latent channels, as images
 #
+# *⏱ About 1 min: ~1 min to read (estimate: 91 words at 200 words/min), under 1 s of computing (quick profile, measured on a 2-core Intel Xeon CPU).*
+#
 # Each latent channel is a small image on a grid 8 times coarser: the latent space keeps
 # the layout of the image. The rows below are the first image of this session and the
 # three real scans; the green line is the lesion's outline. On ultrasound the channels are
@@ -243,6 +251,8 @@ for name in names[3:]:
 
 # %% [markdown]
 # ## 3. Masks as latents
+#
+# *⏱ About 11 min: ~11 min to read and do (estimate: 247 words at 200 words/min + 2 exercises at 5 min), 1 s of computing (quick profile, measured on a 2-core Intel Xeon CPU).*
 #
 # A mask $m \in \{0, 1\}$ is encoded like an image: repeated over the 3 colour channels and
 # mapped to [-1, 1] (-1 background, +1 foreground). Its latent is the model's **target**.
@@ -325,6 +335,8 @@ assert same and dice.min() > 0.95, dice
 
 # %% [markdown]
 # ## 4. Why mask latents are easy targets
+#
+# *⏱ About 7 min: ~7 min to read and do (estimate: 492 words at 200 words/min + 1 exercise at 5 min), 2 s of computing (quick profile, measured on a 2-core Intel Xeon CPU).*
 #
 # An image latent must encode texture, brightness and shape. A mask has none of the first
 # two: it is one smooth region. So is its latent a simple function of *how much of each
@@ -479,6 +491,8 @@ assert means[1.0] < 0.9 and means[1.5] < 0.75, means
 # %% [markdown]
 # ## 5. Between two masks
 #
+# *⏱ About 6 min: ~6 min to read and do (estimate: 224 words at 200 words/min + 1 exercise at 5 min), 1 s of computing (quick profile, measured on a 2-core Intel Xeon CPU).*
+#
 # Is the latent space smooth? Take the mask latents of two real scans, $z_0$ (benign_82)
 # and $z_1$ (benign_96), and decode the straight line between them,
 # $(1 - t)\,z_0 + t\,z_1$.
@@ -564,6 +578,8 @@ assert table[0.5][0] > 5 * max(table[0.0][0], table[1.0][0]), table
 # %% [markdown]
 # ## 6. Explore the latents side by side
 #
+# *⏱ About 1 min: ~1 min to read (estimate: 43 words at 200 words/min), 1 s of computing (quick profile, measured on a 2-core Intel Xeon CPU).*
+#
 # For every image: the image, one channel of its latent, the mask, the same channel of the
 # mask latent, and the decoded mask. Change the channel with the slider (headless: channel
 # 0, where the slider starts).
@@ -593,6 +609,8 @@ browse(draw_latents, {"channel": [0, 1, 2, 3]})
 
 # %% [markdown]
 # ## Summary
+#
+# *⏱ About 1 min: ~1 min to read (estimate: 118 words at 200 words/min).*
 #
 # - TAESD maps [-1, 1] images to 4 x H/8 x W/8 latents and back, (E4); it stays frozen.
 # - A mask latent $E(2m - 1)$ is close to a low-resolution picture of the mask: one vector

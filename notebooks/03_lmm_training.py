@@ -1,6 +1,8 @@
 # %% [markdown]
 # # 03 · Training the Latent Mapping Model
 #
+# *⏱ This notebook, about 49 min in all: ~48 min to read and do (estimate: 2,632 words at 200 words/min + 7 exercises at 5 min), 47 s of computing (quick profile, measured on a 2-core Intel Xeon CPU on 2026-12-06).*
+#
 # [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/wavegms/wavegms/blob/main/notebooks/student/03_lmm_training.ipynb)
 #
 # Time to put the pieces together. The **wavelet encoder** (notebook 01) turns an
@@ -24,6 +26,8 @@
 
 # %% [markdown]
 # ## Setup
+#
+# *⏱ About 1 min: ~1 min to read (estimate: 222 words at 200 words/min), 4 s of computing (quick profile, measured on a 2-core Intel Xeon CPU).*
 #
 # The first cell installs the package when you are in Colab (locally it only checks
 # that `wavegms` is importable). The second holds the **parameters**: the defaults
@@ -143,6 +147,8 @@ print(
 # %% [markdown]
 # ## 0. The whole pipeline, on one page
 #
+# *⏱ About 1 min: ~1 min to read (estimate: 34 words at 200 words/min), under 1 s of computing (quick profile, measured on a 2-core Intel Xeon CPU).*
+#
 # Blue boxes learn, grey ones are the frozen TAESD; dashed arrows exist only in training,
 # where the three terms of the objective compare what they point at.
 
@@ -153,6 +159,8 @@ display(plot_pipeline())
 
 # %% [markdown]
 # ## 1. The model and its parameters
+#
+# *⏱ About 1 min: ~1 min to read (estimate: 78 words at 200 words/min), under 1 s of computing (quick profile, measured on a 2-core Intel Xeon CPU).*
 #
 # The paper counts **2,600,668** trainable parameters: 1,035,692 in the encoder
 # (three per-level extractors of 258,204 and an aggregator of 261,080) and 1,564,976
@@ -204,6 +212,8 @@ assert count(vae) == 2_445_063 and not shared
 
 # %% [markdown]
 # ## 2. One forward pass and the objective
+#
+# *⏱ About 2 min: ~2 min to read (estimate: 324 words at 200 words/min), 2 s of computing (quick profile, measured on a 2-core Intel Xeon CPU).*
 #
 # In training mode the encoder outputs a mean $\mu$ and a log-variance $\log\sigma^2$, and the
 # LMM receives a *sample* (at evaluation it receives $\mu$, so predictions are deterministic):
@@ -264,6 +274,8 @@ print({name: round(value.item(), 3) for name, value in losses.items()})
 
 # %% [markdown]
 # ## 2b. Inside the LMM: one block
+#
+# *⏱ About 17 min: ~17 min to read and do (estimate: 373 words at 200 words/min + 3 exercises at 5 min), 1 s of computing (quick profile, measured on a 2-core Intel Xeon CPU).*
 #
 # The LMM is a small UNet that never changes resolution: every stage is a **residual
 # block** (two 3 x 3 convolutions that refine local shape, added to their input) followed
@@ -396,6 +408,8 @@ _ = model.eval()  # back to evaluation mode (and no module listing printed)
 # %% [markdown]
 # ## 3. Train, and watch
 #
+# *⏱ About 7 min: ~6 min to read and do (estimate: 261 words at 200 words/min + 1 exercise at 5 min), 30 s of computing (quick profile, measured on a 2-core Intel Xeon CPU).*
+#
 # `wavegms.engine.train.train` runs the whole loop: AdamW (the setup cell printed this run's
 # learning rate and weight decay; the paper: lr 2e-3, weight decay 0.01, 5 warm-up epochs), a
 # warm-up then a cosine schedule stepped once per epoch, validation after each epoch, and
@@ -503,6 +517,8 @@ print(f"done in {time.perf_counter() - began:.0f} s")
 # %% [markdown]
 # ## 4. The curves, and which checkpoint to keep
 #
+# *⏱ About 1 min: ~1 min to read (estimate: 106 words at 200 words/min), under 1 s of computing (quick profile, measured on a 2-core Intel Xeon CPU).*
+#
 # The training loss falls and the validation Dice rises (the cell below checks both on this
 # run; over a long run the Dice rises noisily). The run keeps as `best/` the epoch with the highest **validation** Dice. Why not
 # the test split? The published code picks its checkpoint on the test split, and then reports
@@ -533,6 +549,8 @@ assert all(math.isclose(r["lr"], lr, rel_tol=1e-6) for r, lr in zip(history, sch
 
 # %% [markdown]
 # ## 5. Watching it learn
+#
+# *⏱ About 1 min: ~1 min to read (estimate: 153 words at 200 words/min), 6 s of computing (quick profile, measured on a 2-core Intel Xeon CPU).*
 #
 # Each row is one snapshot: the decoded probability for four validation images, each titled
 # with its Dice at threshold 0.5. The untrained model (epoch 0) outputs a texture unrelated to
@@ -619,6 +637,8 @@ browse(
 # %% [markdown]
 # ## 5b. Your model and the pretrained one, on the same real scans
 #
+# *⏱ About 1 min: ~1 min to read (estimate: 137 words at 200 words/min), 2 s of computing (quick profile, measured on a 2-core Intel Xeon CPU).*
+#
 # The quick model learned from synthetic images. wavegms also ships a model trained on real
 # BUSI scans (its model card: `wavegms/pretrained/busi/README.md`), and a few BUSI sample scans
 # with their masks. Both models segment four of the samples below (yours at its own input size,
@@ -681,6 +701,8 @@ if "busi" in list_pretrained() and session.synthetic:
 
 # %% [markdown]
 # ## 6. Where the computation goes
+#
+# *⏱ About 18 min: ~18 min to read and do (estimate: 514 words at 200 words/min + 3 exercises at 5 min), 2 s of computing (quick profile, measured on a 2-core Intel Xeon CPU).*
 #
 # A training step runs the frozen TAESD three times: it encodes the mask and the image (no
 # gradient), and it decodes the three heads at full resolution, with gradients flowing back
@@ -828,6 +850,8 @@ assert round((count(model.encoder) + count(narrow_lmm)) / 1e6, 1) == 1.4
 
 # %% [markdown]
 # ## Summary
+#
+# *⏱ About 1 min: ~1 min to read (estimate: 84 words at 200 words/min).*
 #
 # - Wave-GMS trains 2.6M parameters (encoder ~1.0M, LMM ~1.6M) around a frozen 2.4M TAESD.
 # - The objective (E6): latent MSE + Dice (E7) through the decoder, on three heads, plus the

@@ -1,6 +1,8 @@
 # %% [markdown]
 # # 04 · Evaluation: Dice, IoU, HD95, and where the model fails
 #
+# *⏱ This notebook, about 32 min in all: ~32 min to read and do (estimate: 2,389 words at 200 words/min + 4 exercises at 5 min), 14 s of computing (quick profile, measured on a 2-core Intel Xeon CPU on 2026-12-06).*
+#
 # [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/wavegms/wavegms/blob/main/notebooks/student/04_evaluation.ipynb)
 #
 # A single number hides a lot. This notebook evaluates the model trained in 03 on its
@@ -19,10 +21,12 @@
 # - see how the threshold changes a mask and its Dice
 # - measure a domain gap: the same model on images from another scanner or modality
 #
-# **Time.** CPU quick mode (the defaults): the line under the title, measured. Colab T4, full run: about 1 minute when the run of 03 exists (an estimate, not a measurement: the quick run takes 18 s on a 2-core CPU, as Colab has; the full run predicts BUSI's 130 test images twice, and BUS's when it is prepared, at 40 GFLOP each, 10-20 TFLOP, a few seconds on a T4 in fp32). In Colab, 03's run exists in this notebook's runtime only with `DRIVE_RUNS = True` in both (see Setup); otherwise this notebook trains it first.
+# **Time.** CPU quick mode (the defaults): the line under the title, measured. Colab T4, full run: about 1 minute when the run of 03 exists (an estimate, not a measurement: the quick run takes 16 s on a 2-core CPU (measured), as Colab has; the full run predicts BUSI's 130 test images twice, and BUS's when it is prepared, at 40 GFLOP each, 10-20 TFLOP, a few seconds on a T4 in fp32). In Colab, 03's run exists in this notebook's runtime only with `DRIVE_RUNS = True` in both (see Setup); otherwise this notebook trains it first.
 
 # %% [markdown]
 # ## Setup
+#
+# *⏱ About 1 min: ~1 min to read (estimate: 222 words at 200 words/min), 4 s of computing (quick profile, measured on a 2-core Intel Xeon CPU).*
 #
 # The first cell installs the package when you are in Colab (locally it only checks
 # that `wavegms` is importable). The second holds the **parameters**: the defaults
@@ -146,6 +150,8 @@ def predict_all(model, items, batch_size=16):
 # %% [markdown]
 # ## 1. The metrics, by hand
 #
+# *⏱ About 1 min: ~1 min to read (estimate: 254 words at 200 words/min), 2 s of computing (quick profile, measured on a 2-core Intel Xeon CPU).*
+#
 # For a predicted mask $P$ and the truth $T$ (sets of pixels):
 #
 # $$\mathrm{Dice}(P, T) = \frac{2\,|P \cap T|}{|P| + |T|}, \qquad
@@ -243,6 +249,8 @@ assert 0.05 * outline < 4  # the percentile trims fewer pixels than the blob has
 # (how much overlaps, how far off the outline strays), which is why papers report both.
 #
 # ## 2. Empty masks: a pitfall with consequences
+#
+# *⏱ About 12 min: ~12 min to read and do (estimate: 348 words at 200 words/min + 2 exercises at 5 min), under 1 s of computing (quick profile, measured on a 2-core Intel Xeon CPU).*
 #
 # What is the Dice of an empty prediction for an image without a lesion? The formula
 # gives 0/0. This library (`wavegms.engine.metrics`) decides every case explicitly:
@@ -355,6 +363,8 @@ check_hd95(hd95_by_hand)
 # %% [markdown]
 # ## 3. The test split, evaluated once
 #
+# *⏱ About 1 min: ~1 min to read (estimate: 68 words at 200 words/min), 1 s of computing (quick profile, measured on a 2-core Intel Xeon CPU).*
+#
 # `wavegms.engine.evaluate.evaluate` predicts every test image with the `best/` checkpoint, in
 # batches, and writes `summary.json`, `per_image.csv` and `cases.png`. Besides the mean and
 # standard deviation over images, it reports the **pooled** Dice: all pixels of the split
@@ -382,6 +392,8 @@ plt.show()
 
 # %% [markdown]
 # ## 3b. The baseline: one constant mask for every image
+#
+# *⏱ About 1 min: ~1 min to read (estimate: 85 words at 200 words/min), 1 s of computing (quick profile, measured on a 2-core Intel Xeon CPU).*
 #
 # Before praising a Dice, ask what a model that looks at nothing would score. The best
 # **constant** prediction is the training split's mean mask, thresholded where it scores
@@ -414,6 +426,8 @@ plt.show()
 
 # %% [markdown]
 # ## 3c. A model trained for real: the pretrained BUSI model
+#
+# *⏱ About 1 min: ~1 min to read (estimate: 175 words at 200 words/min), 3 s of computing (quick profile, measured on a 2-core Intel Xeon CPU).*
 #
 # The quick model has seen a few dozen synthetic images for a few epochs, at 64 px: too few
 # pixels to see what goes wrong. wavegms ships a Wave-GMS model trained on the real BUSI
@@ -480,6 +494,8 @@ if "busi" in list_pretrained():
 # %% [markdown]
 # ## 4. Best and worst cases
 #
+# *⏱ About 1 min: ~1 min to read (estimate: 139 words at 200 words/min), 1 s of computing (quick profile, measured on a 2-core Intel Xeon CPU).*
+#
 # Means are made of individual images. Sorting the images by Dice and looking at both ends
 # is the fastest way to learn what a model gets wrong: a missed lesion, a lesion found in the
 # wrong place, a border leaking into similar tissue, a shadow taken for a lesion? Below, the
@@ -520,6 +536,8 @@ if "busi" in list_pretrained():
 
 # %% [markdown]
 # ## 4b. The threshold, live
+#
+# *⏱ About 1 min: ~1 min to read (estimate: 67 words at 200 words/min), 2 s of computing (quick profile, measured on a 2-core Intel Xeon CPU).*
 #
 # A mask is the probability thresholded at 0.5, a convention. Move the slider: the masks of
 # the best, a middle and the worst lesion sample grow as the threshold falls and shrink as it
@@ -566,6 +584,8 @@ if "busi" in list_pretrained():
 
 # %% [markdown]
 # ## 5. Cross-domain: the same model elsewhere
+#
+# *⏱ About 1 min: ~1 min to read (estimate: 233 words at 200 words/min), 1 s of computing (quick profile, measured on a 2-core Intel Xeon CPU).*
 #
 # A model is only as good as the images it was trained on. A hospital with another
 # scanner produces images with other brightness, contrast and noise; the question is
@@ -655,6 +675,8 @@ if session.synthetic:
 # narrows the gap for the changes it imitates; only data from the new domain closes it.
 #
 # ## 6. Reporting honestly
+#
+# *⏱ About 12 min: ~12 min to read and do (estimate: 407 words at 200 words/min + 2 exercises at 5 min), under 1 s of computing (quick profile, measured on a 2-core Intel Xeon CPU).*
 #
 # - Select the checkpoint on validation data, evaluate the test split once (03, 04).
 # - Say which images chose the checkpoint: the BUSI samples above chose the pretrained
@@ -748,6 +770,8 @@ check_mean_vs_pooled((preds, truths))
 
 # %% [markdown]
 # ## Summary
+#
+# *⏱ About 1 min: ~1 min to read (estimate: 90 words at 200 words/min).*
 #
 # - Dice and IoU (E8) measure overlap (and rank alike); HD95 (E9) measures outline distance.
 # - Empty masks need explicit rules; ours score correct emptiness as perfect and

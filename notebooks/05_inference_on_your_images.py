@@ -1,6 +1,8 @@
 # %% [markdown]
 # # 05 · Inference on your own images
 #
+# *⏱ This notebook, about 18 min in all: ~18 min to read and do (estimate: 1,561 words at 200 words/min + 2 exercises at 5 min), 9 s of computing (quick profile, measured on a 2-core Intel Xeon CPU on 2026-12-06).*
+#
 # [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/wavegms/wavegms/blob/main/notebooks/student/05_inference_on_your_images.ipynb)
 #
 # A trained model is a folder. This notebook loads one (by default the run of notebook
@@ -17,10 +19,12 @@
 # - write masks, probability maps and overlays, from Python or the command line
 # - estimate the cost per image on a CPU, and know the limits of a trained model
 #
-# **Time.** CPU quick mode (the defaults): the line under the title, measured. Colab T4, full run: under a minute when the run of 03 exists (an estimate, not a measurement: the quick run takes 13 s on a 2-core CPU, as Colab has; the full run's hundred or so predictions at 224 px are 40 GFLOP each, about 4 TFLOP, about a second on a T4 in fp32). In Colab, 03's run exists in this notebook's runtime only with `DRIVE_RUNS = True` in both (see Setup); otherwise this notebook trains it first.
+# **Time.** CPU quick mode (the defaults): the line under the title, measured. Colab T4, full run: under a minute when the run of 03 exists (an estimate, not a measurement: the quick run takes 11 s on a 2-core CPU (measured), as Colab has; the full run's hundred or so predictions at 224 px are 40 GFLOP each, about 4 TFLOP, about a second on a T4 in fp32). In Colab, 03's run exists in this notebook's runtime only with `DRIVE_RUNS = True` in both (see Setup); otherwise this notebook trains it first.
 
 # %% [markdown]
 # ## Setup
+#
+# *⏱ About 1 min: ~1 min to read (estimate: 222 words at 200 words/min), 4 s of computing (quick profile, measured on a 2-core Intel Xeon CPU).*
 #
 # The first cell installs the package when you are in Colab (locally it only checks
 # that `wavegms` is importable). The second holds the **parameters**: the defaults
@@ -145,6 +149,8 @@ print(f"model from {run_dir}, input size {model.config.image_size} px, on {model
 # %% [markdown]
 # ## 1. Your images
 #
+# *⏱ About 1 min: ~1 min to read (estimate: 97 words at 200 words/min), under 1 s of computing (quick profile, measured on a 2-core Intel Xeon CPU).*
+#
 # Any PNG, JPEG, BMP or TIFF works, grey or colour, of any size. Without images of your
 # own, we write three example files that look like what the model was trained on: for
 # a synthetic run, new synthetic ultrasound images saved at odd sizes; for a real
@@ -188,6 +194,8 @@ print("inputs:", [str(p) for p in inputs])
 
 # %% [markdown]
 # ## 2. Segment them
+#
+# *⏱ About 1 min: ~1 min to read (estimate: 104 words at 200 words/min), under 1 s of computing (quick profile, measured on a 2-core Intel Xeon CPU).*
 #
 # `predict_files` reads each file, resizes it to the model's input size, predicts,
 # resizes the **probabilities** back to the file's own size (smooth borders, rather than
@@ -250,6 +258,8 @@ if example_dice:
 # %% [markdown]
 # ## 2b. Real ultrasound with the pretrained model
 #
+# *⏱ About 1 min: ~1 min to read (estimate: 110 words at 200 words/min), 1 s of computing (quick profile, measured on a 2-core Intel Xeon CPU).*
+#
 # The quick model only knows synthetic images. For real breast ultrasound, use the model
 # wavegms ships, trained on BUSI (`wavegms predict --pretrained busi IMAGES --out DIR` does
 # the same from the command line). Here it segments three of the BUSI sample files that
@@ -288,6 +298,8 @@ else:
 
 # %% [markdown]
 # ## 3. Step by step
+#
+# *⏱ About 1 min: ~1 min to read (estimate: 38 words at 200 words/min), 1 s of computing (quick profile, measured on a 2-core Intel Xeon CPU).*
 #
 # The same path for one file, by hand: every shape on the way.
 
@@ -339,6 +351,8 @@ browse(
 # %% [markdown]
 # ## 4. How fast on a CPU?
 #
+# *⏱ About 1 min: ~1 min to read (estimate: 135 words at 200 words/min), 2 s of computing (quick profile, measured on a 2-core Intel Xeon CPU).*
+#
 # Inference is one encoder pass, one LMM pass and one TAESD decode, with no gradient.
 # The README's *Performance* table (`benchmarks/bench.py` on the 2-core CI machine,
 # medians over rounds) gives 141 ms per 224 px image in fp32 at batch 1, about twice the
@@ -378,6 +392,8 @@ print(f"  {auto:<15} {ms_per_image(fast, 'auto'):6.1f}")
 # %% [markdown]
 # ## 5. From the command line
 #
+# *⏱ About 1 min: ~1 min to read (estimate: 38 words at 200 words/min), under 1 s of computing (quick profile, measured on a 2-core Intel Xeon CPU).*
+#
 # The same in one command, for scripts and batch jobs (one mask PNG per image,
 # exit status 1 if some file could not be read):
 #
@@ -394,6 +410,8 @@ print("exit status", status)
 
 # %% [markdown]
 # ## 6. Know the limits
+#
+# *⏱ About 12 min: ~12 min to read and do (estimate: 474 words at 200 words/min + 2 exercises at 5 min), 1 s of computing (quick profile, measured on a 2-core Intel Xeon CPU).*
 #
 # - A model knows only the domain it was trained on. The quick model has seen a few dozen
 #   synthetic ultrasound images: it will not segment your photos, and a BUSI model is
@@ -507,6 +525,8 @@ check_strange_images(found, model)
 
 # %% [markdown]
 # ## The end of the course
+#
+# *⏱ About 1 min: ~1 min to read (estimate: 70 words at 200 words/min).*
 #
 # You have seen every part of Wave-GMS: the wavelet pyramid, the frozen Tiny-VAE and
 # its mask latents, the LMM and its objective, honest evaluation, and inference. To go
