@@ -17,7 +17,7 @@ from ..utils.progress import show_bars
 
 # The time a cell may run in `wavegms course` unless --cell-timeout says otherwise (seconds;
 # None: no limit). It is there to stop a stuck cell, never a slow healthy one: a whole quick
-# notebook takes under a minute alone on a 2-core CPU (03, the longest, 49-53 s: README), so
+# notebook takes under a minute alone on a 2-core CPU (03, the longest, 48-49 s: README), so
 # 1800 s per cell leaves a loaded or slow machine ample room; the full profile's training cell
 # runs for as long as 300 epochs take (an estimated 35-60 minutes on a T4, 2.4 hours in fp32:
 # docs/performance.md): no limit.
