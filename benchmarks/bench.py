@@ -21,7 +21,7 @@ Reports, as a printed table and as JSON:
 Variants: ``fp32`` (the paper's setting), ``fast`` (mixed precision where the hardware runs it —
 bf16 on recent CPUs and GPUs, fp16 on older GPUs — with channels-last memory format), ``lowmem``
 (``fast`` plus gradient checkpointing of the TAESD decoder; training only, default on GPUs),
-``fp16`` (fp16 with a gradient scaler and channels-last; GPUs only).
+``fp16`` (fp16 with a gradient scaler and channels-last; GPUs, and CPUs where torch emulates it).
 Every variant is checked for equivalence with fp32 by ``tests/test_fast_path.py``.
 
 A run that goes out of GPU memory loses nothing: that contender is recorded as out of memory
@@ -98,7 +98,8 @@ def card_budget_mb(card_gb: float) -> float:
 
 
 def runs_on(variant: Variant, device: torch.device) -> bool:
-    """Whether ``device`` runs ``variant``'s precision (fp16 autocast needs a GPU)."""
+    """Whether ``device`` runs ``variant``'s precision (fp16: a GPU, or a CPU where this torch
+    runs fp16 autocast and a CPU gradient scaler, emulated and slow)."""
     try:
         resolve_precision(variant.precision, device)
     except ValueError:

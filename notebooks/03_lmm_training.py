@@ -1,7 +1,7 @@
 # %% [markdown]
 # # 03 · Training the Latent Mapping Model
 #
-# *⏱ This notebook, about 49 min in all: ~48 min to read and do (estimate: 2,632 words at 200 words/min + 7 exercises at 5 min), 47 s of computing (quick profile, measured on a 2-core Intel Xeon CPU on 2026-12-06).*
+# *⏱ This notebook, about 49 min in all: ~48 min to read and do (estimate: 2,643 words at 200 words/min + 7 exercises at 5 min), 47 s of computing (quick profile, measured on a 2-core Intel Xeon CPU on 2026-12-06).*
 #
 # [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/wavegms/wavegms/blob/main/notebooks/student/03_lmm_training.ipynb)
 #
@@ -18,7 +18,8 @@
 # - write the LMM's spatial self-attention, the training objective, one optimisation step and
 #   the learning-rate schedule yourself, and check them against the library
 # - name the three terms of the training objective and say what each one is for
-# - train the model with a live progress bar and loss curves
+# - train the model, with its progress (a live bar in Jupyter, a line per epoch in a headless
+#   run) and loss curves
 # - watch predicted mask latents and decoded masks improve across epochs
 # - explain why the best checkpoint is chosen on validation data, never on test data
 #

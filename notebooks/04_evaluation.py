@@ -9,7 +9,7 @@
 # **test split**, once, and looks behind the mean: how the metrics are defined, how
 # they treat empty masks, how scores spread over images, which images fail, and what
 # happens on data from another domain. If 03 has not run with the same parameters, a
-# model is trained first (in quick mode, about 35 s on a CPU).
+# model is trained first (in quick mode, the time 03's training section states).
 #
 # **In the paper.** This notebook teaches the evaluation: Dice, IoU and HD95, per-image means, model selection, and the cross-domain experiments. [docs/paper_map.md](https://github.com/wavegms/wavegms/blob/main/docs/paper_map.md) follows the paper's pipeline step by step, names the function that implements each step, and numbers the equations written out in these notebooks (E1-E9).
 #

@@ -1,7 +1,7 @@
 # %% [markdown]
 # # 05 · Inference on your own images
 #
-# *⏱ This notebook, about 18 min in all: ~18 min to read and do (estimate: 1,561 words at 200 words/min + 2 exercises at 5 min), 9 s of computing (quick profile, measured on a 2-core Intel Xeon CPU on 2026-12-06).*
+# *⏱ This notebook, about 18 min in all: ~18 min to read and do (estimate: 1,562 words at 200 words/min + 2 exercises at 5 min), 9 s of computing (quick profile, measured on a 2-core Intel Xeon CPU on 2026-12-06).*
 #
 # [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/wavegms/wavegms/blob/main/notebooks/student/05_inference_on_your_images.ipynb)
 #
@@ -195,7 +195,7 @@ print("inputs:", [str(p) for p in inputs])
 # %% [markdown]
 # ## 2. Segment them
 #
-# *⏱ About 1 min: ~1 min to read (estimate: 104 words at 200 words/min), under 1 s of computing (quick profile, measured on a 2-core Intel Xeon CPU).*
+# *⏱ About 1 min: ~1 min to read (estimate: 105 words at 200 words/min), under 1 s of computing (quick profile, measured on a 2-core Intel Xeon CPU).*
 #
 # `predict_files` reads each file, resizes it to the model's input size, predicts,
 # resizes the **probabilities** back to the file's own size (smooth borders, rather than
@@ -252,7 +252,7 @@ if example_dice:
     print(f"mean Dice {np.mean(list(example_dice.values())):.3f} over {len(example_dice)} images")
 
 # %% [markdown]
-# The titles say how well each predicted outline (red) matches the true one (green). Section 2b
+# The titles say how well each predicted mask (red) matches the true one (green outline). Section 2b
 # shows what a model trained on real scans does on real ones.
 
 # %% [markdown]

@@ -61,6 +61,10 @@ def test_the_line_says_what_was_chosen_why_and_how_to_change_it(no_forcing):
     )
 
 
+def test_an_idle_machine_is_said_so(no_forcing):
+    assert "(2 cores, idle;" in choose_threads(cores=2, busy=0.01).line()
+
+
 def test_a_busy_process_is_seen_and_the_own_process_is_not(no_forcing):
     idle = threads.busy_cores(0.5)
     spinner = subprocess.Popen([sys.executable, "-c", "while True: pass"])

@@ -217,17 +217,13 @@ def _train(
     console = Console(world.is_main, progress, config.epochs, start_epoch)
     where = f"{device}" + (f" x {world.size} processes" if world.distributed else "")
     console.start(config, splits, PRECISION_NAMES[dtype], where, run_dir)
-    threads = None
 
     epoch_losses = EpochLosses(device, optimizer if scaler is not None else None)
     epoch = start_epoch
     try:
         for epoch in range(start_epoch, config.epochs):
             # Other work may have started or stopped since the last epoch: choose again.
-            chosen = configure_threads(config.threads, say=False)
-            if threads is None or chosen.threads != threads.threads:
-                console.say(chosen.line())
-            threads = chosen
+            configure_threads(config.threads, say=console.say)
             started = time.perf_counter()
             # All randomness of this epoch (order, augmentation, reparameterisation noise)
             # derives from (seed, epoch, rank): a resumed run draws what an uninterrupted one

@@ -17,6 +17,7 @@ from __future__ import annotations
 import math
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -47,7 +48,9 @@ class ThreadChoice:
         plural = "s" if self.threads != 1 else ""
         if self.source != "auto":
             return f"CPU threads: {self.threads} (set by {self.source})"
-        busy = f", {self.busy:.1f} busy with other work" if self.busy is not None else ""
+        busy = ""
+        if self.busy is not None:
+            busy = f", {self.busy:.1f} busy with other work" if self.busy >= 0.05 else ", idle"
         return (
             f"CPU threads: {self.threads} thread{plural} ({self.cores} cores{busy}; "
             f"to change: --threads N or {THREADS_ENV}=N)"
@@ -139,10 +142,13 @@ _recent: dict[tuple, tuple[float, ThreadChoice]] = {}  # what decided it -> (whe
 _announced: list[str] = []
 
 
-def configure_threads(threads: int | None = None, say: bool = True) -> ThreadChoice:
-    """Choose the threads (:func:`choose_threads`), give torch that many, and print the choice
-    once (again only when it changes). A choice made in the last :data:`REUSE_S` seconds from
-    the same settings is reused, so calling this before every prediction costs nothing."""
+def configure_threads(
+    threads: int | None = None, say: Callable[[str], None] | None = print
+) -> ThreadChoice:
+    """Choose the threads (:func:`choose_threads`), give torch that many, and tell ``say`` the
+    choice (None: nobody) when it differs from the last one told in this process. A choice
+    made in the last :data:`REUSE_S` seconds from the same settings is reused, so calling this
+    before every prediction costs nothing."""
     import torch
 
     key = (threads, os.environ.get(THREADS_ENV), os.environ.get("OMP_NUM_THREADS"))
@@ -154,9 +160,9 @@ def configure_threads(threads: int | None = None, say: bool = True) -> ThreadCho
         _recent.clear()
         _recent[key] = (now, choice)
     torch.set_num_threads(choice.threads)
-    if say and choice.line() not in _announced[-1:]:
+    if say is not None and choice.line() not in _announced[-1:]:
         _announced.append(choice.line())
-        print(choice.line(), flush=True)
+        say(choice.line())
     return choice
 
 
