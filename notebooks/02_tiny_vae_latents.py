@@ -364,9 +364,9 @@ fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.2))
 channels = torch.arange(4)
 left.bar(channels - 0.2, r2_mask, 0.4, label="mask latents")
 left.bar(channels + 0.2, r2_image, 0.4, label="image latents")
-left.set(xlabel="latent channel", ylabel="R^2 of a line", ylim=(0, 1))
+left.set(xlabel="latent channel", ylabel="R^2 of a line", ylim=(0, 1.25), yticks=[0, 0.5, 1])
 left.set_title("Explained by the foreground share")
-left.legend()
+left.legend(loc="upper center", ncol=2, fontsize=8)  # above the bars, which stop at 1
 # Background blocks next to a lesion (the ring) against background far from any.
 near = (F.max_pool2d(lesion_share(masks), 3, 1, 1) > 0) & (lesion_share(masks) == 0)
 far = F.max_pool2d(lesion_share(masks), 5, 1, 2) == 0

@@ -516,7 +516,7 @@ if "busi" in list_pretrained():
     def describe(i):
         area = sample_scores["pred_size"][i] / sample_scores["target_size"][i]
         dice, distance = sample_scores["dice"][i], sample_scores["hd95"][i]
-        return f"Dice {dice:.2f}, HD95 {distance:.0f} px, area {area:.0%}"
+        return f"Dice {dice:.2f}, HD95 {distance:.0f} px,\narea {area:.0%}"
 
     def draw_cases(case=0):
         chosen = [order[case], order[-1 - case]]
@@ -532,7 +532,7 @@ if "busi" in list_pretrained():
     # The slider shows #1, #2, ... as the figure does; draw_cases receives 0, 1, ...
     browse(draw_cases, {"case": [(f"#{k + 1}", k) for k in range(len(order) // 2)]})
     for rank, i in enumerate(order, 1):
-        print(f"{rank}. {samples[i]['name']}: {describe(i)}")
+        print(f"{rank}. {samples[i]['name']}: {describe(i)}".replace(",\n", ", "))
 
 # %% [markdown]
 # ## 4b. The threshold, live
