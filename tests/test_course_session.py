@@ -224,7 +224,7 @@ def test_the_threads_parameter_reaches_torch_and_the_training_run(stem, tmp_path
         values = {**PROFILES["quick"], "DEVICE": "cpu", "OUT_DIR": str(tmp_path / "out")}
         config = _notebook_config(stem, _open(stem, {**values, "THREADS": 1}))
         assert config.threads == 1 and torch.get_num_threads() == 1
-        assert "CPU threads: 1 (set by threads)" in capsys.readouterr().out
+        assert "CPU threads: 1 thread (set by --threads / THREADS)" in capsys.readouterr().out
         assert _notebook_config(stem, _open(stem, values)).threads is None  # chosen per run
     finally:
         torch.set_num_threads(before)

@@ -43,7 +43,9 @@ def test_a_forced_count_wins_in_order_argument_env_omp(no_forcing, monkeypatch):
     assert choose_threads(cores=2, busy=0.0).source == THREADS_ENV
     forced = choose_threads(4, cores=2, busy=0.0)
     assert (forced.threads, forced.source) == (4, "threads")
-    assert forced.line() == "CPU threads: 4 (set by threads)"
+    assert forced.line() == "CPU threads: 4 threads (set by --threads / THREADS)"
+    by_env = choose_threads(cores=2, busy=0.0).line()
+    assert by_env == f"CPU threads: 5 threads (set by {THREADS_ENV})"
 
 
 @pytest.mark.parametrize("value", ["0", "-1", "two", "1.5"])
@@ -85,6 +87,17 @@ def test_a_busy_process_is_seen_and_the_own_process_is_not(no_forcing):
     assert own is not None and own < busy
 
 
+def test_without_proc_stat_the_load_average_leaves_out_this_process(monkeypatch):
+    monkeypatch.setattr(threads, "_cpu_times", lambda cpus: None)
+    monkeypatch.setattr(threads.os, "getloadavg", lambda: (3.0, 3.0, 3.0))
+    # This process computed 2 s of CPU in each second of the last 10: its two threads' load.
+    now = time.monotonic(), time.process_time()
+    monkeypatch.setattr(threads, "_STARTED", (now[0] - 10.0, now[1] - 20.0))
+    assert threads.busy_cores(0.01) == pytest.approx(1.0, abs=0.05)
+    monkeypatch.setattr(threads, "_STARTED", (now[0] - 10.0, now[1] - 40.0))
+    assert threads.busy_cores(0.01) == 0.0  # never below nothing
+
+
 def test_configure_applies_the_choice_and_says_it_once(no_forcing, capsys, monkeypatch):
     before = torch.get_num_threads()
     monkeypatch.setattr(threads, "busy_cores", lambda seconds=0: 0.0)
@@ -93,10 +106,10 @@ def test_configure_applies_the_choice_and_says_it_once(no_forcing, capsys, monke
         choice = configure_threads()
         assert torch.get_num_threads() == choice.threads == 1
         configure_threads()  # reused, not said again
-        assert capsys.readouterr().out.count("CPU threads: 1 thread (1 cores") == 1
+        assert capsys.readouterr().out.count("CPU threads: 1 thread (1 core,") == 1
         configure_threads(2)
         assert torch.get_num_threads() == 2
-        assert capsys.readouterr().out == "CPU threads: 2 (set by threads)\n"
+        assert capsys.readouterr().out == "CPU threads: 2 threads (set by --threads / THREADS)\n"
     finally:
         torch.set_num_threads(before)
 

@@ -25,6 +25,8 @@ THREADS_ENV = "WAVEGMS_THREADS"
 SAMPLE_S = 0.2  # how long the cores are watched: long enough to see a busy process
 REUSE_S = 30.0  # a choice is reused for this long (predict in a loop must not sample each call)
 MAX_GPU_WORKERS = 4
+FORCED_BY = {"threads": "--threads / THREADS"}  # how a user sets the `threads` argument
+_STARTED = (time.monotonic(), time.process_time())  # to tell this process's own load apart
 
 
 @dataclass(frozen=True)
@@ -45,16 +47,14 @@ class ThreadChoice:
 
     def line(self) -> str:
         """One line saying what was chosen, why, and how to change it."""
-        plural = "s" if self.threads != 1 else ""
+        chosen = f"CPU threads: {self.threads} thread{'s' if self.threads != 1 else ''}"
         if self.source != "auto":
-            return f"CPU threads: {self.threads} (set by {self.source})"
+            return f"{chosen} (set by {FORCED_BY.get(self.source, self.source)})"
         busy = ""
         if self.busy is not None:
             busy = f", {self.busy:.1f} busy with other work" if self.busy >= 0.05 else ", idle"
-        return (
-            f"CPU threads: {self.threads} thread{plural} ({self.cores} cores{busy}; "
-            f"to change: --threads N or {THREADS_ENV}=N)"
-        )
+        cores = f"{self.cores} core{'s' if self.cores != 1 else ''}"
+        return f"{chosen} ({cores}{busy}; to change: --threads N or {THREADS_ENV}=N)"
 
 
 def usable_cores() -> int:
@@ -84,7 +84,8 @@ def loader_workers(device_type: str) -> int:
 def busy_cores(seconds: float = SAMPLE_S) -> float | None:
     """How many of this process's cores *other* processes keep busy, sampled over
     ``seconds``; this process's own CPU time in the window is left out. None where it cannot
-    be measured (no ``/proc/stat``), then the 1-minute load average stands in."""
+    be measured (no ``/proc/stat``): then the 1-minute load average stands in, less this
+    process's own average CPU use since this module was imported."""
     try:
         cpus = sorted(os.sched_getaffinity(0))
     except AttributeError:
@@ -186,10 +187,14 @@ def _cpu_times(cpus: list[int] | None) -> tuple[int, int] | None:
 
 
 def _load_average() -> float | None:
+    """The 1-minute load average less this process's own share of it (None on Windows)."""
     try:
-        return os.getloadavg()[0]
-    except (AttributeError, OSError):  # Windows
+        load = os.getloadavg()[0]
+    except (AttributeError, OSError):
         return None
+    wall, cpu = time.monotonic() - _STARTED[0], time.process_time() - _STARTED[1]
+    own = cpu / wall if wall >= 1.0 else 0.0  # a training loop counts its own threads
+    return max(0.0, load - own)
 
 
 __all__ = [
