@@ -1,7 +1,7 @@
 # %% [markdown]
 # # 03 · Training the Latent Mapping Model
 #
-# *⏱ This notebook, about 49 min in all: ~48 min to read and do (estimate: 2,643 words at 200 words/min + 7 exercises at 5 min), 47 s of computing (quick profile, measured on a 2-core Intel Xeon CPU on 2026-12-06).*
+# *⏱ This notebook, about 49 min in all: ~48 min to read and do (estimate: 2,648 words at 200 words/min + 7 exercises at 5 min), 47 s of computing (quick profile, measured on a 2-core Intel Xeon CPU on 2026-12-06).*
 #
 # [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/wavegms/wavegms/blob/main/notebooks/student/03_lmm_training.ipynb)
 #
@@ -638,7 +638,7 @@ browse(
 # %% [markdown]
 # ## 5b. Your model and the pretrained one, on the same real scans
 #
-# *⏱ About 1 min: ~1 min to read (estimate: 137 words at 200 words/min), 2 s of computing (quick profile, measured on a 2-core Intel Xeon CPU).*
+# *⏱ About 1 min: ~1 min to read (estimate: 142 words at 200 words/min), 2 s of computing (quick profile, measured on a 2-core Intel Xeon CPU).*
 #
 # The quick model learned from synthetic images. wavegms also ships a model trained on real
 # BUSI scans (its model card: `wavegms/pretrained/busi/README.md`), and a few BUSI sample scans
@@ -648,8 +648,9 @@ browse(
 # depends on what it was shown.
 #
 # The samples are **validation** images of the pretrained model: it never trained on them,
-# but they chose its checkpoint, so its score on them is optimistic. Its independent score,
-# on the 130 BUSI test images it never saw, is in the model card (Dice 0.745).
+# but they chose its checkpoint, so its score on them is optimistic. Its model card
+# (`wavegms/pretrained/busi/README.md`) gives its score on the 130 BUSI test images, which
+# were never on the training machine and are scored independently.
 
 # %%
 from wavegms.course.samples import load_samples

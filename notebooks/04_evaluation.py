@@ -1,7 +1,7 @@
 # %% [markdown]
 # # 04 · Evaluation: Dice, IoU, HD95, and where the model fails
 #
-# *⏱ This notebook, about 32 min in all: ~32 min to read and do (estimate: 2,389 words at 200 words/min + 4 exercises at 5 min), 14 s of computing (quick profile, measured on a 2-core Intel Xeon CPU on 2026-12-06).*
+# *⏱ This notebook, about 32 min in all: ~32 min to read and do (estimate: 2,390 words at 200 words/min + 4 exercises at 5 min), 14 s of computing (quick profile, measured on a 2-core Intel Xeon CPU on 2026-12-06).*
 #
 # [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/wavegms/wavegms/blob/main/notebooks/student/04_evaluation.ipynb)
 #
@@ -427,7 +427,7 @@ plt.show()
 # %% [markdown]
 # ## 3c. A model trained for real: the pretrained BUSI model
 #
-# *⏱ About 1 min: ~1 min to read (estimate: 175 words at 200 words/min), 3 s of computing (quick profile, measured on a 2-core Intel Xeon CPU).*
+# *⏱ About 1 min: ~1 min to read (estimate: 176 words at 200 words/min), 3 s of computing (quick profile, measured on a 2-core Intel Xeon CPU).*
 #
 # The quick model has seen a few dozen synthetic images for a few epochs, at 64 px: too few
 # pixels to see what goes wrong. wavegms ships a Wave-GMS model trained on the real BUSI
@@ -438,8 +438,9 @@ plt.show()
 #
 # Be honest about these images: the nine lesion scans are **validation** images of the
 # pretrained model. It never trained on them, but they chose its checkpoint, so its score on
-# them is optimistic. Its independent score, on the 130 BUSI test images that were never on
-# the training machine, is in the model card: Dice 0.745. When you have prepared BUSI
+# them is optimistic. Its model card (`wavegms/pretrained/busi/README.md`) gives its score on
+# the 130 BUSI test images, which were never on the training machine and are scored
+# independently. When you have prepared BUSI
 # (`python -m data_download busi --root data`), the cell also evaluates it on that test split.
 
 # %%

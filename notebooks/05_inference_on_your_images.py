@@ -1,7 +1,7 @@
 # %% [markdown]
 # # 05 · Inference on your own images
 #
-# *⏱ This notebook, about 18 min in all: ~18 min to read and do (estimate: 1,562 words at 200 words/min + 2 exercises at 5 min), 9 s of computing (quick profile, measured on a 2-core Intel Xeon CPU on 2026-12-06).*
+# *⏱ This notebook, about 18 min in all: ~18 min to read and do (estimate: 1,566 words at 200 words/min + 2 exercises at 5 min), 9 s of computing (quick profile, measured on a 2-core Intel Xeon CPU on 2026-12-06).*
 #
 # [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/wavegms/wavegms/blob/main/notebooks/student/05_inference_on_your_images.ipynb)
 #
@@ -258,16 +258,16 @@ if example_dice:
 # %% [markdown]
 # ## 2b. Real ultrasound with the pretrained model
 #
-# *⏱ About 1 min: ~1 min to read (estimate: 110 words at 200 words/min), 1 s of computing (quick profile, measured on a 2-core Intel Xeon CPU).*
+# *⏱ About 1 min: ~1 min to read (estimate: 114 words at 200 words/min), 1 s of computing (quick profile, measured on a 2-core Intel Xeon CPU).*
 #
 # The quick model only knows synthetic images. For real breast ultrasound, use the model
 # wavegms ships, trained on BUSI (`wavegms predict --pretrained busi IMAGES --out DIR` does
 # the same from the command line). Here it segments three of the BUSI sample files that
 # come with wavegms, at their own size, and we score them against their masks. These samples
 # are **validation** images of the pretrained model: it never trained on them, but they chose
-# its checkpoint, so its score on them is optimistic. Its independent score, on the 130 BUSI
-# test images it never saw, is in its model card (`wavegms/pretrained/busi/README.md`: Dice
-# 0.745).
+# its checkpoint, so its score on them is optimistic. Its model card
+# (`wavegms/pretrained/busi/README.md`) gives its score on the 130 BUSI test images, which
+# were never on the training machine and are scored independently.
 
 # %%
 from wavegms.course.samples import load_samples, samples_dir
