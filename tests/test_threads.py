@@ -90,12 +90,17 @@ def test_a_busy_process_is_seen_and_the_own_process_is_not(no_forcing):
 def test_without_proc_stat_the_load_average_leaves_out_this_process(monkeypatch):
     monkeypatch.setattr(threads, "_cpu_times", lambda cpus: None)
     monkeypatch.setattr(threads.os, "getloadavg", lambda: (3.0, 3.0, 3.0))
-    # This process computed 2 s of CPU in each second of the last 10: its two threads' load.
+    # Since the last look this process computed 2 s of CPU a second: its two threads' load.
     now = time.monotonic(), time.process_time()
-    monkeypatch.setattr(threads, "_STARTED", (now[0] - 10.0, now[1] - 20.0))
+    monkeypatch.setattr(threads, "_own_since", [now[0] - 10.0, now[1] - 20.0])
     assert threads.busy_cores(0.01) == pytest.approx(1.0, abs=0.05)
-    monkeypatch.setattr(threads, "_STARTED", (now[0] - 10.0, now[1] - 40.0))
+    threads._own_since[:] = [now[0] - 10.0, now[1] - 40.0]
     assert threads.busy_cores(0.01) == 0.0  # never below nothing
+    # Each call measures from the previous one: an idle stretch does not dilute the next.
+    threads._own_since[0] -= 3600.0
+    threads.busy_cores(0.01)
+    threads._own_since[:] = [time.monotonic() - 10.0, time.process_time() - 20.0]
+    assert threads.busy_cores(0.01) == pytest.approx(1.0, abs=0.05)
 
 
 def test_configure_applies_the_choice_and_says_it_once(no_forcing, capsys, monkeypatch):

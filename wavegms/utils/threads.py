@@ -26,7 +26,7 @@ SAMPLE_S = 0.2  # how long the cores are watched: long enough to see a busy proc
 REUSE_S = 30.0  # a choice is reused for this long (predict in a loop must not sample each call)
 MAX_GPU_WORKERS = 4
 FORCED_BY = {"threads": "--threads / THREADS"}  # how a user sets the `threads` argument
-_STARTED = (time.monotonic(), time.process_time())  # to tell this process's own load apart
+_own_since = [time.monotonic(), time.process_time()]  # to tell this process's own load apart
 
 
 @dataclass(frozen=True)
@@ -85,7 +85,7 @@ def busy_cores(seconds: float = SAMPLE_S) -> float | None:
     """How many of this process's cores *other* processes keep busy, sampled over
     ``seconds``; this process's own CPU time in the window is left out. None where it cannot
     be measured (no ``/proc/stat``): then the 1-minute load average stands in, less this
-    process's own average CPU use since this module was imported."""
+    process's own average CPU use since the previous call (or since this module's import)."""
     try:
         cpus = sorted(os.sched_getaffinity(0))
     except AttributeError:
@@ -192,8 +192,10 @@ def _load_average() -> float | None:
         load = os.getloadavg()[0]
     except (AttributeError, OSError):
         return None
-    wall, cpu = time.monotonic() - _STARTED[0], time.process_time() - _STARTED[1]
+    now = [time.monotonic(), time.process_time()]
+    wall, cpu = now[0] - _own_since[0], now[1] - _own_since[1]
     own = cpu / wall if wall >= 1.0 else 0.0  # a training loop counts its own threads
+    _own_since[:] = now  # since the last call: an idle hour before must not dilute an epoch
     return max(0.0, load - own)
 
 
